@@ -1,0 +1,305 @@
+//! The gateway's configuration: one struct, read from a TOML file, then overridden by
+//! `GATEHOUSE_*` environment variables, then by command-line flags.
+//!
+//! Unknown keys and bad values stop start-up with a message that names the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Environment variables with the `GATEHOUSE_` prefix that are not config keys.
+const NON_KEY_VARIABLES: &[&str] = &["GATEHOUSE_CONFIG", "GATEHOUSE_SECRET_KEY", "GATEHOUSE_LOG"];
+
+/// Gateway configuration. Every field has a default, so an empty file (or none) is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the SQLite database, host keys, the secrets key and recordings.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/gatehouse.db`.
+    pub database_url: String,
+    /// Address the SSH frontend listens on.
+    pub ssh_listen: SocketAddr,
+    /// Address the web UI listens on.
+    pub web_listen: SocketAddr,
+    /// The web UI's address as users reach it (used in links and enrollment hints); empty
+    /// means `http://localhost:<web port>`.
+    pub public_url: String,
+    /// This node's name in audit events and approval pages; empty means the host name.
+    pub node_name: String,
+    /// Failed-attempt lockout.
+    pub lockout: LockoutConfig,
+    /// SSH frontend limits.
+    pub ssh: SshConfig,
+}
+
+/// Failed-attempt lockout: counted per user name and per source address in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Failures of one user name within `window_secs` that lock the account.
+    pub user_threshold: u32,
+    /// Failures from one source address within `window_secs` that block the address.
+    pub source_threshold: u32,
+    /// How far back failures count, in seconds.
+    pub window_secs: u64,
+    /// How long a lock lasts, in seconds.
+    pub duration_secs: u64,
+}
+
+/// SSH frontend limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Seconds an unauthenticated connection may take to pass every step of the login.
+    pub login_timeout_secs: u64,
+    /// Wrong second-factor answers allowed in one connection before it is closed.
+    pub gate_attempts: u32,
+    /// Seconds of silence after which an authenticated connection is closed (0: never).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            ssh_listen: SocketAddr::from(([0, 0, 0, 0], 2222)),
+            web_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            public_url: String::new(),
+            node_name: String::new(),
+            lockout: LockoutConfig::default(),
+            ssh: SshConfig::default(),
+        }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig { user_threshold: 5, source_threshold: 20, window_secs: 900, duration_secs: 900 }
+    }
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig { login_timeout_secs: 120, gate_attempts: 3, idle_timeout_secs: 3600 }
+    }
+}
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub ssh_listen: Option<String>,
+    pub web_listen: Option<String>,
+}
+
+impl Config {
+    /// Loads the file at `path` (if any), applies the `GATEHOUSE_*` variables from `env`,
+    /// then `overrides`, and validates the result.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("GATEHOUSE_") else { continue };
+            if NON_KEY_VARIABLES.contains(&name.as_str()) {
+                continue;
+            }
+            set_path(&mut table, &key.to_ascii_lowercase(), env_value(&value));
+        }
+        let set = |table: &mut toml::Table, key: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                table.insert(key.to_string(), toml::Value::String(v.clone()));
+            }
+        };
+        if let Some(dir) = &overrides.data_dir {
+            table.insert("data_dir".into(), toml::Value::String(dir.display().to_string()));
+        }
+        set(&mut table, "database_url", &overrides.database_url);
+        set(&mut table, "ssh_listen", &overrides.ssh_listen);
+        set(&mut table, "web_listen", &overrides.web_listen);
+
+        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
+            Error::Config(e.to_string().trim().replace('\n', " "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(Error::Config("data_dir: must not be empty".into()));
+        }
+        let url = self.database_url.trim();
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Config(
+                "database_url: expected sqlite://PATH or postgres://… (or empty for the default)"
+                    .into(),
+            ));
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(Error::Config("public_url: expected an http:// or https:// address".into()));
+        }
+        if self.lockout.user_threshold == 0 || self.lockout.source_threshold == 0 {
+            return Err(Error::Config("lockout: thresholds must be at least 1".into()));
+        }
+        if self.ssh.gate_attempts == 0 {
+            return Err(Error::Config("ssh.gate_attempts: must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force (the SQLite default spelled out).
+    pub fn database_url(&self) -> String {
+        if self.database_url.trim().is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("gatehouse.db").display())
+        } else {
+            self.database_url.trim().to_string()
+        }
+    }
+
+    /// The web UI's address as users reach it.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://localhost:{}", self.web_listen.port())
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> String {
+        if !self.node_name.is_empty() {
+            return self.node_name.clone();
+        }
+        std::fs::read_to_string("/etc/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "gatehouse".into())
+    }
+
+    /// Creates the data directory (mode 0700) if it does not exist.
+    pub fn ensure_data_dir(&self) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        if !self.data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.data_dir)
+                .map_err(|e| Error::io(&self.data_dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Environment values are typed like TOML literals when they parse as one (numbers,
+/// booleans), and are strings otherwise.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// Sets `a__b` as `[a] b = …`.
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once("__") {
+        Some((head, rest)) => {
+            let entry = table.entry(head.to_string()).or_insert_with(|| toml::Table::new().into());
+            if let toml::Value::Table(inner) = entry {
+                set_path(inner, rest, value);
+            } else {
+                *entry = toml::Value::Table(toml::Table::new());
+                if let toml::Value::Table(inner) = entry {
+                    set_path(inner, rest, value);
+                }
+            }
+        }
+        None => {
+            table.insert(key.to_string(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(&path), env, &Overrides::default())
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = Config::load(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.ssh_listen.port(), 2222);
+        assert_eq!(c.web_listen.port(), 8080);
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.database_url().starts_with("sqlite://./data/gatehouse.db"));
+        assert_eq!(c.public_url(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let c = load(
+            "ssh_listen = \"127.0.0.1:1\"\n[lockout]\nuser_threshold = 9\n",
+            &[("GATEHOUSE_SSH_LISTEN", "127.0.0.1:2"), ("GATEHOUSE_LOCKOUT__WINDOW_SECS", "60")],
+        )
+        .unwrap();
+        assert_eq!(c.ssh_listen.port(), 2);
+        assert_eq!(c.lockout.user_threshold, 9);
+        assert_eq!(c.lockout.window_secs, 60);
+
+        let overrides = Overrides { ssh_listen: Some("127.0.0.1:3".into()), ..Default::default() };
+        let env = vec![("GATEHOUSE_SSH_LISTEN".to_string(), "127.0.0.1:2".to_string())];
+        let c = Config::load(None, env, &overrides).unwrap();
+        assert_eq!(c.ssh_listen.port(), 3);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load("ssh_lisen = \"127.0.0.1:1\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("ssh_lisen"), "{err}");
+        let err = load("", &[("GATEHOUSE_WEB_LISTN", "x")]).unwrap_err().to_string();
+        assert!(err.contains("web_listn"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = load("web_listen = \"nowhere\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("web_listen"), "{err}");
+        let err = load("database_url = \"mysql://x\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+        let err = load("[lockout]\nuser_threshold = \"many\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("user_threshold"), "{err}");
+    }
+}

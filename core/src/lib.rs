@@ -1,0 +1,62 @@
+//! Gatehouse domain: everything that decides who gets through the gateway, with no
+//! knowledge of SSH or HTTP.
+//!
+//! # Layout
+//!
+//! - [`config`]: the one `Config` struct, loaded from TOML, `GATEHOUSE_*` variables and flags.
+//! - [`db`]: the connection pool (SQLite by default, PostgreSQL for several nodes) and
+//!   migrations.
+//! - [`vault`]: secrets at rest (AEAD for TOTP seeds and target credentials) and argon2id
+//!   hashing for passwords, codes and keywords.
+//! - [`users`], [`groups`], [`ssh_keys`], [`targets`]: the tables admins manage.
+//! - [`policy`]: the global and per-group force-2FA switches and allowed methods, and the
+//!   resolution of what a given user must pass.
+//! - [`factors`]: one module per second-factor method behind one [`factors::SecondFactor`]
+//!   trait, used unchanged by the SSH gate and the web login.
+//! - [`login`]: the shared login decisions (primary credential, factor answers) with
+//!   lockout and audit applied the same way on every front end.
+//! - [`lockout`], [`audit`]: failure counters and the audit log, both in the database so
+//!   that every node sees them.
+//! - [`Gateway`]: the handle that front ends hold: database, vault and config.
+
+pub mod audit;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod factors;
+pub mod groups;
+pub mod lockout;
+pub mod login;
+pub mod policy;
+pub mod ssh_keys;
+pub mod targets;
+pub mod time;
+pub mod users;
+pub mod vault;
+
+use std::sync::Arc;
+
+pub use config::Config;
+pub use db::Db;
+pub use error::{Error, Result};
+pub use vault::Vault;
+
+/// What every front end (SSH, web, CLI) holds: the database, the vault for secrets at rest,
+/// and the configuration. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub config: Arc<Config>,
+}
+
+impl Gateway {
+    /// Opens the database (applying migrations) and the vault key described by `config`.
+    pub async fn open(config: Config) -> Result<Self> {
+        config.ensure_data_dir()?;
+        let vault = Vault::load_or_create(&config)?;
+        let db = Db::connect(&config).await?;
+        db.migrate().await?;
+        Ok(Gateway { db, vault: Arc::new(vault), config: Arc::new(config) })
+    }
+}

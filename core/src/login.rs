@@ -1,0 +1,180 @@
+//! The login decisions shared by every front end: primary credential, second-factor
+//! answers, lockout and audit. The SSH gate and the web login call these and nothing
+//! else, so both count failures against the same lock and write the same audit events.
+
+use ssh_key::PublicKey;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
+use crate::lockout::{self, Lock};
+use crate::users::{self, User};
+use crate::{Gateway, Result, audit, ssh_keys};
+
+/// The outcome of a primary-credential check.
+#[derive(Debug)]
+pub enum Primary {
+    Accepted(User),
+    /// Wrong credential, unknown user, or an account an administrator locked: one answer
+    /// for all, so nothing tells them apart.
+    Rejected,
+    /// Too many failures: refused before any credential is checked.
+    Locked(Lock),
+}
+
+impl Gateway {
+    /// Writes an audit event stamped with this node's name.
+    pub async fn audit(&self, event: AuditEvent) -> Result<()> {
+        audit::record(&self.db, &self.config.node_name(), event).await
+    }
+}
+
+fn event(login: &LoginContext, name: &str, outcome: Outcome) -> AuditEvent {
+    AuditEvent::new(format!("login.{name}"), outcome)
+        .user(audit::printable(&login.user_name))
+        .source(login.source.clone())
+}
+
+async fn failed(gw: &Gateway, login: &LoginContext, name: &str, detail: String) -> Result<()> {
+    let caused = lockout::record_failure(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await?;
+    gw.audit(event(login, name, Outcome::Failure).detail(format!("{detail} via {}", login.frontend))).await?;
+    if let Some(lock) = caused {
+        let what = match lock {
+            Lock::User { .. } => "account locked",
+            Lock::Source { .. } => "source address blocked",
+        };
+        gw.audit(event(login, "lockout", Outcome::Info).detail(format!("{what} until {}", crate::time::format_utc(lock.until())))).await?;
+    }
+    Ok(())
+}
+
+/// The lock in force for this login, audited when it refuses one.
+pub async fn lock_in_force(gw: &Gateway, login: &LoginContext) -> Result<Option<Lock>> {
+    lockout::current(&gw.db, &login.user_name, &login.source).await
+}
+
+/// Checks a password.
+pub async fn password(gw: &Gateway, login: &LoginContext, password: &str) -> Result<Primary> {
+    if let Some(lock) = lock_in_force(gw, login).await? {
+        gw.audit(event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend))).await?;
+        return Ok(Primary::Locked(lock));
+    }
+    let user = users::find(&gw.db, &login.user_name).await?;
+    let matches = match &user {
+        Some(u) => u.check_password(password).await,
+        None => {
+            // Same cost as a real check, so an unknown name is not faster.
+            crate::vault::verify_blocking(password.to_string(), crate::vault::dummy_hash().to_string()).await;
+            false
+        }
+    };
+    match user {
+        Some(u) if matches && !u.locked => {
+            gw.audit(event(login, "password", Outcome::Success).detail(format!("via {}", login.frontend))).await?;
+            Ok(Primary::Accepted(u))
+        }
+        other => {
+            let why = match other {
+                None => "unknown user",
+                Some(u) if u.locked => "account disabled by an administrator",
+                Some(_) => "wrong password",
+            };
+            failed(gw, login, "password", why.to_string()).await?;
+            Ok(Primary::Rejected)
+        }
+    }
+}
+
+/// Is `key` one of the user's enrolled keys? A cheap check for the offer step of a
+/// public-key login: it counts nothing and audits nothing (clients offer several keys).
+pub async fn key_is_enrolled(gw: &Gateway, user_name: &str, key: &PublicKey) -> Result<bool> {
+    let Some(user) = users::find(&gw.db, user_name).await? else { return Ok(false) };
+    Ok(!user.locked && ssh_keys::matching(&gw.db, user.id, key).await?.is_some())
+}
+
+/// Checks a public key whose signature the SSH layer has verified.
+pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> Result<Primary> {
+    if let Some(lock) = lock_in_force(gw, login).await? {
+        gw.audit(event(login, "publickey", Outcome::Failure).detail("refused while locked")).await?;
+        return Ok(Primary::Locked(lock));
+    }
+    let fp = ssh_keys::fingerprint(key);
+    let Some(user) = users::find(&gw.db, &login.user_name).await? else {
+        failed(gw, login, "publickey", format!("unknown user, key {fp}")).await?;
+        return Ok(Primary::Rejected);
+    };
+    if user.locked {
+        failed(gw, login, "publickey", "account disabled by an administrator".into()).await?;
+        return Ok(Primary::Rejected);
+    }
+    match ssh_keys::matching(&gw.db, user.id, key).await? {
+        Some(k) => {
+            ssh_keys::touch(&gw.db, k.id).await?;
+            gw.audit(event(login, "publickey", Outcome::Success).detail(format!("key {fp}"))).await?;
+            Ok(Primary::Accepted(user))
+        }
+        None => {
+            failed(gw, login, "publickey", format!("key {fp} not enrolled")).await?;
+            Ok(Primary::Rejected)
+        }
+    }
+}
+
+/// Starts a second-factor attempt with `method`.
+pub async fn challenge(gw: &Gateway, login: &LoginContext, user: &User, method: Method) -> Result<Option<Challenge>> {
+    match factors::factor(method) {
+        Some(f) => Ok(Some(f.challenge(gw, user, login).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Checks an answer to a second-factor challenge. Failures count towards the lock and
+/// every attempt is audited; a passed method (other than a backup code) becomes the
+/// user's default.
+pub async fn answer(gw: &Gateway, login: &LoginContext, user: &User, challenge: &Challenge, answer: &str) -> Result<Verdict> {
+    let method = challenge.method;
+    if let Some(lock) = lock_in_force(gw, login).await? {
+        gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
+        let _ = lock;
+        return Ok(Verdict::Rejected);
+    }
+    let Some(factor) = factors::factor(method) else { return Ok(Verdict::Rejected) };
+    let verdict = factor.verify(gw, user, challenge, answer).await?;
+    settle(gw, login, user, method, verdict).await?;
+    Ok(verdict)
+}
+
+/// Asks a push challenge for its state, with the same bookkeeping as [`answer`].
+pub async fn poll(gw: &Gateway, login: &LoginContext, user: &User, challenge: &Challenge) -> Result<Verdict> {
+    let Some(factor) = factors::factor(challenge.method) else { return Ok(Verdict::Rejected) };
+    let verdict = factor.poll(gw, user, challenge).await?;
+    if verdict != Verdict::Pending {
+        settle(gw, login, user, challenge.method, verdict).await?;
+    }
+    Ok(verdict)
+}
+
+async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method, verdict: Verdict) -> Result<()> {
+    match verdict {
+        Verdict::Accepted => {
+            if method.becomes_default() {
+                users::set_last_method(&gw.db, user.id, method).await?;
+            }
+            gw.audit(event(login, "factor", Outcome::Success).detail(format!("{method} via {}", login.frontend))).await
+        }
+        Verdict::Pending => Ok(()),
+        other => {
+            let why = match other {
+                Verdict::Replayed => "code already used",
+                Verdict::Expired => "expired",
+                _ => "wrong answer",
+            };
+            failed(gw, login, "factor", format!("{method}: {why}")).await
+        }
+    }
+}
+
+/// Records a completed login (every required step passed) and forgets earlier failures.
+pub async fn completed(gw: &Gateway, login: &LoginContext, how: &str) -> Result<()> {
+    lockout::clear_user(&gw.db, &login.user_name).await?;
+    gw.audit(event(login, "success", Outcome::Success).detail(format!("{how} via {}", login.frontend))).await
+}

@@ -1,0 +1,249 @@
+//! Gateway users: name, password hash, flags, and the last second-factor method they
+//! passed (the one the SSH gate asks for first).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::sql;
+use crate::db::flag;
+use crate::factors::Method;
+use crate::{Db, Error, Result, time, vault};
+
+/// A gateway user. The password hash never leaves this crate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    #[serde(skip)]
+    pub(crate) password_hash: Option<String>,
+    pub is_admin: bool,
+    /// Locked by an administrator (distinct from a temporary lockout after failures).
+    pub locked: bool,
+    /// Never asked for a second factor, whatever the policy says.
+    pub exempt_2fa: bool,
+    pub last_method: Option<Method>,
+    pub created_at: i64,
+}
+
+/// What `create` needs.
+#[derive(Debug, Default)]
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub password: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub is_admin: bool,
+}
+
+const COLUMNS: &str =
+    "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at";
+
+fn from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        locked: row.try_get::<i64, _>("locked")? != 0,
+        exempt_2fa: row.try_get::<i64, _>("exempt_2fa")? != 0,
+        last_method: row
+            .try_get::<Option<String>, _>("last_method")?
+            .and_then(|m| m.parse::<Method>().ok()),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// User, group and target names: 1–64 characters of letters, digits, `.`, `_`, `-`,
+/// starting with a letter or digit. `:` and `@` are excluded because SSH user names carry
+/// `user:target@gateway`.
+pub fn validate_name(field: &'static str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("'{}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", crate::audit::printable(name)),
+        ))
+    }
+}
+
+/// Passwords: at least 8 characters, at most 1024.
+pub fn validate_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 8 {
+        return Err(Error::invalid("password", "must be at least 8 characters"));
+    }
+    if n > 1024 {
+        return Err(Error::invalid("password", "must be at most 1024 characters"));
+    }
+    Ok(())
+}
+
+fn validate_email(email: &str) -> Result<()> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
+    if ok { Ok(()) } else { Err(Error::invalid("email", format!("'{}' is not an address", crate::audit::printable(email)))) }
+}
+
+/// Creates a user. The password (if any) is hashed with argon2id.
+pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
+    validate_name("user name", new.name)?;
+    if let Some(email) = new.email {
+        validate_email(email)?;
+    }
+    let hash = match new.password {
+        Some(p) => {
+            validate_password(p)?;
+            Some(vault::hash_blocking(p.to_string()).await?)
+        }
+        None => None,
+    };
+    let row = sqlx::query(sql!(
+        "INSERT INTO users (name, email, password_hash, is_admin, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(new.name)
+    .bind(new.email)
+    .bind(hash)
+    .bind(flag(new.is_admin))
+    .bind(time::now())
+    .fetch_one(db.pool())
+    .await
+    .map_err(|e| Error::from_insert(e, "user", new.name))?;
+    from_row(&row)
+}
+
+/// The user called `name`, if any.
+pub async fn find(db: &Db, name: &str) -> Result<Option<User>> {
+    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The user called `name`, or [`Error::NotFound`].
+pub async fn get(db: &Db, name: &str) -> Result<User> {
+    find(db, name).await?.ok_or_else(|| Error::not_found("user", name))
+}
+
+/// The user with this id, if it still exists.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
+    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// All users, by name.
+pub async fn list(db: &Db) -> Result<Vec<User>> {
+    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM users ORDER BY name"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// True when at least one administrator exists.
+pub async fn any_admin(db: &Db) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+async fn update_one(db: &Db, name: &str, sql: &'static str, value: i64) -> Result<()> {
+    let done = sqlx::query(sql).bind(value).bind(name).execute(db.pool()).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("user", name));
+    }
+    Ok(())
+}
+
+/// Sets (or replaces) the password.
+pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<()> {
+    validate_password(password)?;
+    let hash = vault::hash_blocking(password.to_string()).await?;
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+        .bind(hash)
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("user", name));
+    }
+    Ok(())
+}
+
+/// Locks or unlocks the account by an administrator's decision.
+pub async fn set_locked(db: &Db, name: &str, locked: bool) -> Result<()> {
+    update_one(db, name, "UPDATE users SET locked = $1 WHERE name = $2", flag(locked)).await
+}
+
+/// Marks the user exempt from the second factor (or not).
+pub async fn set_exempt(db: &Db, name: &str, exempt: bool) -> Result<()> {
+    update_one(db, name, "UPDATE users SET exempt_2fa = $1 WHERE name = $2", flag(exempt)).await
+}
+
+/// Grants or removes the administrator flag.
+pub async fn set_admin(db: &Db, name: &str, admin: bool) -> Result<()> {
+    update_one(db, name, "UPDATE users SET is_admin = $1 WHERE name = $2", flag(admin)).await
+}
+
+/// Remembers the method the user last passed; the SSH gate asks for it first.
+pub async fn set_last_method(db: &Db, user_id: i64, method: Method) -> Result<()> {
+    sqlx::query("UPDATE users SET last_method = $1 WHERE id = $2")
+        .bind(method.as_str())
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes the user; keys, factors, memberships and grants go with it (foreign keys).
+pub async fn delete(db: &Db, name: &str) -> Result<()> {
+    let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(db.pool()).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("user", name));
+    }
+    Ok(())
+}
+
+impl User {
+    /// Checks the password in constant time. Users without a password never match, but
+    /// still pay for one hash, so timing does not tell them apart.
+    pub async fn check_password(&self, password: &str) -> bool {
+        let hash = self.password_hash.clone();
+        let ok = vault::verify_blocking(
+            password.to_string(),
+            hash.clone().unwrap_or_else(|| vault::dummy_hash().to_string()),
+        )
+        .await;
+        ok && hash.is_some()
+    }
+}
+
+/// Marks a password as one-time: the web UI asks for a new one at the next login.
+pub async fn set_must_change_password(db: &Db, user_id: i64, on: bool) -> Result<()> {
+    sqlx::query("UPDATE users SET must_change_password = $1 WHERE id = $2")
+        .bind(flag(on))
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Whether the user must choose a new password before anything else (web UI).
+pub async fn must_change_password(db: &Db, user_id: i64) -> Result<bool> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT must_change_password FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(v.unwrap_or(0) != 0)
+}
