@@ -1,0 +1,155 @@
+//! Web UI sessions, in the database so that any node can serve any request.
+//!
+//! The browser holds a 256-bit random token; this table holds only its SHA-256 (computed
+//! by the web front end), so a copy of the database does not let anyone take over a
+//! session. A session moves through stages: `anonymous` (a CSRF token for the login form),
+//! `factor` (password accepted, second factor pending), `full`. Every change of stage gets
+//! a new token (the caller creates a new row and deletes the old one), so an id seen before
+//! login is worthless after it.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::factors::Method;
+use crate::{Db, Result, time};
+
+/// How far a session has come through the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Anonymous,
+    /// Password accepted; a second factor is pending.
+    Factor,
+    /// Fully logged in.
+    Full,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Anonymous => "anonymous",
+            Stage::Factor => "factor",
+            Stage::Full => "full",
+        }
+    }
+
+    fn parse(s: &str) -> Stage {
+        match s {
+            "factor" => Stage::Factor,
+            "full" => Stage::Full,
+            _ => Stage::Anonymous,
+        }
+    }
+}
+
+/// A stored session.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub id_hash: String,
+    pub user_id: Option<i64>,
+    pub stage: Stage,
+    /// The token every state-changing form must carry.
+    pub csrf_token: String,
+    /// The second-factor method chosen on the factor page.
+    pub factor_method: Option<Method>,
+    pub source: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What [`create`] stores.
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub user_id: Option<i64>,
+    pub stage: Stage,
+    pub csrf_token: &'a str,
+    pub source: &'a str,
+    /// Lifetime in seconds from now.
+    pub ttl_secs: i64,
+}
+
+const COLUMNS: &str = "id_hash, user_id, stage, csrf_token, factor_method, source, created_at, expires_at";
+
+fn from_row(row: &AnyRow) -> Result<WebSession> {
+    Ok(WebSession {
+        id_hash: row.try_get("id_hash")?,
+        user_id: row.try_get("user_id")?,
+        stage: Stage::parse(&row.try_get::<String, _>("stage")?),
+        csrf_token: row.try_get("csrf_token")?,
+        factor_method: row.try_get::<Option<String>, _>("factor_method")?.and_then(|m| m.parse().ok()),
+        source: row.try_get("source")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Stores a new session, and drops expired ones on the way (cheap, indexed), so the table
+/// does not grow with abandoned login pages.
+pub async fn create(db: &Db, new: NewSession<'_>) -> Result<()> {
+    let now = time::now();
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO web_sessions (id_hash, user_id, stage, csrf_token, source, created_at, last_seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+    )
+    .bind(new.id_hash)
+    .bind(new.user_id)
+    .bind(new.stage.as_str())
+    .bind(new.csrf_token)
+    .bind(new.source)
+    .bind(now)
+    .bind(now + new.ttl_secs)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The unexpired session with this id hash.
+pub async fn find(db: &Db, id_hash: &str) -> Result<Option<WebSession>> {
+    let row = sqlx::query(crate::db::sql!("SELECT {COLUMNS} FROM web_sessions WHERE id_hash = $1 AND expires_at > $2"))
+        .bind(id_hash)
+        .bind(time::now())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records the method chosen on the second-factor page.
+pub async fn set_factor_method(db: &Db, id_hash: &str, method: Method) -> Result<()> {
+    sqlx::query("UPDATE web_sessions SET factor_method = $1 WHERE id_hash = $2")
+        .bind(method.as_str())
+        .bind(id_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Extends a full session's idle deadline (sliding expiry), at most once a minute.
+pub async fn touch(db: &Db, id_hash: &str, ttl_secs: i64) -> Result<()> {
+    let now = time::now();
+    sqlx::query("UPDATE web_sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3 AND last_seen_at < $4")
+        .bind(now)
+        .bind(now + ttl_secs)
+        .bind(id_hash)
+        .bind(now - 60)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Ends one session (logout, or the old id at a stage change).
+pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Ends every session of `user_id` except `keep` (after a password change).
+pub async fn delete_others(db: &Db, user_id: i64, keep: &str) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(user_id)
+        .bind(keep)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
