@@ -33,6 +33,11 @@ pub mod targets;
 pub mod time;
 pub mod users;
 pub mod vault;
+pub mod web_sessions;
+pub mod trusted_devices;
+pub mod app_passcodes;
+pub mod recordings;
+pub mod live_sessions;
 
 use std::sync::Arc;
 
