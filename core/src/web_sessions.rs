@@ -10,7 +10,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::factors::Method;
 use crate::{Db, Result, time};
 
 /// How far a session has come through the login.
@@ -49,8 +48,6 @@ pub struct WebSession {
     pub stage: Stage,
     /// The token every state-changing form must carry.
     pub csrf_token: String,
-    /// The second-factor method chosen on the factor page.
-    pub factor_method: Option<Method>,
     pub source: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -67,7 +64,7 @@ pub struct NewSession<'a> {
     pub ttl_secs: i64,
 }
 
-const COLUMNS: &str = "id_hash, user_id, stage, csrf_token, factor_method, source, created_at, expires_at";
+const COLUMNS: &str = "id_hash, user_id, stage, csrf_token, source, created_at, expires_at";
 
 fn from_row(row: &AnyRow) -> Result<WebSession> {
     Ok(WebSession {
@@ -75,7 +72,6 @@ fn from_row(row: &AnyRow) -> Result<WebSession> {
         user_id: row.try_get("user_id")?,
         stage: Stage::parse(&row.try_get::<String, _>("stage")?),
         csrf_token: row.try_get("csrf_token")?,
-        factor_method: row.try_get::<Option<String>, _>("factor_method")?.and_then(|m| m.parse().ok()),
         source: row.try_get("source")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -113,16 +109,6 @@ pub async fn find(db: &Db, id_hash: &str) -> Result<Option<WebSession>> {
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(from_row).transpose()
-}
-
-/// Records the method chosen on the second-factor page.
-pub async fn set_factor_method(db: &Db, id_hash: &str, method: Method) -> Result<()> {
-    sqlx::query("UPDATE web_sessions SET factor_method = $1 WHERE id_hash = $2")
-        .bind(method.as_str())
-        .bind(id_hash)
-        .execute(db.pool())
-        .await?;
-    Ok(())
 }
 
 /// Extends a full session's idle deadline (sliding expiry), at most once a minute.

@@ -9,7 +9,6 @@ CREATE TABLE web_sessions (
     user_id         BIGINT  REFERENCES users(id) ON DELETE CASCADE,
     stage           TEXT    NOT NULL,
     csrf_token      TEXT    NOT NULL,
-    factor_method   TEXT,
     source          TEXT    NOT NULL DEFAULT '',
     created_at      BIGINT  NOT NULL,
     last_seen_at    BIGINT  NOT NULL,

@@ -1,10 +1,25 @@
-//! Gatehouse web UI (axum): served by `gatehouse serve` on the same database as the SSH
-//! frontend.
+//! Gatehouse web UI (axum + askama, server-rendered): served by `gatehouse serve` on the
+//! same database as the SSH frontend.
+//!
+//! # Layout
+//!
+//! - [`session`]: browser sessions in the database (hashed ids, rotated at every login
+//!   step) and the extractors that gate every page: forced password change, forced
+//!   enrollment, administrator.
+//! - [`form`]: form bodies with their CSRF check.
+//! - [`render`], [`error`]: page rendering and the one error type.
+//! - [`routes`]: one module per page or small group of pages; verification and SQL live in
+//!   `gatehouse_core`, never here.
+
+pub mod error;
+pub mod form;
+pub mod render;
+pub mod routes;
+pub mod session;
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::routing::get;
 use gatehouse_core::Gateway;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +38,7 @@ pub async fn bind(gw: Gateway) -> std::io::Result<WebServer> {
 
 /// The application's routes.
 pub fn app(gw: Gateway) -> Router {
-    Router::new().route("/healthz", get(|| async { "ok\n" })).with_state(gw)
+    routes::router().with_state(gw)
 }
 
 impl WebServer {

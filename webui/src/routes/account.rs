@@ -1,0 +1,317 @@
+//! "My account": the user's second factors — overview, backup codes, access keyword,
+//! removal (confirmed by a current factor) — and the authenticator-app enrollment that
+//! also serves as the forced-enrollment page.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, totp};
+use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::{Gateway, login};
+
+use crate::error::WebResult;
+use crate::form::{CsrfForm, Empty};
+use crate::render::{Chrome, Notice, ok, page, when};
+use crate::session::{Authed, Enrolling};
+
+/// `?ok=` after a redirect.
+#[derive(serde::Deserialize)]
+pub struct Done {
+    pub ok: Option<String>,
+}
+
+pub struct FactorRow {
+    pub method: &'static str,
+    pub label: &'static str,
+    pub detail: String,
+    pub created: String,
+    pub used: String,
+    pub default: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    c: Chrome,
+    sub: &'static str,
+    n: Notice,
+    status: String,
+    factors: Vec<FactorRow>,
+    has_totp: bool,
+    has_keyword: bool,
+    backup_left: i64,
+    totp_allowed: bool,
+    backup_allowed: bool,
+    keyword_allowed: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    c: Chrome,
+    sub: &'static str,
+    n: Notice,
+    forced: bool,
+    totp_allowed: bool,
+    keyword_allowed: bool,
+    qr_svg: String,
+    key: String,
+    uri: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "codes.html")]
+struct CodesPage {
+    c: Chrome,
+    sub: &'static str,
+    codes: Vec<String>,
+}
+
+/// The methods this user may enroll (global set narrowed by their groups).
+async fn allowed(gw: &Gateway, a: &Authed) -> WebResult<MethodSet> {
+    Ok(policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all))
+}
+
+async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
+    let described = factors::describe(&gw.db, a.user.id).await?;
+    let resolution = policy::resolve(&gw.db, &a.user).await?;
+    let allowed = resolution.allowed.clone().unwrap_or_else(MethodSet::all);
+    let why = if a.user.exempt_2fa {
+        "You are exempt from the second factor.".to_string()
+    } else if resolution.forced_globally {
+        "A second factor is required for every account.".to_string()
+    } else if !resolution.forced_by_groups.is_empty() {
+        format!("A second factor is required by your group(s): {}.", resolution.forced_by_groups.join(", "))
+    } else if !described.is_empty() {
+        "A second factor is asked at every login because you enrolled one.".to_string()
+    } else {
+        "A second factor is optional for your account.".to_string()
+    };
+    let default = match policy::requirement(&gw.db, &a.user).await? {
+        Requirement::Required { methods } => methods.first().copied(),
+        _ => None,
+    };
+    let rows: Vec<FactorRow> = described
+        .iter()
+        .map(|f| FactorRow {
+            method: f.method.as_str(),
+            label: f.method.label(),
+            detail: f.label.clone(),
+            created: when(Some(f.created_at)),
+            used: when(f.last_used_at),
+            default: Some(f.method) == default,
+        })
+        .collect();
+    Ok(page(
+        status,
+        &AccountPage {
+            c: a.chrome.clone().with_section("account"),
+            sub: "factors",
+            n,
+            status: why,
+            has_totp: described.iter().any(|f| f.method == Method::Totp),
+            has_keyword: described.iter().any(|f| f.method == Method::Keyword),
+            backup_left: backup_codes::remaining(&gw.db, a.user.id).await?,
+            factors: rows,
+            totp_allowed: allowed.contains(Method::Totp),
+            backup_allowed: allowed.contains(Method::BackupCode),
+            keyword_allowed: allowed.contains(Method::Keyword),
+        },
+    ))
+}
+
+/// `GET /account`.
+pub async fn overview(State(gw): State<Gateway>, a: Authed, Query(d): Query<Done>) -> WebResult {
+    account_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
+}
+
+/// `POST /account/backup-codes`: a new set, shown once.
+pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    if !allowed(&gw, &a).await?.contains(Method::BackupCode) {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("form", "Backup codes are not allowed for your account.")).await;
+    }
+    let count = policy::load(&gw.db).await?.backup_code_count;
+    let codes = backup_codes::regenerate(&gw.db, a.user.id, count).await?;
+    gw.audit(AuditEvent::new("factor.backup_codes", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{count} new codes via web"))).await?;
+    let mut resp = ok(&CodesPage { c: a.chrome.clone().with_section("account"), sub: "factors", codes });
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize)]
+pub struct KeywordForm {
+    #[serde(default)]
+    keyword: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /account/keyword`: sets or replaces the access keyword (also allowed while the
+/// user must enroll).
+pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<KeywordForm>) -> WebResult {
+    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    let fail = |msg: String| keyword_failed(&gw, &a, forced, msg);
+    if !allowed(&gw, &a).await?.contains(Method::Keyword) {
+        return fail("The access keyword is not allowed for your account.".into()).await;
+    }
+    if f.keyword != f.confirm {
+        return fail("The two entries differ.".into()).await;
+    }
+    if let Err(e) = keyword::set(&gw, a.user.id, &f.keyword).await {
+        return match e {
+            gatehouse_core::Error::Invalid { reason, .. } => fail(format!("The keyword {reason}.")).await,
+            other => Err(other.into()),
+        };
+    }
+    gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("keyword via web")).await?;
+    Ok(Redirect::to("/account?ok=keyword").into_response())
+}
+
+/// The page the keyword form came from, with the error next to the field.
+async fn keyword_failed(gw: &Gateway, a: &Authed, forced: bool, msg: String) -> WebResult {
+    let n = Notice::error("keyword", msg);
+    if forced { totp_page(gw, a, true, StatusCode::BAD_REQUEST, n).await } else { account_page(gw, a, StatusCode::BAD_REQUEST, n).await }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    proof_method: String,
+    #[serde(default)]
+    proof: String,
+}
+
+/// `POST /account/factors/remove`: removes one of the user's own factors after checking
+/// a current factor (counted and audited like a login answer).
+pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveForm>) -> WebResult {
+    let enrolled = factors::enrolled(&gw.db, a.user.id).await?;
+    let Some(method) = f.method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("method", "Choose one of your factors.")).await;
+    };
+    let Some(proof_method) = f.proof_method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Confirm with one of your factors.")).await;
+    };
+    if f.proof.trim().is_empty() {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword.")).await;
+    }
+    let ctx = a.login_context();
+    let verdict = match login::challenge(&gw, &ctx, &a.user, proof_method).await? {
+        Some(ch) => login::answer(&gw, &ctx, &a.user, &ch, &f.proof).await?,
+        None => Verdict::Rejected,
+    };
+    if verdict != Verdict::Accepted {
+        return account_page(&gw, &a, StatusCode::UNAUTHORIZED, Notice::error("proof", "That code is not right; nothing was removed.")).await;
+    }
+    factors::remove(&gw.db, a.user.id, method).await?;
+    gw.audit(AuditEvent::new("factor.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{method} via web"))).await?;
+    Ok(Redirect::to("/account?ok=removed").into_response())
+}
+
+async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n: Notice) -> WebResult {
+    let allowed = allowed(gw, a).await?;
+    let seed = totp::NewSeed::generate();
+    let uri = seed.uri(&a.user.name);
+    let qr_svg = qr_svg(&uri);
+    let mut chrome = a.chrome.clone().with_section("account");
+    chrome.nav = chrome.nav && !forced;
+    let mut resp = page(
+        status,
+        &TotpPage {
+            c: chrome,
+            sub: "factors",
+            n,
+            forced,
+            totp_allowed: allowed.contains(Method::Totp),
+            keyword_allowed: allowed.contains(Method::Keyword),
+            qr_svg,
+            key: seed.base32(),
+            uri,
+        },
+    );
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The QR code of `text` as inline SVG (no script, no image request).
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(220, 220)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => {
+            tracing::error!(error = %e, "QR code could not be built");
+            String::new()
+        }
+    }
+}
+
+/// `GET /enroll`: the forced-enrollment page (plain account page once nothing is due).
+pub async fn enroll(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    if !forced {
+        return Ok(Redirect::to("/account").into_response());
+    }
+    totp_page(&gw, &a, true, StatusCode::OK, Notice::none()).await
+}
+
+/// `GET /account/totp`: a new seed, its QR code, manual key and URI.
+pub async fn totp_form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    totp_page(&gw, &a, forced, StatusCode::OK, Notice::none()).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct TotpForm {
+    #[serde(default)]
+    seed: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /account/totp`: stores the seed once a code from it is confirmed; that code's
+/// step is recorded so it cannot be used again to log in.
+pub async fn totp_confirm(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<TotpForm>) -> WebResult {
+    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    if !allowed(&gw, &a).await?.contains(Method::Totp) {
+        return totp_page(&gw, &a, forced, StatusCode::BAD_REQUEST, Notice::error("code", "Authenticator apps are not allowed for your account.")).await;
+    }
+    let Ok(seed) = totp::NewSeed::from_base32(&f.seed) else {
+        return totp_page(&gw, &a, forced, StatusCode::BAD_REQUEST, Notice::error("code", "The form lost its key; scan the new code and try again.")).await;
+    };
+    if f.code.trim().is_empty() {
+        return totp_again(&gw, &a, forced, &seed, "Enter the 6-digit code from the app.").await;
+    }
+    let Some(step) = seed.check(&f.code) else {
+        return totp_again(&gw, &a, forced, &seed, "That code does not match. Check the time on your phone and enter the current code.").await;
+    };
+    totp::enroll(&gw, a.user.id, &seed, Some(step)).await?;
+    gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("totp via web")).await?;
+    Ok(Redirect::to("/account?ok=totp").into_response())
+}
+
+/// The enrollment page again with the same seed (the user already scanned it).
+async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed, msg: &str) -> WebResult {
+    let allowed = allowed(gw, a).await?;
+    let uri = seed.uri(&a.user.name);
+    let mut chrome = a.chrome.clone().with_section("account");
+    chrome.nav = chrome.nav && !forced;
+    Ok(page(
+        StatusCode::BAD_REQUEST,
+        &TotpPage {
+            c: chrome,
+            sub: "factors",
+            n: Notice::error("code", msg),
+            forced,
+            totp_allowed: true,
+            keyword_allowed: allowed.contains(Method::Keyword),
+            qr_svg: qr_svg(&uri),
+            key: seed.base32(),
+            uri,
+        },
+    ))
+}

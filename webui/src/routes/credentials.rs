@@ -1,0 +1,156 @@
+//! "My account": SSH public keys and the password. A password change revokes every
+//! application passcode and ends the user's other web sessions.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::{Gateway, app_passcodes, ssh_keys, users, web_sessions};
+
+use super::account::Done;
+use crate::error::WebResult;
+use crate::form::CsrfForm;
+use crate::render::{Chrome, Notice, page, when};
+use crate::session::{Authed, Changing};
+
+pub struct KeyRow {
+    pub fingerprint: String,
+    pub algorithm: String,
+    pub comment: String,
+    pub created: String,
+    pub used: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    c: Chrome,
+    sub: &'static str,
+    n: Notice,
+    keys: Vec<KeyRow>,
+    /// What was typed, when it is shown again with an error.
+    key: String,
+}
+
+async fn keys_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, key: &str) -> WebResult {
+    let keys = ssh_keys::of_user(&gw.db, a.user.id)
+        .await?
+        .into_iter()
+        .map(|k| KeyRow { fingerprint: k.fingerprint, algorithm: k.algorithm, comment: k.comment, created: when(Some(k.created_at)), used: when(k.last_used_at) })
+        .collect();
+    Ok(page(status, &KeysPage { c: a.chrome.clone().with_section("account"), sub: "keys", n, keys, key: key.to_string() }))
+}
+
+/// `GET /account/keys`.
+pub async fn keys(State(gw): State<Gateway>, a: Authed, Query(d): Query<Done>) -> WebResult {
+    keys_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref()), "").await
+}
+
+#[derive(serde::Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    key: String,
+}
+
+/// `POST /account/keys`: adds a key to the logged-in user (never anyone else).
+pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<KeyForm>) -> WebResult {
+    match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
+        Ok(k) => {
+            gw.audit(AuditEvent::new("key.add", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(k.fingerprint)).await?;
+            Ok(Redirect::to("/account/keys?ok=key-added").into_response())
+        }
+        Err(gatehouse_core::Error::Invalid { reason, .. }) => {
+            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}")), &f.key).await
+        }
+        Err(gatehouse_core::Error::Duplicate { .. }) => {
+            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", "You already added this key."), &f.key).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RemoveKeyForm {
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// `POST /account/keys/remove`: removes one of the user's own keys; a fingerprint of
+/// another user's key is simply not found.
+pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveKeyForm>) -> WebResult {
+    match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
+        Ok(()) => {
+            gw.audit(AuditEvent::new("key.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(f.fingerprint)).await?;
+            Ok(Redirect::to("/account/keys?ok=key-removed").into_response())
+        }
+        Err(gatehouse_core::Error::NotFound { .. }) => {
+            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("fingerprint", "You have no key with that fingerprint."), "").await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    c: Chrome,
+    sub: &'static str,
+    n: Notice,
+    forced: bool,
+}
+
+async fn password_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
+    let forced = users::must_change_password(&gw.db, a.user.id).await?;
+    let mut c = a.chrome.clone().with_section("account");
+    c.nav = c.nav && !forced;
+    Ok(page(status, &PasswordPage { c, sub: "password", n, forced }))
+}
+
+/// `GET /account/password` (also the forced-change page after a one-time password).
+pub async fn password(State(gw): State<Gateway>, Changing(a): Changing, Query(d): Query<Done>) -> WebResult {
+    password_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
+    let bad = |field: &str, msg: String| password_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg));
+    if f.current.is_empty() {
+        return bad("current", "Enter your current password.".into()).await;
+    }
+    if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.new) {
+        return bad("new", format!("The new password {reason}.")).await;
+    }
+    if f.new != f.confirm {
+        return bad("confirm", "The two entries differ.".into()).await;
+    }
+    if f.new == f.current {
+        return bad("new", "Choose a password different from the current one.".into()).await;
+    }
+    if !a.user.check_password(&f.current).await {
+        gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
+        return bad("current", "That is not your current password.".into()).await;
+    }
+    users::set_password(&gw.db, &a.user.name, &f.new).await?;
+    users::set_must_change_password(&gw.db, a.user.id, false).await?;
+    let passcodes = app_passcodes::revoke_all(&gw.db, a.user.id).await?;
+    let sessions = web_sessions::delete_others(&gw.db, a.user.id, &a.session.id_hash).await?;
+    gw.audit(
+        AuditEvent::new("user.password", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended")),
+    )
+    .await?;
+    Ok(Redirect::to("/account/password?ok=password").into_response())
+}

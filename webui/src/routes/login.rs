@@ -1,0 +1,257 @@
+//! Login: password, then the second factor when the policy asks for one, then a new
+//! session. Every decision (password check, factor check, lockout, audit) is made by
+//! `gatehouse_core::login`, exactly as for the SSH gate; this module only carries the
+//! answers between forms. The method passed here becomes the user's SSH default (recorded
+//! by `login::answer`).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::factors::{Method, Verdict};
+use gatehouse_core::login::{self, Primary};
+use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::users::{self, User};
+use gatehouse_core::web_sessions::{self, Stage, WebSession};
+use gatehouse_core::{Gateway, trusted_devices};
+
+use crate::error::{WebError, WebResult};
+use crate::form::{CsrfForm, Empty};
+use crate::render::{Chrome, Notice, page, when};
+use crate::session::{self, Changing, TRUST_COOKIE, Visitor};
+
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    csrf: String,
+    username: String,
+    n: Notice,
+}
+
+#[derive(askama::Template)]
+#[template(path = "factor.html")]
+struct FactorPage {
+    c: Chrome,
+    csrf: String,
+    user: String,
+    method: &'static str,
+    label: &'static str,
+    numeric: bool,
+    instructions: String,
+    /// Other enrolled methods: (name, label).
+    others: Vec<(&'static str, &'static str)>,
+    n: Notice,
+}
+
+/// `GET /login`: the form, with an anonymous session that carries its CSRF token.
+pub async fn form(State(gw): State<Gateway>, v: Visitor) -> WebResult {
+    match &v.session {
+        Some(s) if s.stage == Stage::Full => Ok(Redirect::to("/account").into_response()),
+        Some(s) => Ok(login_page(StatusCode::OK, &s.csrf_token, "", Notice::none())),
+        None => {
+            let (cookie, s) = session::start(&gw, None, Stage::Anonymous, &v.source).await?;
+            Ok(([(SET_COOKIE, cookie)], login_page(StatusCode::OK, &s.csrf_token, "", Notice::none())).into_response())
+        }
+    }
+}
+
+fn login_page(status: StatusCode, csrf: &str, username: &str, n: Notice) -> Response {
+    page(status, &LoginPage { c: Chrome::anonymous(), csrf: csrf.to_string(), username: username.to_string(), n })
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /login`: checks the password, then moves the browser to a new session at the
+/// factor step, or straight to a full session when no factor is due.
+pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm<LoginForm>) -> WebResult {
+    let csrf = v.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+    let name = f.username.trim();
+    if name.is_empty() {
+        return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, name, Notice::error("username", "Enter your user name.")));
+    }
+    if f.password.is_empty() {
+        return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, name, Notice::error("password", "Enter your password.")));
+    }
+    let ctx = v.login_context(name);
+    let user = match login::password(&gw, &ctx, &f.password).await? {
+        Primary::Accepted(u) => u,
+        Primary::Rejected => {
+            return Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, name, Notice::error("form", "Wrong user name or password.")));
+        }
+        Primary::Locked(lock) => {
+            let msg = format!("Too many failed attempts. Try again after {}.", when(Some(lock.until())));
+            return Ok(login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, name, Notice::error("form", msg)));
+        }
+    };
+    let old = v.session.as_ref();
+    match policy::requirement(&gw.db, &user).await? {
+        Requirement::Required { .. } => {
+            let trusted = match &v.trust_hash {
+                Some(h) => trusted_devices::check(&gw.db, user.id, h).await?,
+                None => false,
+            };
+            if trusted {
+                login::completed(&gw, &ctx, "password and trusted browser").await?;
+                return full(&gw, old, &user, &v.source).await;
+            }
+            let cookie = session::rotate(&gw, old, user.id, Stage::Factor, &v.source).await?;
+            Ok(([(SET_COOKIE, cookie)], Redirect::to("/login/factor")).into_response())
+        }
+        Requirement::Exempt => {
+            gw.audit(AuditEvent::new("login.exempt", Outcome::Info).user(user.name.clone()).source(v.source.clone()).detail("second factor skipped: user is exempt")).await?;
+            login::completed(&gw, &ctx, "password (exempt from 2FA)").await?;
+            full(&gw, old, &user, &v.source).await
+        }
+        Requirement::MustEnroll { .. } => {
+            login::completed(&gw, &ctx, "password (must enroll a factor)").await?;
+            full(&gw, old, &user, &v.source).await
+        }
+        Requirement::NotRequired => {
+            login::completed(&gw, &ctx, "password").await?;
+            full(&gw, old, &user, &v.source).await
+        }
+    }
+}
+
+async fn full(gw: &Gateway, old: Option<&WebSession>, user: &User, source: &str) -> WebResult {
+    let cookie = session::rotate(gw, old, user.id, Stage::Full, source).await?;
+    tracing::info!(user = %user.name, peer = %source, "web login");
+    Ok(([(SET_COOKIE, cookie)], Redirect::to("/account")).into_response())
+}
+
+/// The user and the methods they may pass, for a session at the factor step.
+async fn pending(gw: &Gateway, v: &Visitor) -> Result<(WebSession, User, Vec<Method>), WebError> {
+    let Some(s) = v.session.clone().filter(|s| s.stage == Stage::Factor) else { return Err(WebError::LoginRequired) };
+    let Some(user) = users::by_id(&gw.db, s.user_id.unwrap_or(-1)).await? else { return Err(WebError::LoginRequired) };
+    match policy::requirement(&gw.db, &user).await? {
+        Requirement::Required { methods } => Ok((s, user, methods)),
+        // The policy changed since the password step: start again.
+        _ => Err(WebError::LoginRequired),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct MethodQuery {
+    method: Option<String>,
+}
+
+async fn factor_page(gw: &Gateway, v: &Visitor, s: &WebSession, user: &User, methods: &[Method], chosen: Method, status: StatusCode, n: Notice) -> WebResult {
+    let ctx = v.login_context(&user.name);
+    let instructions = match login::challenge(gw, &ctx, user, chosen).await? {
+        Some(ch) => ch.instructions,
+        None => String::new(),
+    };
+    Ok(page(
+        status,
+        &FactorPage {
+            c: Chrome::anonymous(),
+            csrf: s.csrf_token.clone(),
+            user: user.name.clone(),
+            method: chosen.as_str(),
+            label: chosen.label(),
+            numeric: chosen == Method::Totp,
+            instructions,
+            others: methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
+            n,
+        },
+    ))
+}
+
+/// `GET /login/factor`: asks for the default (last-used) method, or the one picked.
+pub async fn factor_form(State(gw): State<Gateway>, v: Visitor, Query(q): Query<MethodQuery>) -> WebResult {
+    let (s, user, methods) = pending(&gw, &v).await?;
+    let chosen = q.method.and_then(|m| m.parse::<Method>().ok()).filter(|m| methods.contains(m)).unwrap_or(methods[0]);
+    factor_page(&gw, &v, &s, &user, &methods, chosen, StatusCode::OK, Notice::none()).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct FactorForm {
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    trust: String,
+    #[serde(default)]
+    trust_days: String,
+}
+
+/// `POST /login/factor`: checks the answer; on success the session becomes a full one
+/// (new id) and, if asked, the browser is trusted.
+pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm<FactorForm>) -> WebResult {
+    let (s, user, methods) = pending(&gw, &v).await?;
+    let Some(method) = f.method.parse::<Method>().ok().filter(|m| methods.contains(m)) else {
+        return Err(WebError::BadRequest("That method is not one of yours.".into()));
+    };
+    let again = |status, n| factor_page(&gw, &v, &s, &user, &methods, method, status, n);
+    if f.code.trim().is_empty() {
+        return again(StatusCode::BAD_REQUEST, Notice::error("code", "Enter the code.")).await;
+    }
+    let trust_days = if f.trust == "on" {
+        match f.trust_days.parse::<i64>() {
+            Ok(d) if (1..=trusted_devices::MAX_DAYS).contains(&d) => Some(d),
+            _ => return again(StatusCode::BAD_REQUEST, Notice::error("trust_days", format!("Choose 1 to {} days.", trusted_devices::MAX_DAYS))).await,
+        }
+    } else {
+        None
+    };
+    let ctx = v.login_context(&user.name);
+    let Some(challenge) = login::challenge(&gw, &ctx, &user, method).await? else {
+        return Err(WebError::BadRequest("That method is not available.".into()));
+    };
+    match login::answer(&gw, &ctx, &user, &challenge, &f.code).await? {
+        Verdict::Accepted => {}
+        verdict => {
+            let msg = if login::lock_in_force(&gw, &ctx).await?.is_some() {
+                "Too many failed attempts: the account is locked for a while.".to_string()
+            } else if verdict == Verdict::Replayed {
+                "That code was already used. Wait for the next one.".to_string()
+            } else {
+                "That code is not right.".to_string()
+            };
+            return again(StatusCode::UNAUTHORIZED, Notice::error("code", msg)).await;
+        }
+    }
+    login::completed(&gw, &ctx, &format!("password and {method}")).await?;
+    let cookie = session::rotate(&gw, Some(&s), user.id, Stage::Full, &v.source).await?;
+    let mut headers = vec![(SET_COOKIE, cookie)];
+    if let Some(days) = trust_days {
+        let token = session::new_token();
+        let label = browser_label(&v.user_agent);
+        trusted_devices::trust(&gw.db, user.id, &session::hash_token(&token), &label, days).await?;
+        gw.audit(AuditEvent::new("web.trust_browser", Outcome::Success).actor(user.name.clone()).user(user.name.clone()).source(v.source.clone()).detail(format!("{label} for {days} days"))).await?;
+        headers.push((SET_COOKIE, session::set_cookie(&gw, TRUST_COOKIE, &token, Some(days * 86_400))));
+    }
+    tracing::info!(user = %user.name, peer = %v.source, method = %method, "web login");
+    let mut resp = Redirect::to("/account").into_response();
+    for (k, val) in headers {
+        resp.headers_mut().append(k, val);
+    }
+    Ok(resp)
+}
+
+/// A short name for a browser from its User-Agent ("Chrome on Linux").
+pub fn browser_label(ua: &str) -> String {
+    let browser = ["Firefox", "Edg", "Chrome", "Safari", "curl"].into_iter().find(|b| ua.contains(b)).map(|b| if b == "Edg" { "Edge" } else { b });
+    let os = ["Android", "iPhone", "Windows", "Mac OS", "Linux"].into_iter().find(|o| ua.contains(o));
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_string(),
+        _ => "Unknown browser".to_string(),
+    }
+}
+
+/// `POST /logout`: ends this session.
+pub async fn logout(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    web_sessions::delete(&gw.db, &a.session.id_hash).await?;
+    let clear = session::set_cookie(&gw, session::SESSION_COOKIE, "", Some(0));
+    Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}

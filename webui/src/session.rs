@@ -1,0 +1,257 @@
+//! Browser sessions and the request extractors built on them.
+//!
+//! The cookie holds a 256-bit random token; the database holds its SHA-256 (see
+//! `gatehouse_core::web_sessions`). Each step of the login creates a new session and
+//! deletes the old one, so the id is rotated at login. Every request re-reads the user,
+//! so a lock, a lost admin flag or a new force-2FA rule applies at once.
+//!
+//! Extractors, from most to least gated:
+//! - [`Admin`]: a fully logged-in administrator (403 otherwise);
+//! - [`Authed`]: a fully logged-in user who has nothing left to do first;
+//! - [`Enrolling`]: may still have to enroll a factor (the enrollment pages);
+//! - [`Changing`]: may still have to choose a new password (that page and logout);
+//! - [`Visitor`]: anyone, with the session if there is one (login pages).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use gatehouse_core::factors::LoginContext;
+use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::users::{self, User};
+use gatehouse_core::web_sessions::{self, NewSession, Stage, WebSession};
+use gatehouse_core::{Gateway, vault};
+use sha2::{Digest, Sha256};
+
+use crate::error::WebError;
+use crate::render::Chrome;
+
+pub const SESSION_COOKIE: &str = "gh_session";
+pub const TRUST_COOKIE: &str = "gh_trust";
+
+/// Lifetime of a login form's anonymous session.
+const ANONYMOUS_TTL: i64 = 30 * 60;
+/// Time allowed between the password and the second factor.
+const FACTOR_TTL: i64 = 10 * 60;
+/// Idle lifetime of a logged-in session (extended on use).
+pub const FULL_TTL: i64 = 8 * 3600;
+
+/// A fresh 256-bit token, hex.
+pub fn new_token() -> String {
+    hex::encode(vault::random_bytes(32))
+}
+
+/// The stored form of a token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when served over https.
+/// `max_age` of `None` makes a browser-session cookie; `Some(0)` deletes it.
+pub fn set_cookie(gw: &Gateway, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if gw.config.public_url().starts_with("https://") {
+        c.push_str("; Secure");
+    }
+    // Only hex tokens and fixed names go in: always a valid header value.
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("gh_invalid=; Max-Age=0"))
+}
+
+/// The client's address, as audit events and lockout counters record it.
+pub fn source_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Starts a session at `stage` and returns its `Set-Cookie` header.
+pub async fn start(gw: &Gateway, user_id: Option<i64>, stage: Stage, source: &str) -> Result<(HeaderValue, WebSession), WebError> {
+    let token = new_token();
+    let id_hash = hash_token(&token);
+    let csrf = new_token();
+    let ttl = match stage {
+        Stage::Anonymous => ANONYMOUS_TTL,
+        Stage::Factor => FACTOR_TTL,
+        Stage::Full => FULL_TTL,
+    };
+    web_sessions::create(&gw.db, NewSession { id_hash: &id_hash, user_id, stage, csrf_token: &csrf, source, ttl_secs: ttl }).await?;
+    let session = WebSession {
+        id_hash,
+        user_id,
+        stage,
+        csrf_token: csrf,
+        source: source.to_string(),
+        created_at: gatehouse_core::time::now(),
+        expires_at: gatehouse_core::time::now() + ttl,
+    };
+    Ok((set_cookie(gw, SESSION_COOKIE, &token, None), session))
+}
+
+/// Replaces `old` (if any) by a new session at `stage`: the id changes at every step.
+pub async fn rotate(gw: &Gateway, old: Option<&WebSession>, user_id: i64, stage: Stage, source: &str) -> Result<HeaderValue, WebError> {
+    if let Some(old) = old {
+        web_sessions::delete(&gw.db, &old.id_hash).await?;
+    }
+    Ok(start(gw, Some(user_id), stage, source).await?.0)
+}
+
+/// Anyone: the session, if the browser has a valid one.
+pub struct Visitor {
+    pub session: Option<WebSession>,
+    pub source: String,
+    /// The trusted-browser cookie, hashed.
+    pub trust_hash: Option<String>,
+    pub user_agent: String,
+}
+
+impl Visitor {
+    pub fn login_context(&self, user_name: &str) -> LoginContext {
+        LoginContext { user_name: user_name.to_string(), source: self.source.clone(), frontend: "web" }
+    }
+}
+
+impl FromRequestParts<Gateway> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
+        let session = match cookie(&parts.headers, SESSION_COOKIE) {
+            Some(token) => web_sessions::find(&gw.db, &hash_token(&token)).await?,
+            None => None,
+        };
+        if let Some(s) = &session {
+            // The CSRF check of a form reads the session from here.
+            parts.extensions.insert(s.clone());
+        }
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Ok(Visitor {
+            session,
+            source: source_of(parts),
+            trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| hash_token(&t)),
+            user_agent,
+        })
+    }
+}
+
+/// A fully logged-in user and their session.
+pub struct Authed {
+    pub user: User,
+    pub session: WebSession,
+    pub source: String,
+    pub trust_hash: Option<String>,
+    /// The layout data for this user.
+    pub chrome: Chrome,
+}
+
+impl Authed {
+    pub fn login_context(&self) -> LoginContext {
+        LoginContext { user_name: self.user.name.clone(), source: self.source.clone(), frontend: "web" }
+    }
+}
+
+/// How much of the post-login to-do list a page tolerates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Nothing pending.
+    Clear,
+    /// Enrollment may be pending (not a password change).
+    Enrolling,
+    /// Anything may be pending.
+    Changing,
+}
+
+async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed, WebError> {
+    let visitor = Visitor::from_request_parts(parts, gw).await?;
+    let Some(session) = visitor.session.filter(|s| s.stage == Stage::Full) else {
+        return Err(WebError::LoginRequired);
+    };
+    let Some(user_id) = session.user_id else { return Err(WebError::LoginRequired) };
+    let Some(user) = users::by_id(&gw.db, user_id).await?.filter(|u| !u.locked) else {
+        web_sessions::delete(&gw.db, &session.id_hash).await?;
+        return Err(WebError::LoginRequired);
+    };
+    web_sessions::touch(&gw.db, &session.id_hash, FULL_TTL).await?;
+    let must_change = users::must_change_password(&gw.db, user.id).await?;
+    let must_enroll = matches!(policy::requirement(&gw.db, &user).await?, Requirement::MustEnroll { .. });
+    if must_change && level != Level::Changing {
+        return Err(WebError::Redirect("/account/password"));
+    }
+    if must_enroll && level == Level::Clear {
+        return Err(WebError::Redirect("/enroll"));
+    }
+    let chrome = Chrome {
+        user: user.name.clone(),
+        is_admin: user.is_admin,
+        csrf: session.csrf_token.clone(),
+        exempt: user.exempt_2fa,
+        nav: !must_change && !must_enroll,
+        section: "",
+    };
+    Ok(Authed { user, session, source: visitor.source, trust_hash: visitor.trust_hash, chrome })
+}
+
+impl FromRequestParts<Gateway> for Authed {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
+        authed(parts, gw, Level::Clear).await
+    }
+}
+
+/// A logged-in user who may still have to enroll a factor.
+pub struct Enrolling(pub Authed);
+
+impl FromRequestParts<Gateway> for Enrolling {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
+        authed(parts, gw, Level::Enrolling).await.map(Enrolling)
+    }
+}
+
+/// A logged-in user who may still have to choose a new password.
+pub struct Changing(pub Authed);
+
+impl FromRequestParts<Gateway> for Changing {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
+        authed(parts, gw, Level::Changing).await.map(Changing)
+    }
+}
+
+/// A fully logged-in administrator; anyone else gets 403. Checked against the database on
+/// every request.
+pub struct Admin(pub Authed);
+
+impl FromRequestParts<Gateway> for Admin {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
+        let a = authed(parts, gw, Level::Clear).await?;
+        if !a.user.is_admin {
+            tracing::warn!(user = %a.user.name, path = %parts.uri.path(), "non-administrator refused an admin page");
+            return Err(WebError::Forbidden("This page is for administrators."));
+        }
+        Ok(Admin(a))
+    }
+}
