@@ -298,3 +298,36 @@ pub async fn grantees(db: &Db, target_id: i64) -> Result<(Vec<String>, Vec<Strin
     .await?;
     Ok((users, groups))
 }
+
+/// Changes where and as whom the gateway connects to `name`. The pinned host key stays:
+/// if the new address serves another key, the connection is refused until re-pinned.
+pub async fn update_connection(db: &Db, name: &str, host: &str, port: u16, username: &str) -> Result<()> {
+    validate_host(host)?;
+    if port == 0 {
+        return Err(Error::invalid("port", "must be 1-65535"));
+    }
+    if username.is_empty() || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid("target user", "must be a non-empty name without spaces"));
+    }
+    let done = sqlx::query("UPDATE targets SET host = $1, port = $2, username = $3 WHERE name = $4")
+        .bind(host)
+        .bind(i64::from(port))
+        .bind(username)
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("target", name));
+    }
+    Ok(())
+}
+
+/// Forgets the pinned host key of `name`: the next connection pins the key it sees
+/// (trust on first use), so an administrator re-pins after a target was rebuilt.
+pub async fn forget_host_key(db: &Db, name: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE targets SET host_key = NULL WHERE name = $1").bind(name).execute(db.pool()).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("target", name));
+    }
+    Ok(())
+}

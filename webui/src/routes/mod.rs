@@ -1,6 +1,7 @@
 //! The routes, one module per page or small group of pages.
 
 pub mod account;
+pub mod admin;
 pub mod credentials;
 pub mod devices;
 pub mod login;
@@ -35,4 +36,38 @@ pub fn router() -> Router<Gateway> {
         .route("/account/devices/revoke-others", post(devices::revoke_other_devices))
         .route("/account/passcodes", get(devices::passcodes).post(devices::create_passcode))
         .route("/account/passcodes/revoke", post(devices::revoke_passcode))
+        .route("/admin", get(|| async { Redirect::to("/admin/users") }))
+        .route("/admin/users", get(admin::users::list).post(admin::users::create))
+        .route("/admin/users/{name}", get(admin::users::show))
+        .route("/admin/users/{name}/lock", post(admin::users::lock))
+        .route("/admin/users/{name}/admin", post(admin::users::admin_flag))
+        .route("/admin/users/{name}/exempt", post(admin::users::exempt))
+        .route("/admin/users/{name}/reset-factors", post(admin::users::reset_factors))
+        .route("/admin/users/{name}/password", post(admin::users::set_password))
+        .route("/admin/users/{name}/delete", post(admin::users::delete))
+        .route("/admin/groups", get(admin::groups::list).post(admin::groups::create))
+        .route("/admin/groups/{name}", get(admin::groups::show))
+        .route("/admin/groups/{name}/force", post(admin::groups::force))
+        .route("/admin/groups/{name}/methods", post(admin::groups::methods))
+        .route("/admin/groups/{name}/members", post(admin::groups::add_member))
+        .route("/admin/groups/{name}/members/remove", post(admin::groups::remove_member))
+        .route("/admin/groups/{name}/delete", post(admin::groups::delete))
+        .route("/admin/policy", get(admin::policy::show))
+        .route("/admin/policy/force", post(admin::policy::force))
+        .route("/admin/policy/methods", post(admin::policy::methods))
+        .route("/admin/policy/backup-codes", post(admin::policy::backup_codes))
+        .route("/admin/targets", get(admin::targets::list).post(admin::targets::create))
+        .route("/admin/targets/{name}", get(admin::targets::show))
+        .route("/admin/targets/{name}/edit", post(admin::targets::edit))
+        .route("/admin/targets/{name}/host-key", post(admin::targets::pin))
+        .route("/admin/targets/{name}/forget-host-key", post(admin::targets::forget))
+        .route("/admin/targets/{name}/grant", post(admin::targets::grant))
+        .route("/admin/targets/{name}/revoke", post(admin::targets::revoke))
+        .route("/admin/targets/{name}/delete", post(admin::targets::delete))
+        .route("/admin/audit", get(admin::audit::list))
+        .route("/admin/recordings", get(admin::sessions::recordings))
+        .route("/admin/recordings/{id}", get(admin::sessions::player))
+        .route("/admin/recordings/{id}/cast", get(admin::sessions::cast))
+        .route("/admin/live", get(admin::sessions::live))
+        .route("/admin/live/{id}/terminate", post(admin::sessions::terminate))
 }

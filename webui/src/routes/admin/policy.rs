@@ -1,0 +1,90 @@
+//! Admin: the global two-factor policy — force 2FA for everyone, allowed methods, the
+//! size of a backup-code set — and the list of exempt users.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use gatehouse_core::{Gateway, policy, users};
+
+use super::groups::{MethodBox, method_boxes, ticked};
+use super::{audit_change, switch};
+use crate::error::{WebError, WebResult};
+use crate::form::CsrfForm;
+use crate::render::{Chrome, Notice, page};
+use crate::routes::account::Done;
+use crate::session::{Admin, Authed};
+
+#[derive(askama::Template)]
+#[template(path = "admin_policy.html")]
+struct PolicyPage {
+    c: Chrome,
+    n: Notice,
+    force: bool,
+    methods: Vec<MethodBox>,
+    backup_count: String,
+    exempt: String,
+}
+
+async fn policy_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
+    let p = policy::load(&gw.db).await?;
+    let exempt: Vec<String> = users::list(&gw.db).await?.into_iter().filter(|u| u.exempt_2fa).map(|u| u.name).collect();
+    Ok(page(
+        status,
+        &PolicyPage {
+            c: a.chrome.clone().with_section("policy"),
+            n,
+            force: p.force_2fa,
+            methods: method_boxes(&p.allowed_methods),
+            backup_count: p.backup_code_count.to_string(),
+            exempt: exempt.join(", "),
+        },
+    ))
+}
+
+/// `GET /admin/policy`.
+pub async fn show(State(gw): State<Gateway>, Admin(a): Admin, Query(d): Query<Done>) -> WebResult {
+    policy_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct Toggle {
+    #[serde(default)]
+    on: String,
+}
+
+/// `POST /admin/policy/force`: the global force-2FA switch.
+pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    policy::set_force_2fa(&gw.db, on).await?;
+    audit_change(&gw, &a, "policy.force_2fa", None, format!("global force 2FA {}", if on { "on" } else { "off" })).await?;
+    Ok(Redirect::to("/admin/policy?ok=saved").into_response())
+}
+
+/// `POST /admin/policy/methods`.
+pub async fn methods(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<HashMap<String, String>>) -> WebResult {
+    let Some(set) = ticked(&f) else {
+        return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("methods", "Tick at least one method.")).await;
+    };
+    policy::set_allowed_methods(&gw.db, &set).await?;
+    audit_change(&gw, &a, "policy.methods", None, format!("allowed methods {set}")).await?;
+    Ok(Redirect::to("/admin/policy?ok=saved").into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct CountForm {
+    #[serde(default)]
+    count: String,
+}
+
+/// `POST /admin/policy/backup-codes`.
+pub async fn backup_codes(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<CountForm>) -> WebResult {
+    let n = match f.count.trim().parse::<u32>() {
+        Ok(n) if (1..=50).contains(&n) => n,
+        _ => return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("count", "Enter a whole number from 1 to 50.")).await,
+    };
+    policy::set_backup_code_count(&gw.db, n).await?;
+    audit_change(&gw, &a, "policy.backup_codes", None, format!("{n} codes per set")).await?;
+    Ok(Redirect::to("/admin/policy?ok=saved").into_response())
+}
