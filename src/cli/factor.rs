@@ -1,0 +1,101 @@
+//! `gatehouse factor …`: enroll and remove second factors from the command line (scripts,
+//! and recovery for a user who lost their device).
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::factors::{self, Method, backup_codes, keyword, totp};
+use gatehouse_core::{Gateway, policy, time, users};
+
+use super::read_secret_stdin;
+
+#[derive(Subcommand, Debug)]
+pub enum FactorCmd {
+    /// TOTP (authenticator app).
+    #[command(subcommand)]
+    Totp(TotpCmd),
+    /// Make a new set of backup codes (voids the old set) and print them once.
+    BackupCodes { user: String },
+    /// Set the access keyword (read from standard input).
+    Keyword {
+        user: String,
+        #[arg(long, required = true)]
+        stdin: bool,
+    },
+    /// List a user's factors.
+    List {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of a user's factors.
+    Remove { user: String, method: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TotpCmd {
+    /// Enroll a new TOTP seed (replacing any) and print its otpauth:// URI.
+    Enroll { user: String },
+}
+
+async fn audit(gw: &Gateway, event: &str, user: &str, detail: &str) -> Result<()> {
+    Ok(gw.audit(AuditEvent::new(event, Outcome::Success).actor("cli").user(user).detail(detail)).await?)
+}
+
+pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
+    let db = &gw.db;
+    match cmd {
+        FactorCmd::Totp(TotpCmd::Enroll { user }) => {
+            let u = users::get(db, &user).await?;
+            let seed = totp::NewSeed::generate();
+            totp::enroll(gw, u.id, &seed, None).await?;
+            audit(gw, "factor.enroll", &user, "totp").await?;
+            println!("{}", seed.uri(&u.name));
+        }
+        FactorCmd::BackupCodes { user } => {
+            let u = users::get(db, &user).await?;
+            let n = policy::load(db).await?.backup_code_count;
+            let codes = backup_codes::regenerate(db, u.id, n).await?;
+            audit(gw, "factor.enroll", &user, "backup-code").await?;
+            for c in codes {
+                println!("{c}");
+            }
+        }
+        FactorCmd::Keyword { user, .. } => {
+            let u = users::get(db, &user).await?;
+            let kw = read_secret_stdin("keyword")?;
+            keyword::set(gw, u.id, &kw).await?;
+            audit(gw, "factor.enroll", &user, "keyword").await?;
+            println!("access keyword of {user} set");
+        }
+        FactorCmd::List { user, json } => {
+            let u = users::get(db, &user).await?;
+            let list = factors::describe(db, u.id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("{user} has no second factor enrolled");
+            } else {
+                for f in list {
+                    println!(
+                        "{:<12} {:<20} enrolled {}  last used {}",
+                        f.method.as_str(),
+                        f.label,
+                        time::format_utc(f.created_at),
+                        f.last_used_at.map(time::format_utc).unwrap_or_else(|| "never".into())
+                    );
+                }
+            }
+        }
+        FactorCmd::Remove { user, method } => {
+            let u = users::get(db, &user).await?;
+            let m: Method = method.parse()?;
+            if !factors::remove(db, u.id, m).await? {
+                bail!("{user} has no {m} factor");
+            }
+            audit(gw, "factor.remove", &user, m.as_str()).await?;
+            println!("{m} removed from {user}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `gatehouse serve`: the SSH frontend and the web UI in one process, on one database,
+//! stopped cleanly by SIGINT or SIGTERM.
+
+use anyhow::{Context, Result};
+use clap::Args as ClapArgs;
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::config::Overrides;
+use gatehouse_core::users::{self, NewUser};
+use gatehouse_core::{Error, Gateway, vault};
+use tokio_util::sync::CancellationToken;
+
+use super::{Args, load_config};
+
+#[derive(ClapArgs, Debug)]
+pub struct ServeArgs {
+    /// SSH listen address (overrides ssh_listen).
+    #[arg(long, value_name = "ADDR")]
+    ssh_listen: Option<String>,
+    /// Web listen address (overrides web_listen).
+    #[arg(long, value_name = "ADDR")]
+    web_listen: Option<String>,
+}
+
+pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
+    init_logging();
+    let config = load_config(
+        args,
+        Overrides { ssh_listen: serve.ssh_listen.clone(), web_listen: serve.web_listen.clone(), ..Default::default() },
+    )?;
+    let gw = Gateway::open(config).await?;
+    tracing::info!(data_dir = %gw.config.data_dir.display(), database = %redact(&gw.config.database_url()), "database ready");
+    bootstrap_admin(&gw).await?;
+
+    let shutdown = CancellationToken::new();
+    let ssh = gatehouse_server::Server::bind(gw.clone()).await.context("starting the SSH frontend")?;
+    let web = gatehouse_webui::bind(gw.clone()).await.context("starting the web UI")?;
+    tracing::info!(ssh = %ssh.local_addr(), web = %web.local_addr(), public_url = %gw.config.public_url(), "gatehouse is listening");
+
+    let ssh_task = tokio::spawn(ssh.run(shutdown.clone()));
+    let web_task = tokio::spawn(web.run(shutdown.clone()));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let (a, b) = tokio::join!(ssh_task, web_task);
+    a.context("SSH task")??;
+    b.context("web task")??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On the very first start there is no administrator: create `admin` with a random
+/// one-time password and print it once (to standard output, never to the log).
+async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
+    if users::any_admin(&gw.db).await? {
+        return Ok(());
+    }
+    let password = vault::random_code(20);
+    match users::create(&gw.db, NewUser { name: "admin", password: Some(&password), email: None, is_admin: true }).await {
+        Ok(u) => {
+            users::set_must_change_password(&gw.db, u.id, true).await?;
+            gw.audit(AuditEvent::new("user.create", Outcome::Success).actor("bootstrap").user("admin").detail("first administrator")).await?;
+            println!();
+            println!("  First start: created the administrator 'admin'.");
+            println!("  One-time password: {password}");
+            println!("  Log in at {} and choose a new password.", gw.config.public_url());
+            println!();
+        }
+        // Another node (or an earlier run) made an 'admin' in the meantime.
+        Err(Error::Duplicate { .. }) => {
+            users::set_admin(&gw.db, "admin", true).await?;
+            tracing::warn!("a user named admin existed without the administrator flag; the flag was set");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,russh=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// The database URL without a password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
