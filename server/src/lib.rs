@@ -1,1 +1,188 @@
-//! placeholder
+//! Gatehouse SSH frontend.
+//!
+//! # Layout
+//!
+//! - [`gate`]: the two-factor gate as a state machine (no sockets, unit-tested).
+//! - `connection`: the per-connection state; `auth` (primary credential, then the gate)
+//!   and `channels` (what may open after the gate) add its behaviour.
+//! - `handler`: the russh `Handler` impl, which only forwards russh callbacks to the
+//!   connection.
+//! - `host_keys`: the gateway's host keys, generated once into the data dir.
+//! - [`Server`]: the accept loop, with a login deadline for unauthenticated connections
+//!   and graceful shutdown.
+//!
+//! Invariant: before the gate is passed no channel of any kind opens; after it, each
+//! channel type is allowed only by explicit policy (`channels`).
+
+mod auth;
+mod channels;
+mod connection;
+pub mod gate;
+mod handler;
+mod host_keys;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use gatehouse_core::Gateway;
+use russh::server::Config;
+use russh::{MethodKind, MethodSet, Preferred};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use connection::Connection;
+
+/// Errors of the SSH frontend.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("host key: {0}")]
+    HostKey(String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error(transparent)]
+    Core(#[from] gatehouse_core::Error),
+    #[error("ssh: {0}")]
+    Ssh(#[from] russh::Error),
+}
+
+/// How long shutdown waits for open sessions to close after telling them to.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// At most this many connections at once; further ones wait in the kernel backlog.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// The SSH listener, bound and ready to run.
+pub struct Server {
+    gw: Gateway,
+    listener: TcpListener,
+    config: Arc<Config>,
+}
+
+impl Server {
+    /// Binds `ssh_listen` and loads (or generates) the host keys.
+    pub async fn bind(gw: Gateway) -> Result<Server, Error> {
+        let data_dir = gw.config.data_dir.clone();
+        let keys = tokio::task::spawn_blocking(move || host_keys::load_or_generate(&data_dir))
+            .await
+            .map_err(|e| Error::HostKey(e.to_string()))??;
+        let listener = TcpListener::bind(gw.config.ssh_listen)
+            .await
+            .map_err(|e| Error::Io(format!("binding {}", gw.config.ssh_listen), e))?;
+        let config = Config {
+            server_id: russh::SshId::Standard(format!("SSH-2.0-Gatehouse_{}", env!("CARGO_PKG_VERSION")).into()),
+            methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password, MethodKind::KeyboardInteractive][..]),
+            // Failures are made to cost the same time by the connection itself (it
+            // knows a real failure from a partial success, russh does not).
+            auth_rejection_time: Duration::ZERO,
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys,
+            preferred: Preferred::DEFAULT,
+            max_auth_attempts: 10,
+            inactivity_timeout: match gw.config.ssh.idle_timeout_secs {
+                0 => None,
+                s => Some(Duration::from_secs(s)),
+            },
+            keepalive_interval: Some(Duration::from_secs(60)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        };
+        Ok(Server { gw, listener, config: Arc::new(config) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Accepts connections until `shutdown` is cancelled, then asks every session to
+    /// close and waits a few seconds for them.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (socket, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait and go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let gw = self.gw.clone();
+            let config = self.config.clone();
+            let stop = shutdown.child_token();
+            tracker.spawn(async move {
+                serve_connection(gw, config, socket, peer, stop).await;
+                drop(permit);
+            });
+        }
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+            tracing::warn!(open = tracker.len(), "sessions still open at shutdown");
+        }
+        Ok(())
+    }
+}
+
+/// Runs one connection: the SSH session, a deadline for authentication, and shutdown.
+async fn serve_connection(gw: Gateway, config: Arc<Config>, socket: TcpStream, peer: SocketAddr, stop: CancellationToken) {
+    let login_deadline = Duration::from_secs(gw.config.ssh.login_timeout_secs);
+    let conn = Connection::new(gw, peer);
+    let authenticated = conn.authenticated_flag();
+    let session = match tokio::time::timeout(login_deadline, russh::server::run_stream(config, socket, conn)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "connection setup failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "no SSH handshake before the login deadline");
+            return;
+        }
+    };
+    let handle = session.handle();
+    let mut session = std::pin::pin!(session);
+    let deadline = tokio::time::sleep(login_deadline);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut deadline_armed = true;
+    loop {
+        tokio::select! {
+            r = &mut session => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = &mut deadline, if deadline_armed => {
+                deadline_armed = false;
+                if !authenticated.load(Ordering::Acquire) {
+                    tracing::info!(%peer, "login not completed in time; disconnecting");
+                    let _ = handle
+                        .disconnect(russh::Disconnect::ByApplication, "Login timed out.".into(), "en".into())
+                        .await;
+                }
+            }
+            _ = stop.cancelled() => {
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "The gateway is shutting down.".into(), "en".into())
+                    .await;
+                // Give the session a moment to flush, then drop it.
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The SSH login: the primary credential (public key, password, or a password asked over
+//! keyboard-interactive), then the two-factor gate over keyboard-interactive.
+//!
+//! Every decision fails closed: a database error refuses the login. Real failures (wrong
+//! password, wrong code) take at least [`FAILURE_FLOOR`], so their timing tells nothing.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::factors::Verdict;
+use gatehouse_core::lockout::Lock;
+use gatehouse_core::login::{self, Primary};
+use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::time::format_utc;
+use gatehouse_core::users::User;
+use gatehouse_shell::Visitor;
+use russh::keys::PublicKey;
+use russh::server::{Auth, Response};
+use russh::{MethodKind, MethodSet};
+use tokio::time::Instant;
+
+use crate::connection::{AuthState, Connection, GateState};
+use crate::gate::{Gate, Prompt, Step};
+
+/// The least time a failed attempt takes.
+const FAILURE_FLOOR: Duration = Duration::from_millis(800);
+
+fn reject() -> Auth {
+    Auth::Reject { proceed_with_methods: None, partial_success: false }
+}
+
+/// Refuse and offer nothing more: the client stops trying.
+fn refuse_for_good() -> Auth {
+    Auth::Reject { proceed_with_methods: Some(MethodSet::empty()), partial_success: false }
+}
+
+fn continue_with_gate() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
+        partial_success: true,
+    }
+}
+
+fn ask(prompt: Prompt) -> Auth {
+    Auth::Partial {
+        name: Cow::Borrowed(""),
+        instructions: Cow::Owned(prompt.instructions),
+        prompts: Cow::Owned(vec![(Cow::Owned(prompt.text), prompt.echo)]),
+    }
+}
+
+fn notice(text: String) -> Auth {
+    Auth::Partial { name: Cow::Borrowed(""), instructions: Cow::Owned(text), prompts: Cow::Owned(vec![]) }
+}
+
+fn lock_notice(lock: Lock) -> String {
+    match lock {
+        Lock::User { until } => format!(
+            "This account is locked after too many failed attempts, until {}.\nTry again later or ask an administrator to unlock it.",
+            format_utc(until)
+        ),
+        Lock::Source { until } => format!(
+            "Too many failed attempts from your address: logins from it are blocked until {}.",
+            format_utc(until)
+        ),
+    }
+}
+
+async fn slow_down(started: Instant) {
+    tokio::time::sleep_until(started + FAILURE_FLOOR).await;
+}
+
+impl Connection {
+    /// Any auth request: the user name must stay the same, and a finished or refused
+    /// login accepts nothing more.
+    fn admissible(&mut self, requested: &str) -> bool {
+        if !self.accept_name(requested) {
+            tracing::warn!(peer = %self.peer, "client changed user name during login; refusing");
+            self.state = AuthState::Refused;
+            return false;
+        }
+        !matches!(self.state, AuthState::Refused | AuthState::Done)
+    }
+
+    pub async fn auth_none(&mut self, requested: &str) -> Auth {
+        self.admissible(requested);
+        reject()
+    }
+
+    /// Only keys enrolled for the user may proceed to the signature check.
+    pub async fn auth_publickey_offered(&mut self, requested: &str, key: &PublicKey) -> Auth {
+        if !self.admissible(requested) || !matches!(self.state, AuthState::Start) {
+            return reject();
+        }
+        match login::key_is_enrolled(&self.gw, &self.user_name, key).await {
+            Ok(true) => Auth::Accept,
+            Ok(false) => reject(),
+            Err(e) => {
+                tracing::error!(error = %e, "key lookup failed; refusing");
+                reject()
+            }
+        }
+    }
+
+    pub async fn auth_publickey(&mut self, requested: &str, key: &PublicKey) -> Auth {
+        let started = Instant::now();
+        if !self.admissible(requested) || !matches!(self.state, AuthState::Start) {
+            return self.out_of_turn();
+        }
+        let ctx = self.login_context();
+        let outcome = login::public_key(&self.gw, &ctx, key).await;
+        self.after_primary(outcome, "publickey", started).await
+    }
+
+    pub async fn auth_password(&mut self, requested: &str, password: &str) -> Auth {
+        let started = Instant::now();
+        if !self.admissible(requested) || !matches!(self.state, AuthState::Start) {
+            return self.out_of_turn();
+        }
+        let ctx = self.login_context();
+        let outcome = login::password(&self.gw, &ctx, password).await;
+        self.after_primary(outcome, "password", started).await
+    }
+
+    /// A request for another method while the gate waits for keyboard-interactive:
+    /// nothing but the gate may finish the login.
+    fn out_of_turn(&self) -> Auth {
+        match self.state {
+            AuthState::Gate(_) => continue_with_gate(),
+            AuthState::Refused | AuthState::Locked => refuse_for_good(),
+            _ => reject(),
+        }
+    }
+
+    pub async fn auth_keyboard_interactive(&mut self, requested: &str, response: Option<Response<'_>>) -> Auth {
+        let started = Instant::now();
+        if !self.admissible(requested) {
+            return refuse_for_good();
+        }
+        let answer: Option<String> =
+            response.map(|mut r| r.next().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default());
+        match (&mut self.state, answer) {
+            // A new keyboard-interactive exchange.
+            (AuthState::Start | AuthState::AwaitingPassword, None) => {
+                let ctx = self.login_context();
+                match login::lock_in_force(&self.gw, &ctx).await {
+                    Ok(Some(lock)) => {
+                        let _ = self.gw.audit(
+                            AuditEvent::new("login.password", Outcome::Failure)
+                                .user(&self.user_name)
+                                .source(ctx.source.clone())
+                                .detail("refused while locked via ssh"),
+                        ).await;
+                        self.state = AuthState::Locked;
+                        notice(lock_notice(lock))
+                    }
+                    Ok(None) => {
+                        self.state = AuthState::AwaitingPassword;
+                        ask(Prompt { instructions: String::new(), text: "Password: ".into(), echo: false })
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "lockout check failed; refusing");
+                        reject()
+                    }
+                }
+            }
+            (AuthState::Gate(g), None) => {
+                let prompt = g.gate.start();
+                g.challenge = None;
+                self.prompt_with_challenge(prompt).await
+            }
+            (AuthState::AwaitingPassword, Some(password)) => {
+                self.state = AuthState::Start;
+                let ctx = self.login_context();
+                let outcome = login::password(&self.gw, &ctx, &password).await;
+                let auth = self.after_primary(outcome, "password", started).await;
+                // Go on to the gate in the same exchange, without another round trip.
+                match (&auth, &mut self.state) {
+                    (Auth::Reject { partial_success: true, .. }, AuthState::Gate(g)) => {
+                        let prompt = g.gate.start();
+                        self.prompt_with_challenge(prompt).await
+                    }
+                    _ => auth,
+                }
+            }
+            (AuthState::Gate(_), Some(answer)) => self.gate_answer(answer, started).await,
+            (AuthState::Locked, _) => refuse_for_good(),
+            _ => reject(),
+        }
+    }
+
+    /// After the primary credential: decide what the user must still pass.
+    async fn after_primary(&mut self, outcome: gatehouse_core::Result<Primary>, primary: &'static str, started: Instant) -> Auth {
+        let user = match outcome {
+            Ok(Primary::Accepted(user)) => user,
+            Ok(Primary::Rejected) => {
+                slow_down(started).await;
+                return reject();
+            }
+            Ok(Primary::Locked(_)) => {
+                slow_down(started).await;
+                return reject();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "primary authentication failed; refusing");
+                slow_down(started).await;
+                return reject();
+            }
+        };
+        let requirement = match policy::requirement(&self.gw.db, &user).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "policy lookup failed; refusing");
+                return reject();
+            }
+        };
+        match requirement {
+            Requirement::NotRequired => self.finish(user, primary, "no second factor required", false).await,
+            Requirement::Exempt => {
+                let ctx = self.login_context();
+                if self
+                    .gw
+                    .audit(
+                        AuditEvent::new("login.exempt", Outcome::Info)
+                            .user(&user.name)
+                            .source(ctx.source)
+                            .detail("second factor skipped: user is exempt"),
+                    )
+                    .await
+                    .is_err()
+                {
+                    return reject();
+                }
+                self.finish(user, primary, "exempt from the second factor", false).await
+            }
+            Requirement::MustEnroll { .. } => self.finish(user, primary, "enrollment required", true).await,
+            Requirement::Required { methods } => {
+                let Some(gate) = Gate::new(methods, self.gw.config.ssh.gate_attempts) else {
+                    return reject();
+                };
+                self.state = AuthState::Gate(Box::new(GateState { user, gate, challenge: None, primary }));
+                continue_with_gate()
+            }
+        }
+    }
+
+    /// Makes sure the challenge matches the gate's current method (starting it with core
+    /// when the method changed) and shows its instructions with the prompt.
+    async fn prompt_with_challenge(&mut self, mut prompt: Prompt) -> Auth {
+        let ctx = self.login_context();
+        let AuthState::Gate(g) = &mut self.state else { return reject() };
+        let method = g.gate.current();
+        if g.challenge.as_ref().map(|c| c.method) != Some(method) {
+            match login::challenge(&self.gw, &ctx, &g.user, method).await {
+                Ok(Some(c)) => g.challenge = Some(c),
+                Ok(None) => {
+                    prompt.instructions = format!("{} is not available on this gateway.", method.label());
+                    g.challenge = None;
+                    return ask(prompt);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, %method, "starting the challenge failed; refusing");
+                    self.state = AuthState::Refused;
+                    return refuse_for_good();
+                }
+            }
+        }
+        if let Some(c) = &g.challenge
+            && !c.instructions.is_empty()
+        {
+            prompt.instructions = if prompt.instructions.is_empty() {
+                c.instructions.clone()
+            } else {
+                format!("{}\n{}", prompt.instructions, c.instructions)
+            };
+        }
+        ask(prompt)
+    }
+
+    async fn gate_answer(&mut self, answer: String, started: Instant) -> Auth {
+        let ctx = self.login_context();
+        let AuthState::Gate(g) = &mut self.state else { return reject() };
+        match g.gate.input(&answer) {
+            Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
+            Step::Check { method, answer } => {
+                let verdict = match &g.challenge {
+                    Some(c) if c.method == method => login::answer(&self.gw, &ctx, &g.user, c, &answer).await,
+                    _ => Ok(Verdict::Rejected),
+                };
+                let (accepted, note) = match verdict {
+                    Ok(Verdict::Accepted) => (true, ""),
+                    Ok(Verdict::Replayed) => (false, "That code was already used; wait for the next one."),
+                    Ok(Verdict::Expired) => (false, "That code has expired."),
+                    Ok(_) => (false, "Wrong answer."),
+                    Err(e) => {
+                        tracing::error!(error = %e, %method, "second-factor check failed; refusing");
+                        self.state = AuthState::Refused;
+                        slow_down(started).await;
+                        return refuse_for_good();
+                    }
+                };
+                let step = g.gate.verdict(accepted, note);
+                match step {
+                    Step::Passed(method) => {
+                        let AuthState::Gate(g) = std::mem::replace(&mut self.state, AuthState::Start) else {
+                            return reject();
+                        };
+                        let how = format!("{} + {}", g.primary, method);
+                        self.finish(g.user, g.primary, &how, false).await
+                    }
+                    Step::Ask(prompt) => {
+                        slow_down(started).await;
+                        // A lock caused by this failure ends the login now.
+                        if let Ok(Some(lock)) = login::lock_in_force(&self.gw, &ctx).await {
+                            self.state = AuthState::Locked;
+                            return notice(lock_notice(lock));
+                        }
+                        self.prompt_with_challenge(prompt).await
+                    }
+                    Step::Failed | Step::Check { .. } => {
+                        slow_down(started).await;
+                        self.state = AuthState::Refused;
+                        refuse_for_good()
+                    }
+                }
+            }
+            Step::Passed(_) | Step::Failed => refuse_for_good(),
+        }
+    }
+
+    /// Every step passed: record it and let the client in.
+    async fn finish(&mut self, user: User, primary: &'static str, how: &str, enrollment_only: bool) -> Auth {
+        let ctx = self.login_context();
+        if let Err(e) = login::completed(&self.gw, &ctx, how).await {
+            tracing::error!(error = %e, "recording the login failed; refusing");
+            return reject();
+        }
+        tracing::info!(user = %user.name, peer = %self.peer, primary, how, "login");
+        let passed_with = how.to_string();
+        self.mark_authenticated(Visitor { user, source: ctx.source, enrollment_only, passed_with });
+        Auth::Accept
+    }
+}

@@ -1,0 +1,236 @@
+//! Channels after the gate, and the policy for each type.
+//!
+//! - session + shell: the restricted shell's menu (or enrollment mode);
+//! - session + exec: `TARGET [command]` (or the command, when the user name named the
+//!   target) runs on the target; nothing runs on the gateway;
+//! - session + subsystem (sftp): passed through to the target named in the user name;
+//! - direct-tcpip (`ssh -J`): only to a granted target's host and port;
+//! - agent forwarding, X11, remote forwarding, streamlocal: refused.
+//!
+//! Before the gate nothing opens: russh refuses channel requests until authentication has
+//! succeeded, and every handler here checks `visitor` again.
+
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::targets;
+use gatehouse_shell::{Input, Output, Terminal, Visitor};
+use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure};
+use tokio::sync::mpsc;
+
+use crate::connection::{Connection, PtyRequest, SessionChannel};
+
+/// Output queued per channel before the shell waits (back-pressure).
+const OUTPUT_QUEUE: usize = 64;
+const INPUT_QUEUE: usize = 64;
+
+/// What a session channel runs.
+enum Program {
+    Menu,
+    Direct { target: String, command: Option<String> },
+    Subsystem { target: String, name: String },
+}
+
+impl Connection {
+    pub async fn open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle) {
+        if self.visitor.is_none() {
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return;
+        }
+        self.channels.insert(channel.id(), SessionChannel::default());
+        reply.accept().await;
+    }
+
+    pub fn pty(&mut self, channel: ChannelId, term: &str, cols: u32, rows: u32, session: &mut Session) {
+        match self.channels.get_mut(&channel) {
+            Some(c) if c.input.is_none() => {
+                c.pty = Some(PtyRequest { term: term.to_string(), cols, rows });
+                let _ = session.channel_success(channel);
+            }
+            _ => {
+                let _ = session.channel_failure(channel);
+            }
+        }
+    }
+
+    pub fn resize(&mut self, channel: ChannelId, cols: u32, rows: u32) {
+        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
+            let _ = tx.try_send(Input::Resize { cols, rows });
+        }
+    }
+
+    pub async fn data(&mut self, channel: ChannelId, data: &[u8]) {
+        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
+            // Waiting here holds the connection's reader: that is the back-pressure.
+            let _ = tx.send(Input::Data(data.to_vec())).await;
+        }
+    }
+
+    pub async fn eof(&mut self, channel: ChannelId) {
+        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
+            let _ = tx.send(Input::Eof).await;
+        }
+    }
+
+    pub fn closed(&mut self, channel: ChannelId) {
+        self.channels.remove(&channel);
+    }
+
+    pub fn shell(&mut self, channel: ChannelId, session: &mut Session) {
+        let program = match &self.target_in_name {
+            Some(t) => Program::Direct { target: t.clone(), command: None },
+            None => Program::Menu,
+        };
+        self.start(channel, program, session);
+    }
+
+    pub fn exec(&mut self, channel: ChannelId, command: &[u8], session: &mut Session) {
+        let command = String::from_utf8_lossy(command).trim().to_string();
+        let program = match &self.target_in_name {
+            Some(t) => Program::Direct { target: t.clone(), command: Some(command).filter(|c| !c.is_empty()) },
+            None => {
+                let mut words = command.splitn(2, char::is_whitespace);
+                match words.next().filter(|w| !w.is_empty()) {
+                    Some(target) => Program::Direct {
+                        target: target.to_string(),
+                        command: words.next().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string),
+                    },
+                    None => Program::Menu,
+                }
+            }
+        };
+        self.start(channel, program, session);
+    }
+
+    pub fn subsystem(&mut self, channel: ChannelId, name: &str, session: &mut Session) {
+        match &self.target_in_name {
+            Some(t) => {
+                let program = Program::Subsystem { target: t.clone(), name: name.to_string() };
+                self.start(channel, program, session);
+            }
+            None => {
+                // Without a target there is nothing to run the subsystem on.
+                tracing::info!(peer = %self.peer, subsystem = name, "subsystem refused: no target in the user name");
+                let _ = session.channel_failure(channel);
+            }
+        }
+    }
+
+    /// Starts `program` on a session channel: the shell gets a [`Terminal`], and a pump
+    /// task carries its output back to the client.
+    fn start(&mut self, channel: ChannelId, program: Program, session: &mut Session) {
+        let Some(visitor) = self.visitor.clone() else {
+            let _ = session.channel_failure(channel);
+            return;
+        };
+        let Some(slot) = self.channels.get_mut(&channel) else {
+            let _ = session.channel_failure(channel);
+            return;
+        };
+        if slot.input.is_some() {
+            // One program per channel.
+            let _ = session.channel_failure(channel);
+            return;
+        }
+        let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
+        slot.input = Some(in_tx);
+        let pty = slot.pty.clone();
+        let term = Terminal {
+            input: in_rx,
+            output: out_tx,
+            term: pty.as_ref().map(|p| p.term.clone()),
+            cols: pty.as_ref().map(|p| p.cols).unwrap_or(80),
+            rows: pty.as_ref().map(|p| p.rows).unwrap_or(24),
+        };
+        let _ = session.channel_success(channel);
+        tokio::spawn(pump(session.handle(), channel, out_rx));
+        let gw = self.gw.clone();
+        tokio::spawn(async move {
+            match program {
+                Program::Menu => gatehouse_shell::run_interactive(gw, visitor, term).await,
+                Program::Direct { target, command } => gatehouse_shell::run_direct(gw, visitor, target, command, term).await,
+                Program::Subsystem { target, name } => gatehouse_shell::run_subsystem(gw, visitor, target, name, term).await,
+            }
+        });
+    }
+
+    /// `ssh -J`: a TCP connection from the gateway to a granted target's address.
+    pub async fn direct_tcpip(&mut self, channel: Channel<Msg>, host: &str, port: u32, reply: ChannelOpenHandle) {
+        let Some(visitor) = self.visitor.clone() else {
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return;
+        };
+        let allowed = if visitor.enrollment_only {
+            None
+        } else {
+            match targets::granted_to(&self.gw.db, visitor.user.id).await {
+                Ok(list) => list.into_iter().find(|t| t.host.eq_ignore_ascii_case(host) && u32::from(t.port) == port),
+                Err(e) => {
+                    tracing::error!(error = %e, "grant lookup failed; refusing forwarding");
+                    None
+                }
+            }
+        };
+        let detail = format!("{host}:{port}");
+        let Some(target) = allowed else {
+            self.audit_channel(&visitor, "forward.direct", Outcome::Failure, format!("{detail} not granted")).await;
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return;
+        };
+        let stream = match tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.audit_channel(&visitor, "forward.direct", Outcome::Failure, format!("{detail}: {e}")).await;
+                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        self.audit_channel(&visitor, "forward.direct", Outcome::Success, format!("{} ({detail})", target.name)).await;
+        reply.accept().await;
+        tokio::spawn(async move {
+            let mut ssh_side = channel.into_stream();
+            let mut tcp_side = stream;
+            let _ = tokio::io::copy_bidirectional(&mut ssh_side, &mut tcp_side).await;
+        });
+    }
+
+    pub async fn refuse_channel(&mut self, kind: &str, reply: ChannelOpenHandle) {
+        if let Some(v) = self.visitor.clone() {
+            self.audit_channel(&v, kind, Outcome::Failure, "refused by policy".into()).await;
+        }
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+    }
+
+    /// Global and channel requests that policy refuses (agent, X11, remote forwarding).
+    pub async fn refuse_request(&mut self, kind: &str) -> bool {
+        if let Some(v) = self.visitor.clone() {
+            self.audit_channel(&v, kind, Outcome::Failure, "refused by policy".into()).await;
+        }
+        false
+    }
+
+    async fn audit_channel(&self, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
+        let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
+        if let Err(e) = self.gw.audit(ev).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+}
+
+/// Carries the shell's output to the client until the shell closes the channel.
+async fn pump(handle: Handle, channel: ChannelId, mut output: mpsc::Receiver<Output>) {
+    while let Some(out) = output.recv().await {
+        let ok = match out {
+            Output::Data(bytes) => handle.data(channel, bytes).await.is_ok(),
+            Output::Stderr(bytes) => handle.extended_data(channel, 1, bytes).await.is_ok(),
+            Output::ExitStatus(code) => handle.exit_status_request(channel, code).await.is_ok(),
+            Output::Close => break,
+        };
+        if !ok {
+            return;
+        }
+    }
+    let _ = handle.eof(channel).await;
+    let _ = handle.close(channel).await;
+}

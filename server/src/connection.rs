@@ -1,0 +1,142 @@
+//! The state of one SSH connection: who is logging in, how far the login got, and the
+//! channels opened after the gate.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gatehouse_core::Gateway;
+use gatehouse_core::factors::{Challenge, LoginContext};
+use gatehouse_core::users::User;
+use gatehouse_shell::{Input, Visitor};
+use russh::ChannelId;
+use tokio::sync::mpsc;
+
+use crate::gate::Gate;
+
+/// Where the login stands.
+pub(crate) enum AuthState {
+    /// Nothing passed yet.
+    Start,
+    /// Keyboard-interactive asked for the password.
+    AwaitingPassword,
+    /// The primary credential passed; the gate is asking for a second factor.
+    Gate(Box<GateState>),
+    /// The account or address is locked; the notice was shown.
+    Locked,
+    /// The login failed for good in this connection (gate failures exhausted, or the
+    /// client changed user name mid-login).
+    Refused,
+    /// Every step passed.
+    Done,
+}
+
+pub(crate) struct GateState {
+    pub user: User,
+    pub gate: Gate,
+    pub challenge: Option<Challenge>,
+    /// How the primary step passed ("password", "publickey").
+    pub primary: &'static str,
+}
+
+/// A session channel after the gate.
+#[derive(Default)]
+pub(crate) struct SessionChannel {
+    pub pty: Option<PtyRequest>,
+    /// Set once a shell, exec or subsystem started on the channel.
+    pub input: Option<mpsc::Sender<Input>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct PtyRequest {
+    pub term: String,
+    pub cols: u32,
+    pub rows: u32,
+}
+
+/// One SSH connection.
+pub(crate) struct Connection {
+    pub gw: Gateway,
+    pub peer: SocketAddr,
+    authenticated: Arc<AtomicBool>,
+    pub state: AuthState,
+    /// The SSH user name of the first request (`alice` or `alice:target`); a later request
+    /// with another name is refused.
+    pub requested_name: Option<String>,
+    /// The gateway user name, without a target.
+    pub user_name: String,
+    /// A target named in the user name (`alice:web1`).
+    pub target_in_name: Option<String>,
+    /// Set when the gate is passed.
+    pub visitor: Option<Visitor>,
+    pub channels: HashMap<ChannelId, SessionChannel>,
+}
+
+impl Connection {
+    pub fn new(gw: Gateway, peer: SocketAddr) -> Connection {
+        Connection {
+            gw,
+            peer,
+            authenticated: Arc::new(AtomicBool::new(false)),
+            state: AuthState::Start,
+            requested_name: None,
+            user_name: String::new(),
+            target_in_name: None,
+            visitor: None,
+            channels: HashMap::new(),
+        }
+    }
+
+    /// Set once every login step has passed; the accept loop's login deadline reads it.
+    pub fn authenticated_flag(&self) -> Arc<AtomicBool> {
+        self.authenticated.clone()
+    }
+
+    pub fn mark_authenticated(&mut self, visitor: Visitor) {
+        self.visitor = Some(visitor);
+        self.state = AuthState::Done;
+        self.authenticated.store(true, Ordering::Release);
+    }
+
+    pub fn login_context(&self) -> LoginContext {
+        LoginContext { user_name: self.user_name.clone(), source: self.peer.ip().to_string(), frontend: "ssh" }
+    }
+
+    /// Records the SSH user name of a request. Returns false when it differs from the
+    /// first one: a login must stay with one user.
+    pub fn accept_name(&mut self, requested: &str) -> bool {
+        match &self.requested_name {
+            Some(first) => first == requested,
+            None => {
+                let (user, target) = split_user(requested);
+                self.user_name = user.to_string();
+                self.target_in_name = target.map(str::to_string);
+                self.requested_name = Some(requested.to_string());
+                true
+            }
+        }
+    }
+}
+
+/// `alice:web1` → (`alice`, Some(`web1`)); `alice` → (`alice`, None).
+pub(crate) fn split_user(requested: &str) -> (&str, Option<&str>) {
+    match requested.split_once(':') {
+        Some((u, t)) if !t.is_empty() => (u, Some(t)),
+        Some((u, _)) => (u, None),
+        None => (requested, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_user;
+
+    #[test]
+    fn user_names_carry_an_optional_target() {
+        assert_eq!(split_user("alice"), ("alice", None));
+        assert_eq!(split_user("alice:web1"), ("alice", Some("web1")));
+        assert_eq!(split_user("alice:"), ("alice", None));
+        assert_eq!(split_user("alice:web:2"), ("alice", Some("web:2")));
+    }
+}

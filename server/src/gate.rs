@@ -1,0 +1,228 @@
+//! The two-factor gate as a state machine, without sockets or a database.
+//!
+//! The SSH handler feeds it the user's keyboard-interactive answers; it answers with the
+//! next prompt to show, or asks the handler to check an answer with `core`, then takes the
+//! verdict. It knows the user's usable methods (enrolled and allowed, the last-used one
+//! first), lets the user switch method within the same login (an empty answer or `?`
+//! lists them), and bounds wrong answers per connection.
+
+use gatehouse_core::factors::Method;
+
+/// A prompt to send as one keyboard-interactive round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// Text shown above the prompt (may be empty).
+    pub instructions: String,
+    /// The prompt line itself.
+    pub text: String,
+    /// Whether the client may echo what is typed.
+    pub echo: bool,
+}
+
+/// What the handler must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Show this prompt and feed the answer to [`Gate::input`].
+    Ask(Prompt),
+    /// Check `answer` with `method` and feed the verdict to [`Gate::verdict`].
+    Check { method: Method, answer: String },
+    /// The gate is passed with this method.
+    Passed(Method),
+    /// Too many wrong answers: refuse the login.
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Answering,
+    Choosing,
+}
+
+/// The gate of one connection.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    methods: Vec<Method>,
+    current: Method,
+    phase: Phase,
+    failures: u32,
+    max_failures: u32,
+}
+
+impl Gate {
+    /// `methods` must not be empty; the first is asked for first.
+    pub fn new(methods: Vec<Method>, max_failures: u32) -> Option<Gate> {
+        let current = *methods.first()?;
+        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1) })
+    }
+
+    /// The method currently asked for.
+    pub fn current(&self) -> Method {
+        self.current
+    }
+
+    /// The first prompt.
+    pub fn start(&mut self) -> Prompt {
+        self.phase = Phase::Answering;
+        self.prompt_for(self.current, String::new())
+    }
+
+    /// Feeds one answer.
+    pub fn input(&mut self, answer: &str) -> Step {
+        let answer = answer.trim();
+        match self.phase {
+            Phase::Answering => {
+                if (answer.is_empty() || answer == "?") && self.methods.len() > 1 {
+                    self.phase = Phase::Choosing;
+                    return Step::Ask(self.choice_prompt(String::new()));
+                }
+                if answer.is_empty() {
+                    return Step::Ask(self.prompt_for(self.current, "Nothing was entered.".into()));
+                }
+                Step::Check { method: self.current, answer: answer.to_string() }
+            }
+            Phase::Choosing => {
+                if answer.is_empty() {
+                    self.phase = Phase::Answering;
+                    return Step::Ask(self.prompt_for(self.current, String::new()));
+                }
+                match self.pick(answer) {
+                    Some(m) => {
+                        self.current = m;
+                        self.phase = Phase::Answering;
+                        Step::Ask(self.prompt_for(m, String::new()))
+                    }
+                    None => Step::Ask(self.choice_prompt(format!(
+                        "'{}' is not one of the choices.",
+                        gatehouse_core::audit::printable(answer)
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Takes the verdict on the answer of the last [`Step::Check`].
+    pub fn verdict(&mut self, accepted: bool, note: &str) -> Step {
+        if accepted {
+            return Step::Passed(self.current);
+        }
+        self.failures += 1;
+        if self.failures >= self.max_failures {
+            return Step::Failed;
+        }
+        let left = self.max_failures - self.failures;
+        let note = format!(
+            "{note} {} attempt{} left.",
+            left,
+            if left == 1 { "" } else { "s" }
+        );
+        Step::Ask(self.prompt_for(self.current, note.trim().to_string()))
+    }
+
+    fn prompt_for(&self, method: Method, note: String) -> Prompt {
+        let hint = if self.methods.len() > 1 { " (or ? for another method)" } else { "" };
+        Prompt { instructions: note, text: format!("{}{hint}: ", method.label()), echo: false }
+    }
+
+    fn choice_prompt(&self, note: String) -> Prompt {
+        let mut text = String::new();
+        if !note.is_empty() {
+            text.push_str(&note);
+            text.push('\n');
+        }
+        text.push_str("Second factor methods:\n");
+        for (i, m) in self.methods.iter().enumerate() {
+            text.push_str(&format!("  {}) {}\n", i + 1, m.label()));
+        }
+        Prompt {
+            instructions: text,
+            text: format!("Method [1-{}, empty to go back]: ", self.methods.len()),
+            echo: true,
+        }
+    }
+
+    /// A choice by number, stable name (`totp`) or label prefix (`auth`, `backup`).
+    fn pick(&self, answer: &str) -> Option<Method> {
+        if let Ok(n) = answer.parse::<usize>() {
+            return n.checked_sub(1).and_then(|i| self.methods.get(i)).copied();
+        }
+        let a = answer.to_ascii_lowercase();
+        self.methods
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == a || m.label().to_ascii_lowercase().starts_with(&a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate::new(vec![Method::Keyword, Method::Totp, Method::BackupCode], 3).unwrap()
+    }
+
+    #[test]
+    fn asks_for_the_first_method_and_checks_answers() {
+        let mut g = gate();
+        let p = g.start();
+        assert_eq!(p.text, "Access keyword (or ? for another method): ");
+        assert!(!p.echo);
+        assert_eq!(g.input(" opensesame "), Step::Check { method: Method::Keyword, answer: "opensesame".into() });
+        assert_eq!(g.verdict(true, ""), Step::Passed(Method::Keyword));
+    }
+
+    #[test]
+    fn question_mark_lists_methods_and_a_choice_switches() {
+        let mut g = gate();
+        g.start();
+        let Step::Ask(list) = g.input("?") else { panic!("expected the list") };
+        assert!(list.instructions.contains("1) Access keyword"));
+        assert!(list.instructions.contains("2) Authenticator code"));
+        assert!(list.instructions.contains("3) Backup code"));
+        let Step::Ask(p) = g.input("2") else { panic!("expected a prompt") };
+        assert!(p.text.starts_with("Authenticator code"));
+        assert_eq!(g.current(), Method::Totp);
+        assert_eq!(g.input("123456"), Step::Check { method: Method::Totp, answer: "123456".into() });
+    }
+
+    #[test]
+    fn choice_by_name_and_bad_choice() {
+        let mut g = gate();
+        g.start();
+        g.input("");
+        let Step::Ask(p) = g.input("nonsense") else { panic!() };
+        assert!(p.instructions.contains("not one of the choices"));
+        let Step::Ask(p) = g.input("backup") else { panic!() };
+        assert!(p.text.starts_with("Backup code"));
+        g.input("?");
+        let Step::Ask(_) = g.input("totp") else { panic!() };
+        assert_eq!(g.current(), Method::Totp);
+        // An empty answer while choosing goes back to the current method.
+        g.input("?");
+        let Step::Ask(p) = g.input("") else { panic!() };
+        assert!(p.text.starts_with("Authenticator code"));
+    }
+
+    #[test]
+    fn wrong_answers_are_bounded() {
+        let mut g = gate();
+        g.start();
+        g.input("x");
+        let Step::Ask(p) = g.verdict(false, "Wrong answer.") else { panic!() };
+        assert_eq!(p.instructions, "Wrong answer. 2 attempts left.");
+        g.input("y");
+        let Step::Ask(p) = g.verdict(false, "Wrong answer.") else { panic!() };
+        assert_eq!(p.instructions, "Wrong answer. 1 attempt left.");
+        g.input("z");
+        assert_eq!(g.verdict(false, "Wrong answer."), Step::Failed);
+    }
+
+    #[test]
+    fn single_method_has_no_switch_hint_and_empty_is_not_an_answer() {
+        let mut g = Gate::new(vec![Method::Totp], 3).unwrap();
+        assert_eq!(g.start().text, "Authenticator code: ");
+        let Step::Ask(p) = g.input("") else { panic!() };
+        assert!(p.instructions.contains("Nothing was entered"));
+        assert!(Gate::new(vec![], 3).is_none());
+    }
+}
