@@ -1,0 +1,72 @@
+//! TOTP codes computed by `oathtool`, an implementation independent of the one under test,
+//! so a bug shared by the generator and the verifier cannot hide.
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::process::{describe, run_with_timeout, stdout};
+
+/// Seconds per TOTP step.
+pub const STEP: u64 = 30;
+
+fn epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The current 6-digit code for a base32 secret.
+pub fn totp_now(secret_b32: &str) -> String {
+    totp_at(secret_b32, epoch())
+}
+
+/// The 6-digit code for a base32 secret at `unix_time`.
+pub fn totp_at(secret_b32: &str, unix_time: u64) -> String {
+    let out = run_with_timeout(
+        Command::new("oathtool").args(["--totp", "-b", "--now", &format!("@{unix_time}"), secret_b32]),
+        None,
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success(), "oathtool failed:\n{}", describe(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// An authenticator that never hands out two codes of the same time step, so a test can
+/// log in several times in a row without tripping the gateway's replay protection. It uses
+/// the previous step while it is safely valid, then the current and the next one, and
+/// waits for the clock when all three are spent.
+pub struct TotpDevice {
+    secret: String,
+    last_step: Option<u64>,
+}
+
+impl TotpDevice {
+    pub fn new(secret_b32: &str) -> TotpDevice {
+        TotpDevice { secret: secret_b32.to_string(), last_step: None }
+    }
+
+    /// The base32 secret.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A code the gateway will accept now (±1 step) that is newer than every code this
+    /// device handed out before.
+    pub fn code(&mut self) -> String {
+        loop {
+            let now = epoch();
+            let current = now / STEP;
+            // The previous step stays valid until the current one ends; keep a margin for
+            // the login round trip.
+            let earliest = if now % STEP < STEP - 8 { current.saturating_sub(1) } else { current };
+            let step = match self.last_step {
+                Some(last) => earliest.max(last + 1),
+                None => earliest,
+            };
+            if step <= current + 1 {
+                self.last_step = Some(step);
+                return totp_at(&self.secret, step * STEP);
+            }
+            let wait = STEP - now % STEP;
+            std::thread::sleep(Duration::from_secs(wait) + Duration::from_millis(200));
+        }
+    }
+}
