@@ -33,6 +33,8 @@ pub mod targets;
 pub mod time;
 pub mod users;
 pub mod vault;
+pub mod recordings;
+pub mod live_sessions;
 pub mod web_sessions;
 pub mod trusted_devices;
 pub mod app_passcodes;

@@ -6,6 +6,41 @@
 //! The SSH frontend (`server`) owns the user's channel and talks to the shell through a
 //! [`Terminal`]: bytes and window changes in, bytes and an exit status out. The shell never
 //! sees russh server types, so it can be driven in tests without sockets.
+//!
+//! # Layout
+//!
+//! - [`interactive`]: the target menu loop; [`menu`] (what is listed, how a line picks a
+//!   target, how a screen looks), [`line_editor`] (keys to a line), [`prompt`], [`sanitize`].
+//! - [`enrollment`]: the only thing a user forced to 2FA without a factor gets; [`qr`].
+//! - [`direct`]: sessions that name their target (exec, user:target, subsystems).
+//! - [`visit`]: one connection to a target from grant check to audit; [`target_client`]
+//!   (russh client, credential) with [`host_key`] (pinning), [`proxy`] (the byte pump),
+//!   [`recorder`] with [`asciicast`] (the recording).
+//!
+//! The entry points the SSH frontend calls are [`run_interactive`], [`run_direct`] and
+//! [`run_subsystem`]. Each owns the [`Terminal`] until it returns and always ends with
+//! [`Output::ExitStatus`] then [`Output::Close`].
+
+pub mod asciicast;
+pub mod direct;
+pub mod enrollment;
+pub mod error;
+pub mod host_key;
+pub mod interactive;
+pub mod line_editor;
+pub mod menu;
+pub mod prompt;
+pub mod proxy;
+pub mod qr;
+pub mod recorder;
+pub mod sanitize;
+pub mod target_client;
+pub mod visit;
+
+pub use error::ShellError;
+pub use visit::Request;
+
+use gatehouse_core::Gateway;
 
 use gatehouse_core::users::User;
 use tokio::sync::mpsc;
@@ -19,6 +54,9 @@ pub enum Input {
     Resize { cols: u32, rows: u32 },
     /// The user closed their side of the channel.
     Eof,
+    /// A `signal` request from the user's client (name without `SIG`, e.g. `INT`);
+    /// forwarded to the target while proxying, ignored by the menu.
+    Signal(String),
 }
 
 /// What the shell sends back to the user's channel.
@@ -63,4 +101,40 @@ impl Terminal {
         let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
         self.output.send(Output::Data(bytes)).await.is_ok()
     }
+}
+
+/// Sends the exit status and closes the channel: the last thing every entry point does.
+async fn finish(term: Terminal, status: u32) {
+    let _ = term.output.send(Output::ExitStatus(status)).await;
+    let _ = term.output.send(Output::Close).await;
+}
+
+/// A session with no command (PTY or not): the target menu, or enrollment mode when the
+/// visitor must enroll a second factor first.
+pub async fn run_interactive(gw: Gateway, visitor: Visitor, mut term: Terminal) {
+    let status = if visitor.enrollment_only {
+        enrollment::run(&gw, &visitor, &mut term).await
+    } else {
+        interactive::run(&gw, &visitor, &mut term).await
+    };
+    finish(term, status).await;
+}
+
+/// `ssh user@gw TARGET [command…]` or `ssh user:TARGET@gw [command…]`: connects straight to
+/// the target and runs `command` there (`None`: an interactive shell, with the PTY if one
+/// was requested), proxies both ways, reports the target's exit status and closes.
+pub async fn run_direct(gw: Gateway, visitor: Visitor, target: String, command: Option<String>, mut term: Terminal) {
+    let request = match command {
+        Some(cmd) => Request::Exec(cmd),
+        None => Request::Shell,
+    };
+    let status = direct::run(&gw, &visitor, &target, request, &mut term).await;
+    finish(term, status).await;
+}
+
+/// `sftp user:TARGET@gw`, `scp … user:TARGET@gw:…`: opens `subsystem` (e.g. `sftp`) on the
+/// target and proxies its bytes unchanged.
+pub async fn run_subsystem(gw: Gateway, visitor: Visitor, target: String, subsystem: String, mut term: Terminal) {
+    let status = direct::run(&gw, &visitor, &target, Request::Subsystem(subsystem), &mut term).await;
+    finish(term, status).await;
 }

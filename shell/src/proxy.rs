@@ -1,0 +1,243 @@
+//! The proxy loop: bytes both ways between the user's [`Terminal`] and a channel on the
+//! target, plus window changes, signals, the recording, and the periodic check that an
+//! administrator has not asked to end the session.
+//!
+//! Back-pressure is end to end: while the user's SSH window is full, sending to the
+//! terminal waits, so the loop stops reading from the target and russh stops granting the
+//! target window. Nothing is buffered without bound.
+
+use std::time::Duration;
+
+use gatehouse_core::{Gateway, live_sessions};
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg, Sig};
+
+use crate::recorder::Recorder;
+use crate::{Input, Output, Terminal};
+
+/// How often a running session refreshes its live-session row and checks for a
+/// termination request.
+pub const POLL: Duration = Duration::from_secs(3);
+
+/// Why a proxied session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The remote command exited with this status.
+    Exit(u32),
+    /// The remote command was killed by this signal.
+    Signal(String),
+    /// The target closed the channel without an exit status.
+    TargetClosed,
+    /// The user's side went away.
+    UserLeft,
+    /// An administrator ended the session.
+    Terminated,
+    /// The recording could not be written, so the session was not allowed to go on.
+    RecordingFailed,
+}
+
+impl Ending {
+    /// The exit status to report to the user's client (128 + n for a signal, as shells do;
+    /// 255 when the session ended abnormally, as `ssh` does).
+    pub fn exit_status(&self) -> u32 {
+        match self {
+            Ending::Exit(n) => *n,
+            Ending::Signal(name) => 128 + signal_number(name),
+            Ending::TargetClosed | Ending::UserLeft => 0,
+            Ending::Terminated | Ending::RecordingFailed => 255,
+        }
+    }
+
+    /// A short description for the user and the audit log.
+    pub fn describe(&self) -> String {
+        match self {
+            Ending::Exit(n) => format!("exit status {n}"),
+            Ending::Signal(name) => format!("killed by signal {}", crate::sanitize::for_terminal(name)),
+            Ending::TargetClosed => "closed by the target".into(),
+            Ending::UserLeft => "closed by the user".into(),
+            Ending::Terminated => "ended by an administrator".into(),
+            Ending::RecordingFailed => "ended because the recording failed".into(),
+        }
+    }
+}
+
+fn signal_number(name: &str) -> u32 {
+    match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => 127,
+    }
+}
+
+/// The signal named by an SSH `signal` request (name without the `SIG` prefix).
+pub fn signal(name: &str) -> Sig {
+    match name.trim_start_matches("SIG") {
+        "ABRT" => Sig::ABRT,
+        "ALRM" => Sig::ALRM,
+        "FPE" => Sig::FPE,
+        "HUP" => Sig::HUP,
+        "ILL" => Sig::ILL,
+        "INT" => Sig::INT,
+        "KILL" => Sig::KILL,
+        "PIPE" => Sig::PIPE,
+        "QUIT" => Sig::QUIT,
+        "SEGV" => Sig::SEGV,
+        "TERM" => Sig::TERM,
+        "USR1" => Sig::USR1,
+        other => Sig::Custom(other.to_string()),
+    }
+}
+
+fn sig_name(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(c) => c.as_str(),
+    }
+    .to_string()
+}
+
+/// What the loop needs besides the two ends.
+pub struct Watch<'a> {
+    pub gw: &'a Gateway,
+    /// The live-session row to refresh and to check for termination.
+    pub live_id: Option<i64>,
+    pub recorder: Option<&'a Recorder>,
+}
+
+enum Flow {
+    Continue,
+    Stop(Ending),
+}
+
+/// Runs the session until the target closes the channel, the user leaves, or an
+/// administrator ends it. `pending` are channel messages that arrived while the request
+/// was being confirmed; they are handled first.
+pub async fn run(term: &mut Terminal, mut channel: Channel<Msg>, pending: Vec<ChannelMsg>, watch: Watch<'_>) -> Ending {
+    let mut status: Option<Ending> = None;
+    for msg in pending {
+        if let Flow::Stop(end) = from_target(term, &watch, msg, &mut status).await {
+            let _ = channel.close().await;
+            return end;
+        }
+    }
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut user_eof = false;
+    let ending = loop {
+        tokio::select! {
+            msg = channel.wait() => {
+                let Some(msg) = msg else { break status.take().unwrap_or(Ending::TargetClosed) };
+                if let Flow::Stop(end) = from_target(term, &watch, msg, &mut status).await {
+                    break end;
+                }
+            }
+            input = term.input.recv(), if !user_eof => {
+                match input {
+                    None => break Ending::UserLeft,
+                    Some(Input::Data(bytes)) => {
+                        if channel.data_bytes(bytes).await.is_err() {
+                            break status.take().unwrap_or(Ending::TargetClosed);
+                        }
+                    }
+                    Some(Input::Resize { cols, rows }) => {
+                        term.cols = cols;
+                        term.rows = rows;
+                        let _ = channel.window_change(cols, rows, 0, 0).await;
+                        if let Some(rec) = watch.recorder {
+                            if !rec.resize(cols, rows).await {
+                                break Ending::RecordingFailed;
+                            }
+                        }
+                    }
+                    Some(Input::Signal(name)) => {
+                        let _ = channel.signal(signal(&name)).await;
+                    }
+                    Some(Input::Eof) => {
+                        user_eof = true;
+                        let _ = channel.eof().await;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                if let Some(rec) = watch.recorder {
+                    rec.update_index().await;
+                }
+                if let Some(id) = watch.live_id {
+                    if let Err(e) = live_sessions::heartbeat(&watch.gw.db, id).await {
+                        tracing::warn!(session = id, error = %e, "live session heartbeat failed");
+                    }
+                    match live_sessions::terminate_requested(&watch.gw.db, id).await {
+                        Ok(true) => break Ending::Terminated,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(session = id, error = %e, "could not check for a termination request"),
+                    }
+                }
+            }
+        }
+    };
+    let _ = channel.close().await;
+    ending
+}
+
+async fn from_target(term: &Terminal, watch: &Watch<'_>, msg: ChannelMsg, status: &mut Option<Ending>) -> Flow {
+    let (bytes, stderr) = match msg {
+        ChannelMsg::Data { data } => (data, false),
+        ChannelMsg::ExtendedData { data, .. } => (data, true),
+        ChannelMsg::ExitStatus { exit_status } => {
+            *status = Some(Ending::Exit(exit_status));
+            return Flow::Continue;
+        }
+        ChannelMsg::ExitSignal { signal_name, .. } => {
+            *status = Some(Ending::Signal(sig_name(&signal_name)));
+            return Flow::Continue;
+        }
+        ChannelMsg::Close => return Flow::Stop(status.take().unwrap_or(Ending::TargetClosed)),
+        _ => return Flow::Continue,
+    };
+    if let Some(rec) = watch.recorder {
+        if !rec.output(&bytes).await {
+            return Flow::Stop(Ending::RecordingFailed);
+        }
+    }
+    let out = if stderr { Output::Stderr(bytes.to_vec()) } else { Output::Data(bytes.to_vec()) };
+    if term.output.send(out).await.is_err() {
+        return Flow::Stop(Ending::UserLeft);
+    }
+    Flow::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses() {
+        assert_eq!(Ending::Exit(3).exit_status(), 3);
+        assert_eq!(Ending::Signal("KILL".into()).exit_status(), 137);
+        assert_eq!(Ending::Terminated.exit_status(), 255);
+        assert_eq!(sig_name(&signal("SIGINT")), "INT");
+        assert_eq!(sig_name(&signal("WINCH")), "WINCH");
+    }
+}

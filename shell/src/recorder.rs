@@ -1,0 +1,226 @@
+//! The session recorder: writes what a target sends to the user as an asciicast v2 file
+//! under `<data_dir>/recordings/` and indexes it in the database.
+//!
+//! Writing happens on a blocking thread fed by a bounded channel, so disk latency never
+//! stalls the proxy loop's other work, and a slow disk slows the session instead of
+//! growing memory. After every batch of events the buffer is flushed to the file: a
+//! gateway killed mid-session leaves a file that plays up to that moment. Input typed by
+//! the user is never recorded (it would capture passwords typed on the target).
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use gatehouse_core::recordings::{self, NewRecording};
+use gatehouse_core::{Db, Gateway, time};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::asciicast;
+use crate::error::ShellError;
+
+/// Events queued between the proxy loop and the writer thread.
+const QUEUE: usize = 64;
+
+enum Event {
+    Output(f64, Vec<u8>),
+    Resize(f64, u32, u32),
+}
+
+/// A recording in progress.
+pub struct Recorder {
+    id: i64,
+    db: Db,
+    queue: mpsc::Sender<Event>,
+    started: Instant,
+    written: Arc<AtomicU64>,
+    writer: JoinHandle<std::io::Result<()>>,
+    path: PathBuf,
+}
+
+/// A file name that says what the recording is, made of characters safe anywhere.
+fn file_name(started_at: i64, user: &str, target: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars().take(40).map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' }).collect()
+    };
+    let nonce: u32 = rand::random();
+    format!("{started_at}-{}-{}-{nonce:08x}.cast", clean(user), clean(target))
+}
+
+impl Recorder {
+    /// Creates the file (mode 0600, in a 0700 folder), writes the header and indexes the
+    /// recording.
+    pub async fn start(
+        gw: &Gateway,
+        user: &str,
+        target: &str,
+        width: u32,
+        height: u32,
+        term: Option<&str>,
+    ) -> Result<Recorder, ShellError> {
+        let dir = recordings::dir(&gw.config);
+        let started_at = time::now();
+        let name = file_name(started_at, user, target);
+        let path = dir.join(&name);
+        let header = asciicast::header(width, height, started_at, term, &format!("{user}@{target}"));
+        let file = {
+            let (dir, file_path) = (dir.clone(), path.clone());
+            tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file_path)?;
+                f.write_all(header.as_bytes())?;
+                f.write_all(b"\n")?;
+                Ok(f)
+            })
+            .await
+            .map_err(|e| ShellError::Recording(format!("writer task: {e}")))?
+            .map_err(|e| ShellError::Recording(format!("{}: {e}", path.display())))?
+        };
+        let written = Arc::new(AtomicU64::new(file.metadata().map(|m| m.len()).unwrap_or(0)));
+        let node = gw.config.node_name();
+        let id = recordings::start(
+            &gw.db,
+            &NewRecording { user_name: user, target_name: target, node: &node, path: &name, width, height, started_at },
+        )
+        .await?;
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let writer = {
+            let written = written.clone();
+            tokio::task::spawn_blocking(move || write_events(file, rx, written))
+        };
+        tracing::info!(recording = id, user, target, path = %path.display(), "recording started");
+        Ok(Recorder { id, db: gw.db.clone(), queue, started: Instant::now(), written, writer, path })
+    }
+
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Bytes in the file so far.
+    pub fn size(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Records output sent to the user. False when the recording has failed (the caller
+    /// ends the session: an unrecorded session is not allowed to go on).
+    pub async fn output(&self, bytes: &[u8]) -> bool {
+        let t = self.started.elapsed().as_secs_f64();
+        self.queue.send(Event::Output(t, bytes.to_vec())).await.is_ok()
+    }
+
+    /// Records a terminal resize.
+    pub async fn resize(&self, cols: u32, rows: u32) -> bool {
+        let t = self.started.elapsed().as_secs_f64();
+        self.queue.send(Event::Resize(t, cols, rows)).await.is_ok()
+    }
+
+    /// Refreshes the size in the index (called periodically while the session runs).
+    pub async fn update_index(&self) {
+        if let Err(e) = recordings::update_size(&self.db, self.id, self.size()).await {
+            tracing::warn!(recording = self.id, error = %e, "could not update the recording size");
+        }
+    }
+
+    /// Waits for every queued event to reach the file and marks the recording ended.
+    pub async fn finish(self) -> Result<u64, ShellError> {
+        let Recorder { id, db, queue, written, writer, path, .. } = self;
+        drop(queue);
+        let outcome = writer.await;
+        let size = written.load(Ordering::Relaxed);
+        recordings::finish(&db, id, size).await?;
+        match outcome {
+            Ok(Ok(())) => {
+                tracing::info!(recording = id, size, path = %path.display(), "recording finished");
+                Ok(size)
+            }
+            Ok(Err(e)) => Err(ShellError::Recording(format!("{}: {e}", path.display()))),
+            Err(e) => Err(ShellError::Recording(format!("writer task: {e}"))),
+        }
+    }
+}
+
+/// The writer thread: drains the queue in batches, flushing after each batch.
+fn write_events(file: std::fs::File, mut rx: mpsc::Receiver<Event>, written: Arc<AtomicU64>) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let mut encoder = asciicast::Encoder::default();
+    let mut last_t = 0.0;
+    let write_line = |out: &mut std::io::BufWriter<std::fs::File>, line: String| -> std::io::Result<()> {
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+        written.fetch_add(line.len() as u64 + 1, Ordering::Relaxed);
+        Ok(())
+    };
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(ev) = next {
+            match ev {
+                Event::Output(t, bytes) => {
+                    last_t = t;
+                    if let Some(line) = encoder.output(t, &bytes) {
+                        write_line(&mut out, line)?;
+                    }
+                }
+                Event::Resize(t, c, r) => {
+                    last_t = t;
+                    write_line(&mut out, asciicast::resize(t, c, r))?;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        out.flush()?;
+    }
+    if let Some(line) = encoder.finish(last_t) {
+        write_line(&mut out, line)?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_core::Config;
+
+    #[tokio::test]
+    async fn records_a_playable_file_and_indexes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), node_name: "n1".into(), ..Config::default() };
+        let gw = Gateway::open(config).await.unwrap();
+        let rec = Recorder::start(&gw, "alice", "web/1", 80, 24, Some("xterm")).await.unwrap();
+        assert!(rec.output(b"hello \xe2\x82").await);
+        assert!(rec.output(b"\xac\r\n").await);
+        // Flushed as it goes: the file holds the events before the recording ends.
+        let path = rec.path.clone();
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = std::fs::read_to_string(&path).unwrap();
+            if seen.lines().count() >= 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(seen.contains("\"hello \"") && seen.contains("\"€\\r\\n\""), "{seen}");
+        assert!(rec.resize(100, 30).await);
+        rec.update_index().await;
+        let id = rec.id();
+        let size = rec.finish().await.unwrap();
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(size, text.len() as u64);
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["version"], 2);
+        assert_eq!(lines[1][2], "hello ");
+        assert_eq!(lines[2][2], "€\r\n");
+        assert_eq!(lines[3][1], "r");
+        assert_eq!(lines[3][2], "100x30");
+        let row = recordings::get(&gw.db, id).await.unwrap();
+        assert_eq!(row.size as u64, size);
+        assert!(row.ended_at.is_some());
+        assert!(row.path.contains("alice-web_1"), "{}", row.path);
+        assert_eq!(recordings::file_path(&gw.config, &row).unwrap(), path);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,224 @@
+//! One visit to a target, from the permission check to the audit of its end. Every way of
+//! reaching a target (menu, direct exec, subsystem) goes through [`visit`], so the rules
+//! hold everywhere:
+//!
+//! 1. nothing is reachable in enrollment mode;
+//! 2. the target must be granted to the user *now* (checked on every connect, so a grant
+//!    revoked while the menu is open takes effect at once);
+//! 3. the host key is verified or pinned on first use, and the credential comes from the
+//!    vault;
+//! 4. terminal sessions are recorded, every session is registered as live, and every
+//!    connect, refusal and disconnect is an audit event.
+
+use std::time::{Duration, Instant};
+
+use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::live_sessions::{self, NewLiveSession};
+use gatehouse_core::targets::{self, Target};
+use gatehouse_core::Gateway;
+use russh::ChannelMsg;
+use russh::client::Msg;
+
+use crate::error::ShellError;
+use crate::proxy::{self, Ending, Watch};
+use crate::recorder::Recorder;
+use crate::sanitize::for_terminal;
+use crate::target_client;
+use crate::{Terminal, Visitor};
+
+/// How long the target may take to confirm a shell, exec or subsystem request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the target is asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// An interactive shell.
+    Shell,
+    /// One command.
+    Exec(String),
+    /// A subsystem such as `sftp`.
+    Subsystem(String),
+}
+
+impl Request {
+    fn kind(&self) -> String {
+        match self {
+            Request::Shell => "shell".into(),
+            Request::Exec(_) => "exec".into(),
+            Request::Subsystem(name) => format!("subsystem:{}", for_terminal(name)),
+        }
+    }
+}
+
+fn event(visitor: &Visitor, name: &str, outcome: Outcome) -> AuditEvent {
+    AuditEvent::new(name, outcome).actor(visitor.user.name.clone()).user(visitor.user.name.clone()).source(visitor.source.clone())
+}
+
+/// Writes an audit event; a failure is logged, never fatal to the session.
+pub(crate) async fn audit(gw: &Gateway, ev: AuditEvent) {
+    let name = ev.event.clone();
+    if let Err(e) = gw.audit(ev).await {
+        tracing::error!(event = %name, error = %e, "could not write an audit event");
+    }
+}
+
+/// The granted target called `name`, checked against the database now.
+async fn granted(gw: &Gateway, visitor: &Visitor, name: &str) -> Result<Target, ShellError> {
+    targets::granted_to(&gw.db, visitor.user.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ShellError::NotGranted(for_terminal(name)))
+}
+
+/// Connects `visitor` to target `name`, runs `request` there and proxies it through `term`
+/// until it ends. Refusals are returned as errors (already audited).
+pub async fn visit(
+    gw: &Gateway,
+    visitor: &Visitor,
+    name: &str,
+    request: Request,
+    term: &mut Terminal,
+) -> Result<Ending, ShellError> {
+    let refuse = |e: ShellError| async move {
+        tracing::info!(user = %visitor.user.name, target = %for_terminal(name), error = %e, "target connection refused");
+        audit(gw, event(visitor, "target.connect", Outcome::Failure).detail(format!("{}: {}", for_terminal(name), e))).await;
+        Err(e)
+    };
+    if visitor.enrollment_only {
+        return refuse(ShellError::EnrollmentRequired).await;
+    }
+    let target = match granted(gw, visitor, name).await {
+        Ok(t) => t,
+        Err(e) => return refuse(e).await,
+    };
+    let conn = match target_client::connect(gw, &target).await {
+        Ok(c) => c,
+        Err(e) => return refuse(e).await,
+    };
+    if let Some(fp) = &conn.pinned_now {
+        audit(
+            gw,
+            event(visitor, "target.hostkey.pin", Outcome::Info)
+                .detail(format!("{}: host key {fp} pinned on first use", target.name)),
+        )
+        .await;
+    }
+    let (channel, pending) = match open(&conn, &target, &request, term).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            conn.close().await;
+            return refuse(e).await;
+        }
+    };
+
+    let pty = term.term.is_some() && !matches!(request, Request::Subsystem(_));
+    let recorder = if pty || request == Request::Shell {
+        let (w, h) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
+        match Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                conn.close().await;
+                return refuse(e).await;
+            }
+        }
+    } else {
+        None
+    };
+    let node = gw.config.node_name();
+    let kind = request.kind();
+    let live_id = live_sessions::register(
+        &gw.db,
+        &NewLiveSession {
+            node: &node,
+            user_name: &visitor.user.name,
+            target_name: &target.name,
+            source: &visitor.source,
+            kind: &kind,
+            recording_id: recorder.as_ref().map(Recorder::id),
+        },
+    )
+    .await
+    .map_err(|e| tracing::warn!(error = %e, "could not register the live session"))
+    .ok();
+    let recording = recorder.as_ref().map(|r| format!(", recording {}", r.id())).unwrap_or_default();
+    audit(
+        gw,
+        event(visitor, "target.connect", Outcome::Success).detail(format!(
+            "{} ({}@{}:{}) {kind}{recording}",
+            target.name, target.username, target.host, target.port
+        )),
+    )
+    .await;
+    tracing::info!(user = %visitor.user.name, target = %target.name, kind = %kind, "target session started");
+
+    let started = Instant::now();
+    let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
+
+    if let Some(rec) = recorder {
+        if let Err(e) = rec.finish().await {
+            tracing::error!(error = %e, "recording did not finish cleanly");
+        }
+    }
+    if let Some(id) = live_id {
+        if let Err(e) = live_sessions::end(&gw.db, id).await {
+            tracing::warn!(session = id, error = %e, "could not remove the live session");
+        }
+    }
+    conn.close().await;
+    let secs = started.elapsed().as_secs();
+    audit(
+        gw,
+        event(visitor, "target.disconnect", if ending == Ending::Terminated { Outcome::Info } else { Outcome::Success })
+            .detail(format!("{}: {} after {secs} s", target.name, ending.describe())),
+    )
+    .await;
+    tracing::info!(user = %visitor.user.name, target = %target.name, ending = %ending.describe(), secs, "target session ended");
+    Ok(ending)
+}
+
+/// Opens the session channel and starts `request` on it (with a PTY when the user has
+/// one), waiting for the target to confirm.
+async fn open(
+    conn: &target_client::Connection,
+    target: &Target,
+    request: &Request,
+    term: &Terminal,
+) -> Result<(russh::Channel<Msg>, Vec<ChannelMsg>), ShellError> {
+    let ssh = |source| ShellError::Ssh { target: target.name.clone(), source };
+    let mut channel = conn.handle.channel_open_session().await.map_err(ssh)?;
+    if let (Some(term_name), false) = (&term.term, matches!(request, Request::Subsystem(_))) {
+        let (cols, rows) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
+        channel.request_pty(false, term_name, cols, rows, 0, 0, &[]).await.map_err(ssh)?;
+    }
+    let what = match request {
+        Request::Shell => {
+            channel.request_shell(true).await.map_err(ssh)?;
+            "shell".to_string()
+        }
+        Request::Exec(cmd) => {
+            channel.exec(true, cmd.as_bytes()).await.map_err(ssh)?;
+            "command".to_string()
+        }
+        Request::Subsystem(name) => {
+            channel.request_subsystem(true, name.as_str()).await.map_err(ssh)?;
+            format!("{} subsystem", for_terminal(name))
+        }
+    };
+    let refused = || ShellError::RequestRefused { target: target.name.clone(), what: what.clone() };
+    let mut pending = Vec::new();
+    let confirm = async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => return Ok(()),
+                Some(ChannelMsg::Failure) | Some(ChannelMsg::Close) | None => return Err(refused()),
+                Some(other) => pending.push(other),
+            }
+        }
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, confirm).await {
+        Ok(Ok(())) => Ok((channel, pending)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(refused()),
+    }
+}
