@@ -118,3 +118,17 @@ fn gateway_starts_answers_health_and_stops_on_sigterm() {
         assert_eq!(gw.log().matches("One-time password").count(), 1, "{backend:?}:\n{}", gw.log());
     }
 }
+
+#[test]
+fn interactive_session_under_expect() {
+    let (sshd, key) = Sshd::start_with_new_key();
+    let ssh = Ssh::new(sshd.port, &sshd.user).identity_file(&key).arg("-t");
+    let out = ssh.interact(
+        &["bash", "-c", "'read -p \"name? \" x; echo \"got:$x\"'"],
+        r#"expect "name? " { send "gatehouse\r" } timeout { exit 3 }
+expect "got:gatehouse" {} timeout { exit 4 }
+expect eof"#,
+    );
+    assert!(out.status.success(), "{}\n--- sshd log ---\n{}", describe(&out), sshd.log());
+    assert!(stdout(&out).contains("got:gatehouse"), "{}", describe(&out));
+}

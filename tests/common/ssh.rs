@@ -176,34 +176,52 @@ impl Ssh {
         script
     }
 
-    /// The full command line `run` would execute (for messages and for `expect` scripts).
+    /// The ssh arguments (after the program name) for `remote`.
+    fn ssh_args(&self, remote: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = ["-F", "/dev/null", "-p", &self.port.to_string(), "-l", &self.user]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut opt = |o: String| {
+            a.push("-o".into());
+            a.push(o);
+        };
+        opt("StrictHostKeyChecking=no".into());
+        opt("UserKnownHostsFile=/dev/null".into());
+        opt("GlobalKnownHostsFile=/dev/null".into());
+        opt("BatchMode=no".into());
+        opt("ConnectTimeout=10".into());
+        opt("IdentitiesOnly=yes".into());
+        opt("IdentityAgent=none".into());
+        // LogLevel stays INFO: keyboard-interactive instructions reach stderr.
+        opt("NumberOfPasswordPrompts=3".into());
+        match &self.identity {
+            Some(path) => opt(format!("IdentityFile={}", path.display())),
+            // A file that does not exist: keeps ssh from trying ~/.ssh/id_* keys.
+            None => opt(format!("IdentityFile={}", self.dir.path().join("no-key").display())),
+        }
+        if let Some(p) = &self.preferred {
+            opt(format!("PreferredAuthentications={p}"));
+        }
+        for o in &self.options {
+            opt(o.clone());
+        }
+        a.extend(self.args.iter().cloned());
+        a.push(self.host.clone());
+        if !remote.is_empty() {
+            a.push("--".into());
+            a.extend(remote.iter().map(|s| s.to_string()));
+        }
+        a
+    }
+
+    /// The command `run` executes: `setsid ssh …` (no controlling terminal, so every
+    /// prompt goes to the askpass script).
     pub fn command(&self, remote: &[&str]) -> Command {
         let script = self.prepare();
         let mut cmd = Command::new("setsid");
-        cmd.arg("ssh")
-            .args(["-F", "/dev/null", "-p", &self.port.to_string(), "-l", &self.user])
-            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=no"])
-            .args(["-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"])
-            // LogLevel stays INFO: keyboard-interactive instructions reach stderr.
-            .args(["-o", "NumberOfPasswordPrompts=3"]);
-        match &self.identity {
-            Some(path) => cmd.arg("-o").arg(format!("IdentityFile={}", path.display())),
-            // A file that does not exist: keeps ssh from trying ~/.ssh/id_* keys.
-            None => cmd.arg("-o").arg(format!("IdentityFile={}", self.dir.path().join("no-key").display())),
-        };
-        if let Some(p) = &self.preferred {
-            cmd.arg("-o").arg(format!("PreferredAuthentications={p}"));
-        }
-        for o in &self.options {
-            cmd.arg("-o").arg(o);
-        }
-        cmd.args(&self.args).arg(&self.host);
-        if !remote.is_empty() {
-            cmd.arg("--").args(remote);
-        }
-        cmd.env("SSH_ASKPASS", &script).env("SSH_ASKPASS_REQUIRE", "force");
-        cmd.env_remove("SSH_AUTH_SOCK");
+        cmd.arg("ssh").args(self.ssh_args(remote));
+        cmd.env("SSH_ASKPASS", &script).env("SSH_ASKPASS_REQUIRE", "force").env_remove("SSH_AUTH_SOCK");
         cmd
     }
 
@@ -211,6 +229,28 @@ impl Ssh {
     pub fn run(&self, remote: &[&str]) -> Output {
         let mut cmd = self.command(remote);
         run_with_timeout(&mut cmd, self.stdin.as_deref(), self.timeout)
+    }
+
+    /// Runs ssh on a pseudo-terminal under `expect`, for interactive sessions (menus,
+    /// shells): login prompts still go to the askpass rules, and `body` is Tcl/expect
+    /// code run after `spawn`, e.g.
+    /// `expect "web1" { send "1\r" }; expect "$ "; send "exit\r"; expect eof`.
+    /// `set timeout` defaults to 30 seconds; a `timeout` pattern is up to `body`.
+    /// Returns expect's output (the terminal transcript on stdout).
+    pub fn interact(&self, remote: &[&str], body: &str) -> Output {
+        let script = self.prepare();
+        let mut spawn = String::from("spawn -noecho ssh");
+        for arg in self.ssh_args(remote) {
+            spawn.push(' ');
+            spawn.push_str(&tcl_word(&arg));
+        }
+        let program = format!("set timeout 30\nlog_user 1\n{spawn}\n{body}\n");
+        let file = self.dir.path().join("session.exp");
+        std::fs::write(&file, program).expect("writing the expect script");
+        let mut cmd = Command::new("expect");
+        cmd.arg("-f").arg(&file);
+        cmd.env("SSH_ASKPASS", &script).env("SSH_ASKPASS_REQUIRE", "force").env_remove("SSH_AUTH_SOCK");
+        run_with_timeout(&mut cmd, None, self.timeout)
     }
 
     /// Every prompt the askpass script was shown during the last run, in order.
@@ -221,6 +261,22 @@ impl Ssh {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// `s` as one Tcl word (braces, or backslash escapes when it has braces or backslashes).
+fn tcl_word(s: &str) -> String {
+    if !s.is_empty() && !s.contains(['{', '}', '\\']) {
+        return format!("{{{s}}}");
+    }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '$' | '[' | ']' | '{' | '}') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn lines(items: &[String]) -> String {
