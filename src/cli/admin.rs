@@ -92,6 +92,7 @@ pub enum PolicyCmd {
         json: bool,
     },
     /// Force a second factor for everyone, or for one group's members.
+    #[command(name = "force-2fa")]
     Force2fa {
         state: Switch,
         #[arg(long)]
