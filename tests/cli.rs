@@ -1,0 +1,351 @@
+//! The admin command line, on SQLite and PostgreSQL: every command of issue 2 (and
+//! `factor …`, `policy methods`, `audit`) succeeds on good input, and on bad input prints
+//! a one-line error, exits non-zero and writes nothing (checked with a list or show
+//! afterwards). Also: `--help` everywhere, config errors naming the key, env overrides.
+//!
+//! Targets, grants and factors are in `cli_targets.rs`.
+
+mod common;
+
+use common::{Backend, Gw, backends, describe, stderr};
+use serde_json::Value;
+
+/// Runs a command that must be refused as bad input: non-zero exit, exactly one line on
+/// stderr, starting with `error:`. Returns that line.
+fn refused(gw: &Gw, args: &[&str]) -> String {
+    refused_stdin(gw, args, None)
+}
+
+fn refused_stdin(gw: &Gw, args: &[&str], stdin: Option<&str>) -> String {
+    let out = match stdin {
+        Some(s) => gw.cli_stdin(args, s),
+        None => gw.cli(args),
+    };
+    assert!(!out.status.success(), "gatehouse {args:?} should fail:\n{}", describe(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "gatehouse {args:?}: expected a one-line error:\n{}", describe(&out));
+    assert!(lines[0].starts_with("error:"), "gatehouse {args:?}: {err}");
+    assert!(out.stdout.is_empty(), "gatehouse {args:?} printed to stdout on failure:\n{}", describe(&out));
+    lines[0].to_string()
+}
+
+/// A command line clap rejects (missing or malformed argument): exit status 2, error
+/// first.
+fn usage_error(gw: &Gw, args: &[&str]) -> String {
+    let out = gw.cli(args);
+    assert_eq!(out.status.code(), Some(2), "gatehouse {args:?} should be a usage error:\n{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("error:"), "gatehouse {args:?}: {err}");
+    err
+}
+
+fn json(gw: &Gw, args: &[&str]) -> Value {
+    let text = gw.cli_ok(args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("gatehouse {args:?}: not JSON ({e}):\n{text}"))
+}
+
+fn user_names(gw: &Gw) -> Vec<String> {
+    let v = json(gw, &["user", "list", "--json"]);
+    v.as_array().expect("user list is an array").iter().map(|u| u["name"].as_str().unwrap_or("").to_string()).collect()
+}
+
+fn user_json(gw: &Gw, name: &str) -> Value {
+    json(gw, &["user", "show", name, "--json"])
+}
+
+/// Every subcommand path, found by walking `--help` ("Commands:" sections).
+fn command_paths(gw: &Gw, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let mut args: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    args.push("--help");
+    let text = gw.cli_ok(&args);
+    out.push(prefix.clone());
+    let Some(start) = text.find("Commands:") else { return };
+    for line in text[start..].lines().skip(1) {
+        if line.trim().is_empty() || !line.starts_with("  ") {
+            break;
+        }
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if name != "help" {
+            let mut next = prefix.clone();
+            next.push(name.to_string());
+            command_paths(gw, next, out);
+        }
+    }
+}
+
+#[test]
+fn help_on_every_command() {
+    let gw = Gw::new(Backend::Sqlite);
+    let mut paths = Vec::new();
+    command_paths(&gw, Vec::new(), &mut paths);
+    let joined: Vec<String> = paths.iter().map(|p| p.join(" ")).collect();
+    for expected in [
+        "serve", "migrate", "user add", "user list", "user show", "user passwd", "user lock", "user unlock",
+        "user delete", "user add-key", "user exempt", "group add", "group list", "group add-member",
+        "group remove-member", "policy show", "policy force-2fa", "policy methods", "target add", "target list",
+        "target grant", "target revoke", "factor totp enroll", "factor backup-codes", "factor keyword",
+        "factor list", "factor remove", "audit",
+    ] {
+        assert!(joined.iter().any(|p| p == expected), "no '{expected}' command; found {joined:?}");
+    }
+    for path in &paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let text = gw.cli_ok(&args);
+        assert!(text.contains("Usage:"), "gatehouse {args:?}:\n{text}");
+        assert!(text.contains("--config"), "gatehouse {args:?} does not take --config:\n{text}");
+        assert!(text.contains("--data-dir"), "gatehouse {args:?} does not take --data-dir:\n{text}");
+    }
+    assert!(!gw.data_dir().join("gatehouse.db").exists(), "--help touched the database");
+}
+
+#[test]
+fn user_add_list_show() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        assert_eq!(gw.cli_ok(&["migrate"]).trim(), "database is up to date");
+        gw.add_user("alice", "correct horse");
+        let out = gw.cli_stdin(&["user", "add", "root-ops", "--password-stdin", "--admin", "--email", "ops@example.com"], "battery staple\n");
+        assert!(out.status.success(), "{}", describe(&out));
+        gw.cli_ok(&["user", "add", "keyonly"]);
+        assert_eq!(user_names(&gw), vec!["alice", "keyonly", "root-ops"], "{backend:?}");
+        let ops = user_json(&gw, "root-ops");
+        assert_eq!(ops["user"]["is_admin"], true);
+        assert_eq!(ops["user"]["email"], "ops@example.com");
+        assert_eq!(user_json(&gw, "alice")["user"]["is_admin"], false);
+        assert!(gw.cli_ok(&["user", "list"]).contains("alice"));
+        let text = gw.cli_ok(&["user", "show", "alice"]);
+        assert!(text.contains("alice") && text.contains("2FA"), "{text}");
+
+        // Bad input: one-line error, nothing written.
+        let e = refused_stdin(&gw, &["user", "add", "alice", "--password-stdin"], Some("other password\n"));
+        assert!(e.contains("alice") && e.contains("already exists"), "{backend:?}: {e}");
+        let e = refused(&gw, &["user", "add", "bob", "--password-stdin"]);
+        assert!(e.contains("standard input"), "{backend:?}: missing stdin: {e}");
+        refused_stdin(&gw, &["user", "add", "bob", "--password-stdin"], Some("short\n"));
+        refused_stdin(&gw, &["user", "add", "bad name", "--password-stdin"], Some("long enough\n"));
+        refused(&gw, &["user", "add", "bob", "--email", "not-an-address"]);
+        assert_eq!(user_names(&gw), vec!["alice", "keyonly", "root-ops"], "{backend:?}: a refused add wrote something");
+        refused(&gw, &["user", "show", "nobody"]);
+        usage_error(&gw, &["user", "add"]);
+    }
+}
+
+#[test]
+fn user_password_lock_exempt_admin_delete() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        gw.add_user("alice", "correct horse");
+        gw.cli_stdin(&["user", "passwd", "alice", "--password-stdin"], "battery staple\n");
+        let e = refused_stdin(&gw, &["user", "passwd", "nobody", "--password-stdin"], Some("battery staple\n"));
+        assert!(e.contains("nobody") && e.contains("not found"), "{backend:?}: {e}");
+        refused(&gw, &["user", "passwd", "alice", "--password-stdin"]);
+        refused_stdin(&gw, &["user", "passwd", "alice", "--password-stdin"], Some("short\n"));
+        usage_error(&gw, &["user", "passwd", "alice"]);
+
+        gw.cli_ok(&["user", "lock", "alice"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["locked"], true, "{backend:?}");
+        gw.cli_ok(&["user", "unlock", "alice"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["locked"], false, "{backend:?}");
+        refused(&gw, &["user", "lock", "nobody"]);
+        refused(&gw, &["user", "unlock", "nobody"]);
+
+        let warning = gw.cli_ok(&["user", "exempt", "alice", "on"]);
+        assert!(warning.contains("WARNING"), "exempting must warn: {warning}");
+        assert_eq!(user_json(&gw, "alice")["user"]["exempt_2fa"], true);
+        assert!(gw.cli_ok(&["policy", "show"]).contains("WARNING: user alice is exempt"), "{backend:?}");
+        gw.cli_ok(&["user", "exempt", "alice", "off"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["exempt_2fa"], false);
+        refused(&gw, &["user", "exempt", "nobody", "on"]);
+        usage_error(&gw, &["user", "exempt", "alice", "maybe"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["exempt_2fa"], false);
+
+        gw.cli_ok(&["user", "admin", "alice", "on"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["is_admin"], true);
+        gw.cli_ok(&["user", "admin", "alice", "off"]);
+        assert_eq!(user_json(&gw, "alice")["user"]["is_admin"], false);
+
+        gw.cli_ok(&["user", "delete", "alice"]);
+        assert!(user_names(&gw).is_empty(), "{backend:?}");
+        refused(&gw, &["user", "delete", "alice"]);
+    }
+}
+
+#[test]
+fn user_add_key() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        gw.add_user("alice", "correct horse");
+        let key = gw.new_key("alice");
+        let out = gw.cli_ok(&["user", "add-key", "alice", "--key", &key.line]);
+        assert!(out.contains(&key.fingerprint()), "{backend:?}: {out}");
+        let other = gw.add_key("alice");
+        let keys = user_json(&gw, "alice")["keys"].clone();
+        let fps: Vec<&str> = keys.as_array().unwrap().iter().map(|k| k["fingerprint"].as_str().unwrap()).collect();
+        assert_eq!(fps, vec![key.fingerprint(), other.fingerprint()], "{backend:?}");
+
+        let e = refused(&gw, &["user", "add-key", "alice", "--key", "ssh-ed25519 AAAAnot-a-key"]);
+        assert!(e.contains("key"), "{e}");
+        refused(&gw, &["user", "add-key", "alice", "--key", "hello world"]);
+        let private = key.private.display().to_string();
+        refused(&gw, &["user", "add-key", "alice", "--key-file", &private]);
+        refused(&gw, &["user", "add-key", "alice", "--key-file", "/nonexistent/key.pub"]);
+        let e = refused(&gw, &["user", "add-key", "alice", "--key", &key.line]);
+        assert!(e.contains("already exists"), "{backend:?}: duplicate key: {e}");
+        let third = gw.new_key("x");
+        refused(&gw, &["user", "add-key", "nobody", "--key", &third.line]);
+        usage_error(&gw, &["user", "add-key", "alice"]);
+        assert_eq!(user_json(&gw, "alice")["keys"].as_array().unwrap().len(), 2, "{backend:?}: a refused key was written");
+    }
+}
+
+#[test]
+fn groups_and_members() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        gw.add_user("alice", "correct horse");
+        gw.add_user("bob", "correct horse");
+        gw.cli_ok(&["group", "add", "ops"]);
+        gw.cli_ok(&["group", "add", "dev"]);
+        let e = refused(&gw, &["group", "add", "ops"]);
+        assert!(e.contains("ops") && e.contains("already exists"), "{e}");
+        refused(&gw, &["group", "add", "no spaces"]);
+        let groups = || -> Vec<(String, Vec<String>)> {
+            let v = json(&gw, &["group", "list", "--json"]);
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    let members = g["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+                    (g["group"]["name"].as_str().unwrap().to_string(), members)
+                })
+                .collect()
+        };
+        assert_eq!(groups(), vec![("dev".into(), vec![]), ("ops".into(), vec![])], "{backend:?}");
+
+        gw.cli_ok(&["group", "add-member", "ops", "alice"]);
+        gw.cli_ok(&["group", "add-member", "ops", "bob"]);
+        refused(&gw, &["group", "add-member", "ops", "alice"]);
+        let e = refused(&gw, &["group", "add-member", "ops", "nobody"]);
+        assert!(e.contains("nobody"), "{e}");
+        let e = refused(&gw, &["group", "add-member", "nogroup", "alice"]);
+        assert!(e.contains("nogroup"), "{e}");
+        assert_eq!(groups()[1], ("ops".into(), vec!["alice".into(), "bob".into()]), "{backend:?}");
+        assert!(gw.cli_ok(&["group", "list"]).contains("alice,bob"));
+        assert_eq!(user_json(&gw, "alice")["groups"], serde_json::json!(["ops"]));
+
+        gw.cli_ok(&["group", "remove-member", "ops", "bob"]);
+        refused(&gw, &["group", "remove-member", "ops", "bob"]);
+        refused(&gw, &["group", "remove-member", "nogroup", "bob"]);
+        assert_eq!(groups()[1], ("ops".into(), vec!["alice".into()]), "{backend:?}");
+
+        gw.cli_ok(&["group", "delete", "dev"]);
+        refused(&gw, &["group", "delete", "dev"]);
+        assert_eq!(groups().len(), 1);
+    }
+}
+
+#[test]
+fn policy_force_methods_backup_codes() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        gw.cli_ok(&["group", "add", "ops"]);
+        let policy = || json(&gw, &["policy", "show", "--json"]);
+        assert_eq!(policy()["global"]["force_2fa"], false, "{backend:?}");
+        assert!(gw.cli_ok(&["policy", "show"]).contains("force 2FA (global): off"));
+
+        gw.cli_ok(&["policy", "force-2fa", "on"]);
+        assert_eq!(policy()["global"]["force_2fa"], true);
+        gw.cli_ok(&["policy", "force-2fa", "on", "--group", "ops"]);
+        assert_eq!(policy()["groups"][0]["force_2fa"], true);
+        gw.cli_ok(&["policy", "force-2fa", "off"]);
+        let e = refused(&gw, &["policy", "force-2fa", "on", "--group", "nogroup"]);
+        assert!(e.contains("nogroup"), "{e}");
+        usage_error(&gw, &["policy", "force-2fa", "sometimes"]);
+        assert_eq!(policy()["global"]["force_2fa"], false, "{backend:?}: a refused change was written");
+
+        gw.cli_ok(&["policy", "methods", "totp,keyword"]);
+        assert_eq!(policy()["global"]["allowed_methods"], serde_json::json!(["totp", "keyword"]), "{backend:?}");
+        let e = refused(&gw, &["policy", "methods", "totp,sms"]);
+        assert!(e.contains("sms"), "the error names the bad method: {e}");
+        refused(&gw, &["policy", "methods", ""]);
+        refused(&gw, &["policy", "methods", "totp", "--group", "nogroup"]);
+        assert_eq!(policy()["global"]["allowed_methods"], serde_json::json!(["totp", "keyword"]));
+        gw.cli_ok(&["policy", "methods", "totp", "--group", "ops"]);
+        assert_eq!(policy()["groups"][0]["allowed_methods"], serde_json::json!(["totp"]));
+        gw.cli_ok(&["policy", "methods", "inherit", "--group", "ops"]);
+        assert_eq!(policy()["groups"][0]["allowed_methods"], Value::Null, "{backend:?}");
+
+        gw.cli_ok(&["policy", "backup-codes", "6"]);
+        assert_eq!(policy()["global"]["backup_code_count"], 6);
+        refused(&gw, &["policy", "backup-codes", "0"]);
+        refused(&gw, &["policy", "backup-codes", "51"]);
+        usage_error(&gw, &["policy", "backup-codes", "many"]);
+        assert_eq!(policy()["global"]["backup_code_count"], 6);
+    }
+}
+
+#[test]
+fn audit_log_records_cli_changes() {
+    for backend in backends() {
+        let gw = Gw::new(backend);
+        gw.add_user("alice", "correct horse");
+        gw.cli_ok(&["group", "add", "ops"]);
+        gw.cli_ok(&["group", "add-member", "ops", "alice"]);
+        refused(&gw, &["group", "add-member", "ops", "nobody"]);
+        let all = json(&gw, &["audit", "--json"]);
+        let events: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(events, vec!["group.member.add", "group.create", "user.create"], "{backend:?}: newest first");
+        assert!(all.as_array().unwrap().iter().all(|e| e["actor"] == "cli"));
+        let mine = json(&gw, &["audit", "--json", "--user", "alice", "--event", "user"]);
+        assert_eq!(mine.as_array().unwrap().len(), 1, "{backend:?}: {mine}");
+        assert_eq!(json(&gw, &["audit", "--json", "--limit", "1"]).as_array().unwrap().len(), 1);
+        let text = gw.cli_ok(&["audit"]);
+        assert!(text.contains("user.create") && text.contains("user=alice"), "{text}");
+        usage_error(&gw, &["audit", "--limit", "lots"]);
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let gw = Gw::with_config(Backend::Sqlite, "ssh_lisen = \"127.0.0.1:2222\"\n");
+    for args in [&["user", "list"][..], &["serve"][..], &["migrate"][..]] {
+        let e = refused(&gw, args);
+        assert!(e.contains("ssh_lisen"), "gatehouse {args:?}: the error must name the key: {e}");
+    }
+    let gw = Gw::with_config(Backend::Sqlite, "[lockout]\nuser_threshold = \"many\"\n");
+    let e = refused(&gw, &["user", "list"]);
+    assert!(e.contains("user_threshold"), "{e}");
+
+    let mut gw = Gw::new(Backend::Sqlite);
+    gw.set_env("GATEHOUSE_WEB_LISTN", "127.0.0.1:1");
+    let e = refused(&gw, &["user", "list"]);
+    assert!(e.to_lowercase().contains("web_listn"), "an unknown variable must be named: {e}");
+    let mut gw = Gw::new(Backend::Sqlite);
+    gw.set_env("GATEHOUSE_SSH_LISTEN", "nowhere");
+    let e = refused(&gw, &["serve"]);
+    assert!(e.contains("ssh_listen"), "{e}");
+}
+
+#[test]
+fn environment_and_flags_override_the_file() {
+    let mut gw = Gw::new(Backend::Sqlite);
+    gw.add_user("alice", "correct horse");
+    // GATEHOUSE_DATABASE_URL wins over database_url in the file.
+    let other = gw.dir.path().join("other.db");
+    gw.set_env("GATEHOUSE_DATABASE_URL", &format!("sqlite://{}?mode=rwc", other.display()));
+    assert!(user_names(&gw).is_empty(), "the environment's database was not used");
+    gw.add_user("bob", "correct horse");
+    assert_eq!(user_names(&gw), vec!["bob"]);
+    assert!(other.exists());
+
+    // --data-dir wins over data_dir in the file (the secrets key is created there).
+    let flag_dir = gw.dir.path().join("flag-data");
+    gw.cli_ok(&["--data-dir", &flag_dir.display().to_string(), "migrate"]);
+    assert!(flag_dir.join("secret.key").exists(), "--data-dir was not used");
+
+    // Pointed back at the file's database: alice is there.
+    gw.set_env("GATEHOUSE_DATABASE_URL", &gw.database_url.clone());
+    assert_eq!(user_names(&gw), vec!["alice"]);
+}
