@@ -301,6 +301,33 @@ impl Gw {
         assert!(!out.status.success(), "{what} should have failed:\n{}\n--- gateway log ---\n{}", describe(out), self.log());
     }
 
+    /// Runs `ssh` and asserts it succeeded; on failure the panic shows ssh's output, the
+    /// prompts it was shown and the gateway log.
+    pub fn ssh_ok(&self, ssh: &super::Ssh, remote: &[&str]) -> Output {
+        let out = ssh.run(remote);
+        assert!(
+            out.status.success(),
+            "ssh {remote:?} failed:\n{}\n--- prompts seen ---\n{}\n--- gateway log ---\n{}",
+            describe(&out),
+            ssh.prompts_seen().join("\n"),
+            self.log()
+        );
+        out
+    }
+
+    /// Runs `ssh` and asserts it failed (same diagnostics as [`Gw::ssh_ok`]).
+    pub fn ssh_fails(&self, ssh: &super::Ssh, remote: &[&str]) -> Output {
+        let out = ssh.run(remote);
+        assert!(
+            !out.status.success(),
+            "ssh {remote:?} should have failed:\n{}\n--- prompts seen ---\n{}\n--- gateway log ---\n{}",
+            describe(&out),
+            ssh.prompts_seen().join("\n"),
+            self.log()
+        );
+        out
+    }
+
     /// Creates a user with a password (`user add NAME --password-stdin`).
     pub fn add_user(&self, name: &str, password: &str) {
         let out = self.cli_stdin(&["user", "add", name, "--password-stdin"], &format!("{password}\n"));
