@@ -107,7 +107,8 @@ fn gateway_starts_answers_health_and_stops_on_sigterm() {
         assert!(common::gateway::healthz(gw.web_port));
         let log = gw.log();
         assert_eq!(log.matches("One-time password").count(), 1, "{backend:?}: bootstrap password printed once:\n{log}");
-        assert!(log.contains(&format!("127.0.0.1:{}", gw.ssh_port)), "{backend:?}: the log says where it listens:\n{log}");
+        assert!(log.contains(&format!("ssh=127.0.0.1:{}", gw.ssh_port)), "{backend:?}: the log says where it listens:\n{log}");
+        assert!(!log.contains('\u{1b}'), "{backend:?}: escape codes in the log file:\n{log}");
         let status = gw.stop().expect("an exit status");
         assert!(status.success(), "{backend:?}: unclean exit on SIGTERM ({status}):\n{}", gw.log());
 

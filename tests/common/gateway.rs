@@ -160,6 +160,9 @@ impl Gw {
                 cmd.env_remove(&key);
             }
         }
+        // Plain log files: tracing's colours would put escape codes between the words
+        // tests look for.
+        cmd.env("NO_COLOR", "1");
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.arg("--config").arg(self.config_path());
         cmd
