@@ -186,6 +186,13 @@ impl Ssh {
             a.push("-o".into());
             a.push(o);
         };
+        // ssh keeps the first value it sees for an option: the test's own come first.
+        for o in &self.options {
+            opt(o.clone());
+        }
+        if let Some(p) = &self.preferred {
+            opt(format!("PreferredAuthentications={p}"));
+        }
         opt("StrictHostKeyChecking=no".into());
         opt("UserKnownHostsFile=/dev/null".into());
         opt("GlobalKnownHostsFile=/dev/null".into());
@@ -197,14 +204,8 @@ impl Ssh {
         opt("NumberOfPasswordPrompts=3".into());
         match &self.identity {
             Some(path) => opt(format!("IdentityFile={}", path.display())),
-            // A file that does not exist: keeps ssh from trying ~/.ssh/id_* keys.
-            None => opt(format!("IdentityFile={}", self.dir.path().join("no-key").display())),
-        }
-        if let Some(p) = &self.preferred {
-            opt(format!("PreferredAuthentications={p}"));
-        }
-        for o in &self.options {
-            opt(o.clone());
+            // No key: no public-key attempt at all (and no ~/.ssh/id_* keys).
+            None => opt("PubkeyAuthentication=no".into()),
         }
         a.extend(self.args.iter().cloned());
         a.push(self.host.clone());
