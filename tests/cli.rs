@@ -349,3 +349,83 @@ fn environment_and_flags_override_the_file() {
     gw.set_env("GATEHOUSE_DATABASE_URL", &gw.database_url.clone());
     assert_eq!(user_names(&gw), vec!["alice"]);
 }
+
+/// The README's "Command line" block, as subcommand paths (`["user", "add"]`, …).
+fn readme_command_paths(readme: &str) -> Vec<Vec<String>> {
+    let block = readme.split("## Command line").nth(1).and_then(|s| s.split("```").nth(1)).unwrap_or_default();
+    let mut paths = Vec::new();
+    for line in block.lines().filter_map(|l| l.strip_prefix("gatehouse ")) {
+        let line = line.split('#').next().unwrap_or_default();
+        let words = |alt: &str| -> Vec<String> {
+            alt.split_whitespace()
+                .take_while(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !w.starts_with('-'))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut alts = line.split(" | ");
+        let first = words(alts.next().unwrap_or_default());
+        let Some(group) = first.first().cloned() else { continue };
+        paths.push(first);
+        for alt in alts {
+            let mut path = vec![group.clone()];
+            path.extend(words(alt));
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+#[test]
+fn readme_matches_the_commands_and_config_keys() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("reading README.md");
+    let gw = Gw::new(Backend::Sqlite);
+
+    let mut known = Vec::new();
+    command_paths(&gw, Vec::new(), &mut known);
+    let documented = readme_command_paths(&readme);
+    assert!(documented.len() >= 30, "README command block not found or too short: {documented:?}");
+    for path in &documented {
+        assert!(known.contains(path), "README documents 'gatehouse {}', which does not exist", path.join(" "));
+    }
+    for path in known.iter().filter(|p| !p.is_empty()) {
+        // Group commands (`user`, `policy`, …) are documented through their subcommands.
+        let covered = documented.iter().any(|d| d.starts_with(path));
+        assert!(covered, "'gatehouse {}' is missing from the README's command list", path.join(" "));
+    }
+
+    // Config keys: the README table's rows against the keys the binary accepts. An
+    // unknown key's error lists the expected ones.
+    let table: Vec<(String, String)> = readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let var = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+            var.starts_with("GATEHOUSE_").then(|| (key.to_string(), var.to_string()))
+        })
+        .collect();
+    assert!(table.len() >= 5, "README config table not found");
+    for (key, var) in &table {
+        assert_eq!(*var, format!("GATEHOUSE_{}", key.to_uppercase().replace('.', "__")), "README row for {key}");
+    }
+    let mut accepted = Vec::new();
+    for (prefix, probe) in [("", "zz_unknown = 1\n"), ("lockout.", "[lockout]\nzz_unknown = 1\n"), ("ssh.", "[ssh]\nzz_unknown = 1\n")] {
+        let gw = Gw::with_config(Backend::Sqlite, probe);
+        let e = refused(&gw, &["migrate"]);
+        let expected = e.split("expected").nth(1).unwrap_or_else(|| panic!("no list of keys in: {e}"));
+        // A nested table's error ends with "in `lockout`": not a key.
+        let expected = expected.split(" in `").next().unwrap_or_default();
+        for key in expected.split('`').skip(1).step_by(2) {
+            if !(prefix.is_empty() && (key == "lockout" || key == "ssh")) {
+                accepted.push(format!("{prefix}{key}"));
+            }
+        }
+    }
+    let documented: Vec<&String> = table.iter().map(|(k, _)| k).collect();
+    for key in &accepted {
+        assert!(documented.contains(&key), "config key {key} is not in the README table");
+    }
+    for key in &documented {
+        assert!(accepted.contains(key), "the README documents config key {key}, which the binary rejects");
+    }
+}
