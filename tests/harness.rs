@@ -109,6 +109,8 @@ fn gateway_starts_answers_health_and_stops_on_sigterm() {
         assert_eq!(log.matches("One-time password").count(), 1, "{backend:?}: bootstrap password printed once:\n{log}");
         assert!(log.contains(&format!("ssh=127.0.0.1:{}", gw.ssh_port)), "{backend:?}: the log says where it listens:\n{log}");
         assert!(!log.contains('\u{1b}'), "{backend:?}: escape codes in the log file:\n{log}");
+        let admin_password = gw.bootstrap_password().expect("the one-time password");
+        assert!(admin_password.len() >= 12, "{admin_password}");
         let status = gw.stop().expect("an exit status");
         assert!(status.success(), "{backend:?}: unclean exit on SIGTERM ({status}):\n{}", gw.log());
 

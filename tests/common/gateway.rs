@@ -294,6 +294,14 @@ impl Gw {
         text
     }
 
+    /// The one-time password of the first administrator, as `serve` printed it on the
+    /// first start.
+    pub fn bootstrap_password(&self) -> Option<String> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("One-time password:"))?;
+        line.split("One-time password:").nth(1).map(|p| p.trim().to_string()).filter(|p| !p.is_empty())
+    }
+
     /// Panics with the command's output and the gateway log unless `out` succeeded.
     pub fn assert_success(&self, out: &Output, what: &str) {
         assert!(out.status.success(), "{what} failed:\n{}\n--- gateway log ---\n{}", describe(out), self.log());
