@@ -46,7 +46,7 @@ async fn first_start_admin_must_choose_a_new_password_before_anything_else() {
 
     b.post("/account/password", &[("csrf", &token), ("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)])
         .await
-        .assert_redirect("/account/password?ok=password", "change");
+        .assert_redirect("/account?ok=password", "change");
     b.get("/admin/users").await.assert_status(StatusCode::OK, "admin page after the change").assert_contains(">admin</a>", "user list");
 
     let other = Browser::new(&gw);
@@ -247,7 +247,7 @@ async fn group_forced_member_must_enroll_before_anything_else_then_ssh_asks() {
 
     let b = Browser::new(&gw);
     b.login("bob", "bob one-time 1").await;
-    b.submit("/account/password", "/account/password", &[("current", "bob one-time 1"), ("new", PASSWORD), ("confirm", PASSWORD)]).await.assert_redirect("/account/password", "bob's own password");
+    b.submit("/account/password", "/account/password", &[("current", "bob one-time 1"), ("new", PASSWORD), ("confirm", PASSWORD)]).await.assert_redirect("/account?ok=password", "bob's own password");
     for path in ["/account", "/account/keys", "/account/passcodes", "/admin/users"] {
         b.get(path).await.assert_redirect("/enroll", path);
     }

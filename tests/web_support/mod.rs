@@ -145,7 +145,7 @@ pub async fn admin_browser(gw: &Gw) -> Browser {
     b.get("/account").await.assert_redirect("/account/password", "one-time password forces a change");
     b.submit("/account/password", "/account/password", &[("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)])
         .await
-        .assert_redirect("/account/password", "password change");
+        .assert_redirect("/account?ok=password", "password change");
     b.get("/account").await.assert_status(StatusCode::OK, "account after the change");
     b
 }

@@ -140,6 +140,7 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
         gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
         return bad("current", "That is not your current password.".into()).await;
     }
+    let forced = users::must_change_password(&gw.db, a.user.id).await?;
     users::set_password(&gw.db, &a.user.name, &f.new).await?;
     users::set_must_change_password(&gw.db, a.user.id, false).await?;
     let passcodes = app_passcodes::revoke_all(&gw.db, a.user.id).await?;
@@ -152,5 +153,6 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
             .detail(format!("changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended")),
     )
     .await?;
-    Ok(Redirect::to("/account/password?ok=password").into_response())
+    // After a forced change, on to whatever is due next (enrollment, or the account).
+    Ok(Redirect::to(if forced { "/account?ok=password" } else { "/account/password?ok=password" }).into_response())
 }
