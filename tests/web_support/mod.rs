@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod chrome;
+
 use std::sync::Arc;
 
 use reqwest::cookie::{CookieStore, Jar};

@@ -1,0 +1,115 @@
+//! Headless Chromium through chromedriver and fantoccini, for the browser tests: started
+//! with the flags that keep it off the network, a fresh profile, and small helpers that
+//! wait for the navigation a form submit starts.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::common::free_port;
+
+/// chromedriver on a free port, killed on drop.
+pub struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !crate::common::gateway::port_open(port) {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Driver { child, port, _profile: tempfile::tempdir().expect("profile dir") }
+}
+
+pub async fn browser(driver: &Driver) -> Client {
+    let profile = driver._profile.path().display().to_string();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1200,900", format!("--user-data-dir={profile}"),
+            ]
+        }
+    });
+    let caps = caps.as_object().cloned().unwrap_or_default();
+    ClientBuilder::rustls()
+        .expect("TLS setup")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("connecting to chromedriver")
+}
+
+pub fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("screenshots");
+    std::fs::create_dir_all(&dir).expect("creating tests/screenshots");
+    dir
+}
+
+pub async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).expect("writing a screenshot");
+}
+
+pub async fn path(c: &Client) -> String {
+    c.current_url().await.expect("current url").path().to_string()
+}
+
+/// Waits (up to 15 s) until the browser is at `expected` (a form submit navigates
+/// asynchronously), then asserts it.
+pub async fn wait_path(c: &Client, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = path(c).await;
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "expected to be at {expected}, still at {now}:\n{}", body(c).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (up to 15 s) until the page contains `text`.
+pub async fn wait_text(c: &Client, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !body(c).await.contains(text) {
+        assert!(Instant::now() < deadline, "the page never showed {text:?}:\n{}", body(c).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    e.clear().await.ok();
+    e.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+pub async fn body(c: &Client) -> String {
+    c.source().await.expect("page source")
+}
+
