@@ -268,3 +268,35 @@ async fn group_forced_member_must_enroll_before_anything_else_then_ssh_asks() {
     assert!(ssh.prompts_seen().iter().any(|p| p.contains("Authenticator code")), "{:?}", ssh.prompts_seen());
     assert!(audit(&gw, "policy").contains("group ops: force 2FA on"));
 }
+
+/// The web tables on each configured database (SQLite always, PostgreSQL when the test
+/// command provides one): sessions through every stage, a trusted browser, application
+/// passcodes, and their revocation by a password change.
+#[tokio::test]
+async fn web_state_works_on_every_backend() {
+    for backend in common::backends() {
+        let mut gw = Gw::new(backend);
+        gw.start();
+        gw.add_user("alice", PASSWORD);
+        let mut device = TotpDevice::new(&gw.enroll_totp("alice"));
+        let b = Browser::new(&gw);
+        b.login_to_factor("alice", PASSWORD).await;
+        let page = b.get("/login/factor").await;
+        b.post("/login/factor", &[("csrf", &page.csrf()), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "1")])
+            .await
+            .assert_redirect("/account", &format!("{backend:?}: factor"));
+        b.get("/account/devices").await.assert_contains("this browser", &format!("{backend:?}: trusted browser"));
+        for label in ["one", "two"] {
+            b.submit("/account/passcodes", "/account/passcodes", &[("label", label)]).await.assert_status(StatusCode::OK, &format!("{backend:?}: passcode"));
+        }
+        b.get("/account/passcodes").await.assert_contains("two", "listed");
+        let token = b.get("/account").await.csrf();
+        b.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
+        b.login("alice", PASSWORD).await;
+        b.submit("/account/password", "/account/password", &[("current", PASSWORD), ("new", "new password 12"), ("confirm", "new password 12")])
+            .await
+            .assert_redirect("/account/password?ok=password", &format!("{backend:?}: change"));
+        b.get("/account/passcodes").await.assert_contains("No passcodes", &format!("{backend:?}: passcodes revoked"));
+        assert!(audit(&gw, "user.password").contains("2 application passcodes revoked"), "{backend:?}");
+    }
+}
