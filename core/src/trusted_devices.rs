@@ -98,3 +98,39 @@ pub async fn revoke_others(db: &Db, user_id: i64, keep_hash: &str) -> Result<u64
         .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::{self, NewUser};
+
+    #[tokio::test]
+    async fn trust_is_per_user_expires_and_revokes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect_url(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
+        let bob = users::create(&db, NewUser { name: "bob", ..Default::default() }).await.unwrap();
+        assert!(trust(&db, alice.id, "h1", "Firefox on Linux", 0).await.is_err());
+        assert!(trust(&db, alice.id, "h1", "Firefox on Linux", MAX_DAYS + 1).await.is_err());
+        trust(&db, alice.id, "h1", "Firefox on Linux", 30).await.unwrap();
+        trust(&db, alice.id, "h2", "Chrome on Android", 1).await.unwrap();
+        assert!(check(&db, alice.id, "h1").await.unwrap());
+        assert!(!check(&db, bob.id, "h1").await.unwrap(), "a token is bound to its user");
+        assert!(!check(&db, alice.id, "nope").await.unwrap());
+        let listed = of_user(&db, alice.id).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|d| d.token_hash == "h1" && d.last_used_at.is_some()));
+        // An expired row neither checks nor lists.
+        sqlx::query("UPDATE trusted_devices SET expires_at = 1 WHERE token_hash = 'h2'").execute(db.pool()).await.unwrap();
+        assert!(!check(&db, alice.id, "h2").await.unwrap());
+        assert_eq!(of_user(&db, alice.id).await.unwrap().len(), 1);
+        let id = listed.iter().find(|d| d.token_hash == "h1").unwrap().id;
+        assert!(!revoke(&db, bob.id, id).await.unwrap(), "bob cannot revoke alice's browser");
+        trust(&db, alice.id, "h3", "Safari on Mac OS", 7).await.unwrap();
+        assert_eq!(revoke_others(&db, alice.id, "h3").await.unwrap(), 2);
+        assert!(check(&db, alice.id, "h3").await.unwrap());
+        assert!(revoke(&db, alice.id, of_user(&db, alice.id).await.unwrap()[0].id).await.unwrap());
+        assert!(of_user(&db, alice.id).await.unwrap().is_empty());
+    }
+}

@@ -139,3 +139,38 @@ pub async fn delete_others(db: &Db, user_id: i64, keep: &str) -> Result<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::{self, NewUser};
+
+    #[tokio::test]
+    async fn sessions_are_found_until_they_expire_or_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect_url(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
+        let new = |id: &'static str, user: Option<i64>, stage, ttl| NewSession { id_hash: id, user_id: user, stage, csrf_token: "t", source: "127.0.0.1", ttl_secs: ttl };
+        create(&db, new("anon", None, Stage::Anonymous, 60)).await.unwrap();
+        create(&db, new("full1", Some(alice.id), Stage::Full, 60)).await.unwrap();
+        create(&db, new("full2", Some(alice.id), Stage::Full, 60)).await.unwrap();
+        create(&db, new("old", Some(alice.id), Stage::Factor, -5)).await.unwrap();
+        let s = find(&db, "full1").await.unwrap().unwrap();
+        assert_eq!((s.user_id, s.stage, s.csrf_token.as_str()), (Some(alice.id), Stage::Full, "t"));
+        assert_eq!(find(&db, "anon").await.unwrap().unwrap().stage, Stage::Anonymous);
+        assert!(find(&db, "old").await.unwrap().is_none(), "expired");
+        // Creating a session sweeps expired ones.
+        create(&db, new("anon2", None, Stage::Anonymous, 60)).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_hash = 'old'").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(delete_others(&db, alice.id, "full2").await.unwrap(), 1);
+        assert!(find(&db, "full1").await.unwrap().is_none());
+        delete(&db, "full2").await.unwrap();
+        assert!(find(&db, "full2").await.unwrap().is_none());
+        // Deleting the user ends their sessions.
+        create(&db, new("full3", Some(alice.id), Stage::Full, 60)).await.unwrap();
+        users::delete(&db, "alice").await.unwrap();
+        assert!(find(&db, "full3").await.unwrap().is_none());
+    }
+}
