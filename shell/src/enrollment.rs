@@ -39,7 +39,7 @@ pub async fn run(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> u32 {
         if totp_allowed {
             menu.push_str("  1  Enroll an authenticator app (TOTP) now\n");
         }
-        menu.push_str(&format!("  2  Show the web address (other methods can be enrolled there)\n  q  Leave\n"));
+        menu.push_str("  2  Show the web address (other methods can be enrolled there)\n  q  Leave\n");
         term.print(&menu).await;
         match read_line(term, "> ").await {
             Answer::End => return 0,
