@@ -325,7 +325,10 @@ impl Connection {
                     }
                 }
             }
-            Step::Passed(_) | Step::Failed => refuse_for_good(),
+            Step::Passed(_) | Step::Failed => {
+                self.state = AuthState::Refused;
+                refuse_for_good()
+            }
         }
     }
 

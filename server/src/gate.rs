@@ -46,13 +46,19 @@ pub struct Gate {
     phase: Phase,
     failures: u32,
     max_failures: u32,
+    /// Answers of any kind so far; bounded so that a client answering nothing useful
+    /// (empty answers, endless method switches) cannot hold the login open.
+    rounds: u32,
 }
+
+/// Prompts one gate may show before it gives up, whatever the answers.
+const MAX_ROUNDS: u32 = 20;
 
 impl Gate {
     /// `methods` must not be empty; the first is asked for first.
     pub fn new(methods: Vec<Method>, max_failures: u32) -> Option<Gate> {
         let current = *methods.first()?;
-        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1) })
+        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1), rounds: 0 })
     }
 
     /// The method currently asked for.
@@ -68,6 +74,10 @@ impl Gate {
 
     /// Feeds one answer.
     pub fn input(&mut self, answer: &str) -> Step {
+        self.rounds += 1;
+        if self.rounds > MAX_ROUNDS {
+            return Step::Failed;
+        }
         let answer = answer.trim();
         match self.phase {
             Phase::Answering => {
@@ -224,5 +234,16 @@ mod tests {
         let Step::Ask(p) = g.input("") else { panic!() };
         assert!(p.instructions.contains("Nothing was entered"));
         assert!(Gate::new(vec![], 3).is_none());
+    }
+
+    #[test]
+    fn endless_switching_is_bounded() {
+        let mut g = gate();
+        g.start();
+        let mut steps = 0;
+        while g.input("") != Step::Failed {
+            steps += 1;
+            assert!(steps <= MAX_ROUNDS, "the gate never gave up");
+        }
     }
 }

@@ -28,10 +28,13 @@ pub fn load_or_generate(data_dir: &Path) -> Result<Vec<PrivateKey>, Error> {
     Ok(vec![ed, rsa])
 }
 
+fn read_key(path: &Path, text: &str) -> Result<PrivateKey, Error> {
+    PrivateKey::from_openssh(text).map_err(|e| Error::HostKey(format!("{}: {e}", path.display())))
+}
+
 fn load_or_create(path: &Path, generate: impl FnOnce() -> Result<PrivateKey, Error>) -> Result<PrivateKey, Error> {
     match std::fs::read_to_string(path) {
-        Ok(text) => PrivateKey::from_openssh(&text)
-            .map_err(|e| Error::HostKey(format!("{}: {e}", path.display()))),
+        Ok(text) => read_key(path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = generate()?;
             let text = key
@@ -41,7 +44,8 @@ fn load_or_create(path: &Path, generate: impl FnOnce() -> Result<PrivateKey, Err
                 Ok(f) => f,
                 // Another process wrote it first: use theirs, so every process agrees.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return load_or_create(path, || Err(Error::HostKey("vanished".into())));
+                    let text = std::fs::read_to_string(path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+                    return read_key(path, &text);
                 }
                 Err(e) => return Err(Error::Io(path.display().to_string(), e)),
             };
