@@ -19,27 +19,25 @@
 //!   that every node sees them.
 //! - [`Gateway`]: the handle that front ends hold: database, vault and config.
 
+pub mod app_passcodes;
 pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod factors;
 pub mod groups;
+pub mod live_sessions;
 pub mod lockout;
 pub mod login;
 pub mod policy;
+pub mod recordings;
 pub mod ssh_keys;
 pub mod targets;
 pub mod time;
+pub mod trusted_devices;
 pub mod users;
 pub mod vault;
-pub mod recordings;
-pub mod live_sessions;
 pub mod web_sessions;
-pub mod trusted_devices;
-pub mod app_passcodes;
-pub mod recordings;
-pub mod live_sessions;
 
 use std::sync::Arc;
 
