@@ -127,12 +127,20 @@ async fn full(gw: &Gateway, old: Option<&WebSession>, user: &User, source: &str)
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/account")).into_response())
 }
 
-/// The user and the methods they may pass, for a session at the factor step.
-async fn pending(gw: &Gateway, v: &Visitor) -> Result<(WebSession, User, Vec<Method>), WebError> {
-    let Some(s) = v.session.clone().filter(|s| s.stage == Stage::Factor) else { return Err(WebError::LoginRequired) };
-    let Some(user) = users::by_id(&gw.db, s.user_id.unwrap_or(-1)).await? else { return Err(WebError::LoginRequired) };
+/// A login between the password and the second factor.
+struct Pending {
+    session: WebSession,
+    user: User,
+    /// The methods the user may pass, the default first.
+    methods: Vec<Method>,
+}
+
+/// The pending login of a session at the factor step.
+async fn pending(gw: &Gateway, v: &Visitor) -> Result<Pending, WebError> {
+    let Some(session) = v.session.clone().filter(|s| s.stage == Stage::Factor) else { return Err(WebError::LoginRequired) };
+    let Some(user) = users::by_id(&gw.db, session.user_id.unwrap_or(-1)).await? else { return Err(WebError::LoginRequired) };
     match policy::requirement(&gw.db, &user).await? {
-        Requirement::Required { methods } => Ok((s, user, methods)),
+        Requirement::Required { methods } => Ok(Pending { session, user, methods }),
         // The policy changed since the password step: start again.
         _ => Err(WebError::LoginRequired),
     }
@@ -143,9 +151,9 @@ pub struct MethodQuery {
     method: Option<String>,
 }
 
-async fn factor_page(gw: &Gateway, v: &Visitor, s: &WebSession, user: &User, methods: &[Method], chosen: Method, status: StatusCode, n: Notice) -> WebResult {
-    let ctx = v.login_context(&user.name);
-    let instructions = match login::challenge(gw, &ctx, user, chosen).await? {
+async fn factor_page(gw: &Gateway, v: &Visitor, p: &Pending, chosen: Method, status: StatusCode, n: Notice) -> WebResult {
+    let ctx = v.login_context(&p.user.name);
+    let instructions = match login::challenge(gw, &ctx, &p.user, chosen).await? {
         Some(ch) => ch.instructions,
         None => String::new(),
     };
@@ -153,13 +161,13 @@ async fn factor_page(gw: &Gateway, v: &Visitor, s: &WebSession, user: &User, met
         status,
         &FactorPage {
             c: Chrome::anonymous(),
-            csrf: s.csrf_token.clone(),
-            user: user.name.clone(),
+            csrf: p.session.csrf_token.clone(),
+            user: p.user.name.clone(),
             method: chosen.as_str(),
             label: chosen.label(),
             numeric: chosen == Method::Totp,
             instructions,
-            others: methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
+            others: p.methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
             n,
         },
     ))
@@ -167,9 +175,11 @@ async fn factor_page(gw: &Gateway, v: &Visitor, s: &WebSession, user: &User, met
 
 /// `GET /login/factor`: asks for the default (last-used) method, or the one picked.
 pub async fn factor_form(State(gw): State<Gateway>, v: Visitor, Query(q): Query<MethodQuery>) -> WebResult {
-    let (s, user, methods) = pending(&gw, &v).await?;
-    let chosen = q.method.and_then(|m| m.parse::<Method>().ok()).filter(|m| methods.contains(m)).unwrap_or(methods[0]);
-    factor_page(&gw, &v, &s, &user, &methods, chosen, StatusCode::OK, Notice::none()).await
+    let p = pending(&gw, &v).await?;
+    // `Required` always names at least one method.
+    let Some(default) = p.methods.first().copied() else { return Err(WebError::LoginRequired) };
+    let chosen = q.method.and_then(|m| m.parse::<Method>().ok()).filter(|m| p.methods.contains(m)).unwrap_or(default);
+    factor_page(&gw, &v, &p, chosen, StatusCode::OK, Notice::none()).await
 }
 
 #[derive(serde::Deserialize)]
@@ -187,11 +197,12 @@ pub struct FactorForm {
 /// `POST /login/factor`: checks the answer; on success the session becomes a full one
 /// (new id) and, if asked, the browser is trusted.
 pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm<FactorForm>) -> WebResult {
-    let (s, user, methods) = pending(&gw, &v).await?;
-    let Some(method) = f.method.parse::<Method>().ok().filter(|m| methods.contains(m)) else {
+    let p = pending(&gw, &v).await?;
+    let Some(method) = f.method.parse::<Method>().ok().filter(|m| p.methods.contains(m)) else {
         return Err(WebError::BadRequest("That method is not one of yours.".into()));
     };
-    let again = |status, n| factor_page(&gw, &v, &s, &user, &methods, method, status, n);
+    let again = |status, n| factor_page(&gw, &v, &p, method, status, n);
+    let (s, user) = (&p.session, &p.user);
     if f.code.trim().is_empty() {
         return again(StatusCode::BAD_REQUEST, Notice::error("code", "Enter the code.")).await;
     }
@@ -204,10 +215,10 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         None
     };
     let ctx = v.login_context(&user.name);
-    let Some(challenge) = login::challenge(&gw, &ctx, &user, method).await? else {
+    let Some(challenge) = login::challenge(&gw, &ctx, user, method).await? else {
         return Err(WebError::BadRequest("That method is not available.".into()));
     };
-    match login::answer(&gw, &ctx, &user, &challenge, &f.code).await? {
+    match login::answer(&gw, &ctx, user, &challenge, &f.code).await? {
         Verdict::Accepted => {}
         verdict => {
             let msg = if login::lock_in_force(&gw, &ctx).await?.is_some() {
@@ -221,7 +232,7 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         }
     }
     login::completed(&gw, &ctx, &format!("password and {method}")).await?;
-    let cookie = session::rotate(&gw, Some(&s), user.id, Stage::Full, &v.source).await?;
+    let cookie = session::rotate(&gw, Some(s), user.id, Stage::Full, &v.source).await?;
     let mut headers = vec![(SET_COOKIE, cookie)];
     if let Some(days) = trust_days {
         let token = session::new_token();
