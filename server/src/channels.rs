@@ -141,6 +141,7 @@ impl Connection {
             term: pty.as_ref().map(|p| p.term.clone()),
             cols: pty.as_ref().map(|p| p.cols).unwrap_or(80),
             rows: pty.as_ref().map(|p| p.rows).unwrap_or(24),
+            typeahead: Vec::new(),
         };
         let _ = session.channel_success(channel);
         tokio::spawn(pump(session.handle(), channel, out_rx));

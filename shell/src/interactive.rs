@@ -14,6 +14,7 @@ use crate::visit::{Request, visit};
 use crate::{Input, Terminal, Visitor};
 
 /// What happened to the menu loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Stay,
     Leave,
@@ -59,16 +60,26 @@ pub async fn run(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> u32 {
             Some(Input::Data(bytes)) => bytes,
         };
         let mut submitted = false;
-        for ev in screen.editor.feed(&bytes) {
-            submitted |= matches!(ev, Event::Submit(_));
-            match on_event(gw, visitor, term, &mut screen, ev).await {
-                Step::Leave => {
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            // One line at a time: what follows Enter is typeahead for the target it opens.
+            let (events, used) = screen.editor.feed_line(rest);
+            rest = &rest[used..];
+            for ev in events {
+                submitted |= matches!(ev, Event::Submit(_));
+                term.typeahead = rest.to_vec();
+                let step = on_event(gw, visitor, term, &mut screen, ev).await;
+                if term.typeahead.is_empty() {
+                    // A target session took it.
+                    rest = &[];
+                }
+                term.typeahead.clear();
+                if step == Step::Leave {
                     if screen.pty {
                         term.print("\nBye.\n").await;
                     }
                     return 0;
                 }
-                Step::Stay => {}
             }
         }
         if screen.pty || submitted {

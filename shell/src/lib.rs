@@ -81,6 +81,9 @@ pub struct Terminal {
     pub term: Option<String>,
     pub cols: u32,
     pub rows: u32,
+    /// Bytes the user typed after choosing a target and before its session started; the
+    /// session sends them to the target first.
+    pub typeahead: Vec<u8>,
 }
 
 /// Who is on the other end of a terminal, and how they got in.

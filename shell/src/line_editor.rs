@@ -75,6 +75,20 @@ impl LineEditor {
     /// edits are folded into one [`Event::Changed`].
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (more, used) = self.feed_line(rest);
+            events.extend(more);
+            rest = &rest[used..];
+        }
+        events
+    }
+
+    /// Like [`feed`](Self::feed), but stops after the first line submitted (Enter, with the
+    /// `\n` of a `\r\n` pair) and returns how many bytes it used: what the user typed
+    /// after Enter belongs to whatever that line starts (e.g. the target session).
+    pub fn feed_line(&mut self, bytes: &[u8]) -> (Vec<Event>, usize) {
+        let mut events = Vec::new();
         let mut changed = false;
         let flush = |events: &mut Vec<Event>, changed: &mut bool| {
             if *changed {
@@ -82,7 +96,10 @@ impl LineEditor {
                 *changed = false;
             }
         };
-        for &b in bytes {
+        for (i, &b) in bytes.iter().enumerate() {
+            if matches!(events.last(), Some(Event::Submit(_))) && !(self.after_cr && b == b'\n') {
+                return (events, i);
+            }
             let after_cr = std::mem::replace(&mut self.after_cr, false);
             match self.escape {
                 Escape::Start => {
@@ -152,7 +169,7 @@ impl LineEditor {
             }
         }
         flush(&mut events, &mut changed);
-        events
+        (events, bytes.len())
     }
 
     fn push(&mut self, c: char) -> bool {
@@ -206,6 +223,18 @@ mod tests {
         // A CR at the end of one read and the LF in the next are one Enter.
         assert_eq!(ed.feed(b"\n"), vec![]);
         assert_eq!(ed.feed(b"\n"), vec![submit("")]);
+    }
+
+    #[test]
+    fn feed_line_leaves_what_follows_enter() {
+        let mut ed = LineEditor::new();
+        let input = b"1\r\necho hi\r";
+        let (events, used) = ed.feed_line(input);
+        assert_eq!(events, vec![Event::Changed, submit("1")]);
+        assert_eq!(&input[used..], b"echo hi\r", "the LF of CR LF is part of the Enter");
+        let (events, used) = ed.feed_line(b"2\nls\n");
+        assert_eq!((events, used), (vec![Event::Changed, submit("2")], 2));
+        assert_eq!(ed.feed_line(b"abc"), (vec![Event::Changed], 3));
     }
 
     #[test]

@@ -141,6 +141,11 @@ pub async fn run(term: &mut Terminal, mut channel: Channel<Msg>, pending: Vec<Ch
             return end;
         }
     }
+    let typed = std::mem::take(&mut term.typeahead);
+    if !typed.is_empty() && channel.data_bytes(typed).await.is_err() {
+        let _ = channel.close().await;
+        return status.take().unwrap_or(Ending::TargetClosed);
+    }
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;

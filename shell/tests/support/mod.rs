@@ -172,6 +172,7 @@ pub fn terminal(pty: bool) -> (Terminal, Remote) {
         term: pty.then(|| "xterm".to_string()),
         cols: 100,
         rows: 30,
+        typeahead: Vec::new(),
     };
     (term, Remote { input: in_tx, output: out_rx, stdout: Vec::new(), stderr: Vec::new(), exit: None, closed: false })
 }
