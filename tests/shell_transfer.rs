@@ -1,0 +1,80 @@
+//! File transfer through the gateway with the real clients: `scp` (SFTP protocol, the
+//! default, and the legacy protocol with `-O`) both ways with equal checksums, and `sftp`.
+//!
+//! Naming scheme: the target goes in the SSH user name, `alice:TARGET`. Since `scp` and
+//! `sftp` split `user@host:path` at the first colon, the user name is given with
+//! `-o User=alice:TARGET` or, as here, by a `Host` entry in an ssh_config file
+//! (`Host via-web1` → `User alice:web1`).
+
+mod common;
+mod shell_support;
+
+use std::time::Duration;
+
+use common::{describe, stdout};
+use shell_support::{bastion, random_file, run, sha256};
+
+#[test]
+fn scp_both_ways_keeps_files_intact() {
+    let b = bastion();
+    b.add_granted("web1");
+    let config = b.client_config(&["web1"]).display().to_string();
+    let work = b.gw.dir.path().join("scp");
+    std::fs::create_dir_all(&work).unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = remote_dir.path().display().to_string();
+    let original = work.join("payload.bin");
+    random_file(&original, 3 * 1024 * 1024 + 17);
+
+    for (mode, flag) in [("sftp", None), ("legacy", Some("-O"))] {
+        let mut args = vec!["-F", &config, "-q"];
+        args.extend(flag);
+        let up_dest = format!("via-web1:{remote}/up-{mode}.bin");
+        let mut up = args.clone();
+        up.extend([original.to_str().unwrap(), &up_dest]);
+        let out = run("scp", &up, Duration::from_secs(120));
+        assert!(out.status.success(), "scp upload ({mode}):\n{}\n{}", describe(&out), b.gw.log());
+        let uploaded = remote_dir.path().join(format!("up-{mode}.bin"));
+        assert_eq!(sha256(&uploaded), sha256(&original), "upload ({mode})");
+
+        let back = work.join(format!("down-{mode}.bin"));
+        let down_src = format!("via-web1:{}", uploaded.display());
+        let mut down = args.clone();
+        down.extend([down_src.as_str(), back.to_str().unwrap()]);
+        let out = run("scp", &down, Duration::from_secs(120));
+        assert!(out.status.success(), "scp download ({mode}):\n{}\n{}", describe(&out), b.gw.log());
+        assert_eq!(sha256(&back), sha256(&original), "download ({mode})");
+    }
+    assert!(b.sshd.log().contains("subsystem 'sftp'"), "scp's default protocol went through the sftp subsystem");
+    assert!(b.audit("target.connect").contains("subsystem:sftp"));
+    assert!(b.recording_files().is_empty(), "file transfers are not terminal sessions");
+}
+
+#[test]
+fn sftp_session_lists_puts_and_gets() {
+    let b = bastion();
+    b.add_granted("web1");
+    let config = b.client_config(&["web1"]).display().to_string();
+    let work = b.gw.dir.path().join("sftp");
+    std::fs::create_dir_all(&work).unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let original = work.join("notes.bin");
+    random_file(&original, 200_000);
+    let fetched = work.join("fetched.bin");
+    let batch = work.join("batch");
+    std::fs::write(
+        &batch,
+        format!(
+            "cd {r}\nput {o} notes.bin\nls -l\nget notes.bin {f}\nmkdir made-by-sftp\nbye\n",
+            r = remote_dir.path().display(),
+            o = original.display(),
+            f = fetched.display()
+        ),
+    )
+    .unwrap();
+    let out = run("sftp", &["-F", &config, "-b", batch.to_str().unwrap(), "via-web1"], Duration::from_secs(120));
+    assert!(out.status.success(), "sftp:\n{}\n{}", describe(&out), b.gw.log());
+    assert!(stdout(&out).contains("notes.bin"), "{}", describe(&out));
+    assert_eq!(sha256(&fetched), sha256(&original));
+    assert!(remote_dir.path().join("made-by-sftp").is_dir());
+}
