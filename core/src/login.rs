@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
 use crate::lockout::{self, Lock};
 use crate::users::{self, User};
-use crate::{Gateway, Result, audit, ssh_keys};
+use crate::{Gateway, Result, app_passcodes, audit, ssh_keys};
 
 /// The outcome of a primary-credential check.
 #[derive(Debug)]
@@ -54,9 +54,28 @@ pub async fn lock_in_force(gw: &Gateway, login: &LoginContext) -> Result<Option<
 
 /// Checks a password.
 pub async fn password(gw: &Gateway, login: &LoginContext, password: &str) -> Result<Primary> {
+    Ok(password_or_passcode(gw, login, password, false).await?.0)
+}
+
+/// How a secret typed at a password prompt was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    Password,
+    /// The application passcode with this label: it stands in for password and second
+    /// factor, and the caller must limit the session to non-interactive channels.
+    Passcode(String),
+}
+
+/// The password check of the SSH frontend: the secret is the account password or, failing
+/// that, one of the user's application passcodes. A miss on both counts as one failure.
+pub async fn password_or_app_passcode(gw: &Gateway, login: &LoginContext, secret: &str) -> Result<(Primary, Typed)> {
+    password_or_passcode(gw, login, secret, true).await
+}
+
+async fn password_or_passcode(gw: &Gateway, login: &LoginContext, password: &str, passcodes: bool) -> Result<(Primary, Typed)> {
     if let Some(lock) = lock_in_force(gw, login).await? {
         gw.audit(event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend))).await?;
-        return Ok(Primary::Locked(lock));
+        return Ok((Primary::Locked(lock), Typed::Password));
     }
     let user = users::find(&gw.db, &login.user_name).await?;
     let matches = match &user {
@@ -70,8 +89,19 @@ pub async fn password(gw: &Gateway, login: &LoginContext, password: &str) -> Res
     match user {
         Some(u) if matches && !u.locked => {
             gw.audit(event(login, "password", Outcome::Success).detail(format!("via {}", login.frontend))).await?;
-            Ok(Primary::Accepted(u))
+            Ok((Primary::Accepted(u), Typed::Password))
         }
+        Some(u) if passcodes && !u.locked => match app_passcodes::verify(&gw.db, u.id, password).await? {
+            Some(label) => {
+                gw.audit(event(login, "passcode", Outcome::Success).detail(format!("application passcode \"{label}\" via {}", login.frontend)))
+                    .await?;
+                Ok((Primary::Accepted(u), Typed::Passcode(label)))
+            }
+            None => {
+                failed(gw, login, "password", "wrong password or application passcode".to_string()).await?;
+                Ok((Primary::Rejected, Typed::Password))
+            }
+        },
         other => {
             let why = match other {
                 None => "unknown user",
@@ -79,7 +109,7 @@ pub async fn password(gw: &Gateway, login: &LoginContext, password: &str) -> Res
                 Some(_) => "wrong password",
             };
             failed(gw, login, "password", why.to_string()).await?;
-            Ok(Primary::Rejected)
+            Ok((Primary::Rejected, Typed::Password))
         }
     }
 }

@@ -167,18 +167,27 @@ async fn update_one(db: &Db, name: &str, sql: &'static str, value: i64) -> Resul
 }
 
 /// Sets (or replaces) the password.
-pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<()> {
+/// Every application passcode of the user goes with the old password, in the same
+/// transaction; returns how many were revoked.
+pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<u64> {
     validate_password(password)?;
     let hash = vault::hash_blocking(password.to_string()).await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
         .bind(hash)
         .bind(name)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(Error::not_found("user", name));
     }
-    Ok(())
+    let revoked = sqlx::query("DELETE FROM app_passcodes WHERE user_id = (SELECT id FROM users WHERE name = $1)")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(revoked)
 }
 
 /// Locks or unlocks the account by an administrator's decision.

@@ -6,7 +6,7 @@ mod support;
 
 use gatehouse_core::targets::{self, CredentialKind, Grantee, NewTarget};
 use gatehouse_core::users::{self, NewUser};
-use gatehouse_core::{Error, Gateway, groups, ssh_keys};
+use gatehouse_core::{Error, Gateway, app_passcodes, groups, ssh_keys};
 use support::{Backend, backends, count, open};
 
 async fn add_user(gw: &Gateway, name: &str) -> users::User {
@@ -89,13 +89,15 @@ async fn users_crud_and_rejections_write_nothing() {
         users::set_exempt(db, "alice", true).await.unwrap();
         let a = users::get(db, "alice").await.unwrap();
         assert!(a.locked && a.exempt_2fa);
-        users::set_password(db, "alice", "battery staple").await.unwrap();
+        let passcode = app_passcodes::create(db, a.id, "backup job").await.unwrap();
+        assert_eq!(users::set_password(db, "alice", "battery staple").await.unwrap(), 1, "{backend:?}: the passcode goes with the old password");
         assert!(users::get(db, "alice").await.unwrap().check_password("battery staple").await);
+        assert_eq!(app_passcodes::verify(db, a.id, &passcode).await.unwrap(), None, "{backend:?}");
 
         for r in [
             users::set_locked(db, "nobody", true).await,
             users::set_exempt(db, "nobody", true).await,
-            users::set_password(db, "nobody", "long enough").await,
+            users::set_password(db, "nobody", "long enough").await.map(|_| ()),
             users::delete(db, "nobody").await,
         ] {
             assert!(matches!(r, Err(Error::NotFound { .. })), "{backend:?}: {r:?}");

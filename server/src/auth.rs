@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::Verdict;
 use gatehouse_core::lockout::Lock;
-use gatehouse_core::login::{self, Primary};
+use gatehouse_core::login::{self, Primary, Typed};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::time::format_utc;
 use gatehouse_core::users::User;
@@ -119,8 +119,8 @@ impl Connection {
             return self.out_of_turn();
         }
         let ctx = self.login_context();
-        let outcome = login::password(&self.gw, &ctx, password).await;
-        self.after_primary(outcome, "password", started).await
+        let outcome = login::password_or_app_passcode(&self.gw, &ctx, password).await;
+        self.after_password(outcome, started).await
     }
 
     /// A request for another method while the gate waits for keyboard-interactive:
@@ -173,8 +173,8 @@ impl Connection {
             (AuthState::AwaitingPassword, Some(password)) => {
                 self.state = AuthState::Start;
                 let ctx = self.login_context();
-                let outcome = login::password(&self.gw, &ctx, &password).await;
-                let auth = self.after_primary(outcome, "password", started).await;
+                let outcome = login::password_or_app_passcode(&self.gw, &ctx, &password).await;
+                let auth = self.after_password(outcome, started).await;
                 // Go on to the gate in the same exchange, without another round trip.
                 match (&auth, &mut self.state) {
                     (Auth::Reject { partial_success: true, .. }, AuthState::Gate(g)) => {
@@ -187,6 +187,19 @@ impl Connection {
             (AuthState::Gate(_), Some(answer)) => self.gate_answer(answer, started).await,
             (AuthState::Locked, _) => refuse_for_good(),
             _ => reject(),
+        }
+    }
+
+    /// After a password prompt, which also takes an application passcode: a passcode
+    /// stands in for the second factor, for a session limited to non-interactive work.
+    async fn after_password(&mut self, outcome: gatehouse_core::Result<(Primary, Typed)>, started: Instant) -> Auth {
+        match outcome {
+            Ok((Primary::Accepted(user), Typed::Passcode(label))) => {
+                let how = format!("application passcode \"{label}\"");
+                self.finish_with(user, "passcode", &how, false, Some(label)).await
+            }
+            Ok((primary, _)) => self.after_primary(Ok(primary), "password", started).await,
+            Err(e) => self.after_primary(Err(e), "password", started).await,
         }
     }
 
@@ -334,6 +347,17 @@ impl Connection {
 
     /// Every step passed: record it and let the client in.
     async fn finish(&mut self, user: User, primary: &'static str, how: &str, enrollment_only: bool) -> Auth {
+        self.finish_with(user, primary, how, enrollment_only, None).await
+    }
+
+    async fn finish_with(
+        &mut self,
+        user: User,
+        primary: &'static str,
+        how: &str,
+        enrollment_only: bool,
+        app_passcode: Option<String>,
+    ) -> Auth {
         let ctx = self.login_context();
         if let Err(e) = login::completed(&self.gw, &ctx, how).await {
             tracing::error!(error = %e, "recording the login failed; refusing");
@@ -341,7 +365,7 @@ impl Connection {
         }
         tracing::info!(user = %user.name, peer = %self.peer, primary, how, "login");
         let passed_with = how.to_string();
-        self.mark_authenticated(Visitor { user, source: ctx.source, enrollment_only, passed_with });
+        self.mark_authenticated(Visitor { user, source: ctx.source, enrollment_only, passed_with, app_passcode });
         Auth::Accept
     }
 }

@@ -11,7 +11,7 @@
 //! succeeded, and every handler here checks `visitor` again.
 
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::targets;
+use gatehouse_core::{Gateway, targets};
 use gatehouse_shell::{Input, Output, Terminal, Visitor};
 use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
@@ -131,6 +131,21 @@ impl Connection {
             let _ = session.channel_failure(channel);
             return;
         }
+        if let Some(label) = &visitor.app_passcode {
+            // A passcode login never gets a terminal: no menu, no interactive target.
+            let interactive = match &program {
+                Program::Menu => Some("the menu"),
+                Program::Direct { command: None, .. } => Some("an interactive session"),
+                _ => None,
+            };
+            if let Some(what) = interactive {
+                let detail = format!("{what} refused: logged in with application passcode \"{label}\"");
+                let (gw, v) = (self.gw.clone(), visitor.clone());
+                tokio::spawn(async move { audit(&gw, &v, "session.refused", Outcome::Failure, detail).await });
+                let _ = session.channel_failure(channel);
+                return;
+            }
+        }
         let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
         let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
         slot.input = Some(in_tx);
@@ -212,10 +227,14 @@ impl Connection {
     }
 
     async fn audit_channel(&self, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
-        let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
-        if let Err(e) = self.gw.audit(ev).await {
-            tracing::error!(error = %e, "audit write failed");
-        }
+        audit(&self.gw, v, event, outcome, detail).await;
+    }
+}
+
+async fn audit(gw: &Gateway, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
+    let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
+    if let Err(e) = gw.audit(ev).await {
+        tracing::error!(error = %e, "audit write failed");
     }
 }
 

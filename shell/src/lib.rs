@@ -96,6 +96,9 @@ pub struct Visitor {
     pub enrollment_only: bool,
     /// How the second factor was passed ("totp", "exempt", "not required"), for the greeting.
     pub passed_with: String,
+    /// Logged in with this application passcode instead of password and second factor:
+    /// only non-interactive work on a granted target (a command, sftp, scp, `-J`).
+    pub app_passcode: Option<String>,
 }
 
 impl Terminal {

@@ -255,9 +255,9 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
         }
         UserCmd::Passwd { name, .. } => {
             let password = read_secret_stdin("password")?;
-            users::set_password(db, &name, &password).await?;
-            audit_cli(gw, "user.password", Some(&name), String::new()).await?;
-            println!("password of {name} changed");
+            let revoked = users::set_password(db, &name, &password).await?;
+            audit_cli(gw, "user.password", Some(&name), format!("{revoked} application passcodes revoked")).await?;
+            println!("password of {name} changed; {revoked} application passcodes revoked");
         }
         UserCmd::Lock { name } => {
             users::set_locked(db, &name, true).await?;

@@ -149,6 +149,7 @@ impl World {
             source: "127.0.0.1:50000".into(),
             enrollment_only: false,
             passed_with: "totp".into(),
+            app_passcode: None,
         }
     }
 }

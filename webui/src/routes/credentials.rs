@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::{Gateway, app_passcodes, ssh_keys, users, web_sessions};
+use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
 
 use super::account::Done;
 use crate::error::WebResult;
@@ -141,9 +141,8 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
         return bad("current", "That is not your current password.".into()).await;
     }
     let forced = users::must_change_password(&gw.db, a.user.id).await?;
-    users::set_password(&gw.db, &a.user.name, &f.new).await?;
+    let passcodes = users::set_password(&gw.db, &a.user.name, &f.new).await?;
     users::set_must_change_password(&gw.db, a.user.id, false).await?;
-    let passcodes = app_passcodes::revoke_all(&gw.db, a.user.id).await?;
     let sessions = web_sessions::delete_others(&gw.db, a.user.id, &a.session.id_hash).await?;
     gw.audit(
         AuditEvent::new("user.password", Outcome::Success)

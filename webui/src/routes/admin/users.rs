@@ -228,9 +228,8 @@ pub async fn set_password(State(gw): State<Gateway>, Admin(a): Admin, Path(name)
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.password) {
         return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("password", format!("The password {reason}."))).await;
     }
-    users::set_password(&gw.db, &name, &f.password).await?;
+    let passcodes = users::set_password(&gw.db, &name, &f.password).await?;
     users::set_must_change_password(&gw.db, u.id, true).await?;
-    let passcodes = gatehouse_core::app_passcodes::revoke_all(&gw.db, u.id).await?;
     audit_change(&gw, &a, "user.password", Some(&name), format!("one-time password set by administrator; {passcodes} application passcodes revoked")).await?;
     back(&name)
 }
