@@ -250,6 +250,11 @@ impl Gw {
         Err(false)
     }
 
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether `serve` is running (it has not exited).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

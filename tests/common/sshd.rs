@@ -161,6 +161,11 @@ impl Sshd {
         writeln!(f, "{}", pubkey.trim()).expect("appending to authorized_keys");
     }
 
+    /// The process id of the listening sshd.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The server's log (sshd -e, LogLevel VERBOSE): accepted keys, sessions, subsystems.
     pub fn log(&self) -> String {
         let mut text = String::new();

@@ -1,0 +1,376 @@
+//! The data path, side by side with OpenSSH in one run on loopback:
+//!
+//! - bulk throughput: `cat` of a text file in a recorded PTY session through the gateway vs
+//!   the same `ssh -tt` straight to the sshd; `scp` through the gateway vs straight;
+//!   `ssh -J` through the gateway vs `ssh -J` through an OpenSSH sshd jump host;
+//! - keystroke echo round trip (p50/p99) through the gateway vs straight;
+//! - memory: the gateway's RSS growth per idle authenticated menu session (1,000 of them),
+//!   and the PSS of OpenSSH's per-connection sshd processes per idle shell session.
+//!
+//! `cargo bench --bench sessions`. Environment: `GATEHOUSE_BENCH_MB` (file size, default
+//! 1024), `GATEHOUSE_BENCH_RUNS` (runs per throughput row, median reported, default 3),
+//! `GATEHOUSE_BENCH_ECHOES` (keystrokes, default 500), `GATEHOUSE_BENCH_IDLE` (idle
+//! gateway sessions, default 1000), `GATEHOUSE_BENCH_IDLE_SSHD` (idle sshd sessions,
+//! default 100).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Backend, ClientKey, Gw, Sshd};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Bench {
+    gw: Gw,
+    target: Sshd,
+    jump: Sshd,
+    config: PathBuf,
+    /// Keeps the config and data files.
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn ssh(&self) -> Command {
+        let mut c = Command::new("ssh");
+        c.arg("-F").arg(&self.config);
+        c
+    }
+}
+
+fn setup() -> Bench {
+    let mut gw = Gw::new(Backend::Sqlite);
+    gw.start();
+    let key: ClientKey = gw.new_key("bench");
+    gw.cli_ok(&["user", "add", "bench"]);
+    gw.cli_ok(&["user", "add-key", "bench", "--key-file", &key.public.display().to_string()]);
+    let (target, target_key) = Sshd::start_with_new_key();
+    target.authorize(&key.line);
+    let jump = Sshd::start(&key.line);
+    let port = target.port.to_string();
+    let target_key = target_key.display().to_string();
+    gw.cli_ok(&[
+        "target", "add", "t1", "--host", "127.0.0.1", "--port", &port, "--user", &target.user, "--key-file", &target_key,
+        "--host-key", &target.host_key_pub,
+    ]);
+    gw.cli_ok(&["target", "grant", "t1", "--user", "bench"]);
+
+    let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir().expect("temp dir");
+    let config = dir.path().join("ssh_config");
+    let text = format!(
+        "Host gw\n  Port {gw}\n  User bench\n\
+         Host gw-t1\n  Port {gw}\n  User bench:t1\n\
+         Host target\n  Port {t}\n  User {tu}\n\
+         Host jump\n  Port {j}\n  User {ju}\n\
+         Host *\n  HostName 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n  IdentityAgent none\n  \
+         StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n  \
+         BatchMode yes\n  LogLevel ERROR\n  ConnectTimeout 30\n",
+        gw = gw.ssh_port,
+        t = target.port,
+        tu = target.user,
+        j = jump.port,
+        ju = jump.user,
+        key = key.private.display(),
+    );
+    std::fs::write(&config, text).expect("writing the ssh config");
+    Bench { gw, target, jump, config, _dir: dir }
+}
+
+/// A file of `mb` MiB of base64 text (printable, so a PTY and the recording carry it as it
+/// is, apart from the PTY's CR before each LF).
+fn make_file(dir: &Path, mb: usize) -> PathBuf {
+    let path = dir.join("payload.txt");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c {} /dev/urandom | base64 -w 76 > '{}'", mb * 1024 * 1024 * 3 / 4, path.display()))
+        .status()
+        .expect("running head | base64");
+    assert!(status.success(), "could not write the payload file");
+    path
+}
+
+/// Runs `cmd` with stdout to /dev/null; returns the wall time. Panics on failure.
+fn timed(what: &str, mut cmd: Command) -> Duration {
+    let started = Instant::now();
+    let out = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("spawning");
+    let took = started.elapsed();
+    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    took
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn throughput(b: &Bench, file: &Path, bytes: u64, runs: usize) {
+    let f = file.display().to_string();
+    let cat = format!("cat '{f}'");
+    // (row name, command builder); pairs run interleaved so drift hits both alike.
+    type Build<'a> = Box<dyn Fn() -> Command + 'a>;
+    let rows: Vec<(&str, Build)> = vec![
+        ("PTY cat, direct to sshd", Box::new(|| {
+            let mut c = b.ssh();
+            c.args(["-tt", "target", &cat]);
+            c
+        })),
+        ("PTY cat, via gateway (recorded)", Box::new(|| {
+            let mut c = b.ssh();
+            c.args(["-tt", "gw-t1", &cat]);
+            c
+        })),
+        ("scp, direct to sshd", Box::new(|| {
+            let mut c = Command::new("scp");
+            c.arg("-F").arg(&b.config).args([&format!("target:{f}"), "/dev/null"]);
+            c
+        })),
+        ("scp, via gateway", Box::new(|| {
+            let mut c = Command::new("scp");
+            c.arg("-F").arg(&b.config).args([&format!("gw-t1:{f}"), "/dev/null"]);
+            c
+        })),
+        ("cat, ssh -J via OpenSSH sshd", Box::new(|| {
+            let mut c = b.ssh();
+            c.args(["-J", "jump", "target", &cat]);
+            c
+        })),
+        ("cat, ssh -J via gateway", Box::new(|| {
+            let mut c = b.ssh();
+            c.args(["-J", "gw", "target", &cat]);
+            c
+        })),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
+    for _ in 0..runs {
+        for (i, (name, build)) in rows.iter().enumerate() {
+            times[i].push(timed(name, build()));
+        }
+    }
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    println!("\nbulk throughput: {mib:.0} MiB file, median of {runs} runs");
+    println!("{:<36} {:>10} {:>10} {:>16}", "", "seconds", "MiB/s", "gateway/direct");
+    let mut rates = Vec::new();
+    for (i, (name, _)) in rows.iter().enumerate() {
+        let t = median(times[i].clone());
+        let rate = mib / t.as_secs_f64();
+        rates.push(rate);
+        let ratio = if i % 2 == 1 { format!("{:.2}x", rate / rates[i - 1]) } else { String::new() };
+        println!("{:<36} {:>10.2} {:>10.1} {:>16}", name, t.as_secs_f64(), rate, ratio);
+    }
+}
+
+/// One interactive `stty raw -echo; cat` session; measures single-byte round trips.
+fn echo_latency(mut cmd: Command, echoes: usize) -> Vec<Duration> {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawning ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<u8>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // Let the session start and `stty` take effect, then drop whatever came so far.
+    stdin.write_all(b"w").expect("writing");
+    rx.recv_timeout(Duration::from_secs(30)).expect("the session never echoed");
+    std::thread::sleep(Duration::from_secs(1));
+    while rx.try_recv().is_ok() {}
+    let mut samples = Vec::with_capacity(echoes);
+    for i in 0..echoes {
+        let byte = b'a' + (i % 26) as u8;
+        let t = Instant::now();
+        stdin.write_all(&[byte]).expect("writing a keystroke");
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("no echo within 10 s");
+        samples.push(t.elapsed());
+        assert_eq!(got, byte, "echo out of order");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    samples
+}
+
+fn pct(samples: &[Duration], p: f64) -> f64 {
+    let mut s: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[(((s.len() - 1) as f64) * p).round() as usize]
+}
+
+fn latency(b: &Bench, echoes: usize) {
+    let program = "stty raw -echo; cat";
+    let mut direct = b.ssh();
+    direct.args(["-tt", "target", program]);
+    let mut via = b.ssh();
+    via.args(["-tt", "gw-t1", program]);
+    let d = echo_latency(direct, echoes);
+    let g = echo_latency(via, echoes);
+    println!("\nkeystroke echo round trip ({echoes} keystrokes, PTY, remote `cat` in raw mode)");
+    println!("{:<36} {:>10} {:>10}", "", "p50 ms", "p99 ms");
+    println!("{:<36} {:>10.3} {:>10.3}", "direct to sshd", pct(&d, 0.5), pct(&d, 0.99));
+    println!("{:<36} {:>10.3} {:>10.3}", "via gateway (recorded)", pct(&g, 0.5), pct(&g, 0.99));
+}
+
+/// Resident set size of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    proc_field(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// Proportional set size of `pid` in KiB (shared pages split among sharers).
+fn pss_kib(pid: u32) -> u64 {
+    proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+fn proc_field(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Every process below `root` (children, grandchildren, …).
+fn descendants(root: u32) -> Vec<(u32, String)> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = stat[open + 1..close].to_string();
+        let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        parent_of.push((pid, ppid, comm));
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (pid, ppid, comm) in &parent_of {
+            if *ppid == p {
+                found.push((*pid, comm.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+/// Opens `n` idle sessions with `cmd()` (stdin kept open) and waits until `ready(n)`.
+fn open_idle(n: usize, batch: usize, cmd: impl Fn() -> Command, ready: impl Fn(usize) -> bool) -> Vec<Child> {
+    let mut clients = Vec::with_capacity(n);
+    while clients.len() < n {
+        let upto = (clients.len() + batch).min(n);
+        while clients.len() < upto {
+            let child = cmd().stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawning ssh");
+            clients.push(child);
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !ready(clients.len()) {
+            assert!(Instant::now() < deadline, "sessions did not come up ({} started)", clients.len());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    clients
+}
+
+fn close_all(clients: Vec<Child>) {
+    for mut c in clients {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Successful logins so far, from the gateway's audit log.
+fn logins(gw: &Gw) -> usize {
+    let db = gw.database_url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_string();
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT COUNT(*) FROM audit_events WHERE event = 'login.success'")
+        .output()
+        .expect("running sqlite3");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
+    let gw_pid = b.gw.pid().expect("the gateway runs");
+    // Room for the sockets: the gateway inherits the bench's soft limit.
+    let _ = Command::new("prlimit").args(["--pid", &gw_pid.to_string(), "--nofile=65536:65536"]).status();
+    let menu = || {
+        let mut c = b.ssh();
+        c.args(["-tt", "gw"]);
+        c
+    };
+    // Warm-up: a few sessions so allocator pools and the database pool exist.
+    let base = logins(&b.gw);
+    let warm = open_idle(5, 5, menu, |n| logins(&b.gw) >= base + n);
+    std::thread::sleep(Duration::from_secs(1));
+    close_all(warm);
+    std::thread::sleep(Duration::from_secs(2));
+    let before = rss_kib(gw_pid);
+    let base = logins(&b.gw);
+    let started = Instant::now();
+    let clients = open_idle(idle, 50, menu, |n| logins(&b.gw) >= base + n);
+    let opened_in = started.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    let after = rss_kib(gw_pid);
+    close_all(clients);
+
+    // OpenSSH: the per-connection sshd processes of idle shell sessions.
+    let sshd_pid = b.target.pid().expect("sshd runs");
+    let sshd_procs = || descendants(sshd_pid).into_iter().filter(|(_, c)| c.starts_with("sshd")).collect::<Vec<_>>();
+    let sessions = open_idle(idle_sshd, 10, || {
+        let mut c = b.ssh();
+        c.args(["-tt", "target"]);
+        c
+    }, |n| sshd_procs().len() >= n);
+    std::thread::sleep(Duration::from_secs(3));
+    let procs = sshd_procs();
+    let pss: u64 = procs.iter().map(|(p, _)| pss_kib(*p)).sum();
+    let rss: u64 = procs.iter().map(|(p, _)| rss_kib(*p)).sum();
+    close_all(sessions);
+
+    let per = (after.saturating_sub(before)) as f64 / idle as f64;
+    println!("\nmemory of idle authenticated sessions");
+    println!("gateway: {idle} idle menu sessions opened in {:.1} s; RSS {before} KiB -> {after} KiB: {per:.1} KiB per session", opened_in.as_secs_f64());
+    println!(
+        "OpenSSH sshd: {idle_sshd} idle shell sessions, {} sshd processes: PSS {:.1} KiB, RSS {:.1} KiB per session (shell not counted)",
+        procs.len(),
+        pss as f64 / idle_sshd as f64,
+        rss as f64 / idle_sshd as f64
+    );
+}
+
+fn main() {
+    let mb = env_usize("GATEHOUSE_BENCH_MB", 1024);
+    let runs = env_usize("GATEHOUSE_BENCH_RUNS", 3);
+    let echoes = env_usize("GATEHOUSE_BENCH_ECHOES", 500);
+    let idle = env_usize("GATEHOUSE_BENCH_IDLE", 1000);
+    let idle_sshd = env_usize("GATEHOUSE_BENCH_IDLE_SSHD", 100);
+    let b = setup();
+    let file = make_file(b.target.dir.path(), mb);
+    let bytes = std::fs::metadata(&file).expect("payload").len();
+    throughput(&b, &file, bytes, runs);
+    // The recordings of the PTY rows are as large as the file.
+    for f in std::fs::read_dir(b.gw.data_dir().join("recordings")).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(f.path());
+    }
+    latency(&b, echoes);
+    memory(&b, idle, idle_sshd);
+    let _ = &b.jump;
+}
