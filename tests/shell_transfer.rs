@@ -78,3 +78,47 @@ fn sftp_session_lists_puts_and_gets() {
     assert_eq!(sha256(&fetched), sha256(&original));
     assert!(remote_dir.path().join("made-by-sftp").is_dir());
 }
+
+/// Data both ways at once: `cat` on the target sends everything back while the client is
+/// still uploading, so the gateway must keep reading from both sides (no lock-step that
+/// could deadlock once every queue and window is full).
+#[test]
+fn bulk_data_both_ways_at_once_through_cat() {
+    let b = bastion();
+    b.add_granted("web1");
+    let config = b.client_config(&["web1"]).display().to_string();
+    let work = b.gw.dir.path().join("both-ways");
+    std::fs::create_dir_all(&work).unwrap();
+    let original = work.join("in.bin");
+    random_file(&original, 16 * 1024 * 1024);
+    let echoed = work.join("out.bin");
+    let script = format!(
+        "ssh -F '{config}' via-web1 cat < '{}' > '{}'",
+        original.display(),
+        echoed.display()
+    );
+    let out = run("sh", &["-c", &script], Duration::from_secs(180));
+    assert!(out.status.success(), "cat both ways:\n{}\n{}", describe(&out), b.gw.log());
+    assert_eq!(sha256(&echoed), sha256(&original));
+}
+
+/// A remote command that writes a lot before it reads its input, while the client uploads
+/// at once: the gateway must keep draining the target's output while the target's input
+/// window is full (OpenSSH straight to the target handles this too).
+#[test]
+fn output_keeps_flowing_while_the_target_is_not_reading_input() {
+    let b = bastion();
+    b.add_granted("web1");
+    let config = b.client_config(&["web1"]).display().to_string();
+    let work = b.gw.dir.path().join("not-reading");
+    std::fs::create_dir_all(&work).unwrap();
+    let upload = work.join("in.bin");
+    random_file(&upload, 8 * 1024 * 1024);
+    let script = format!(
+        "timeout 100 ssh -F '{config}' via-web1 'head -c 20000000 /dev/zero; wc -c' < '{}' | tr -d '\\000'",
+        upload.display()
+    );
+    let out = run("sh", &["-c", &script], Duration::from_secs(120));
+    assert!(out.status.success(), "{}\n{}", describe(&out), b.gw.log());
+    assert_eq!(stdout(&out).trim(), (8 * 1024 * 1024).to_string(), "every uploaded byte reached the target");
+}

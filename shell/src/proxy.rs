@@ -11,6 +11,7 @@ use std::time::Duration;
 use gatehouse_core::{Gateway, live_sessions};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Sig};
+use tokio::sync::mpsc;
 
 use crate::recorder::Recorder;
 use crate::{Input, Output, Terminal};
@@ -98,7 +99,8 @@ pub fn signal(name: &str) -> Sig {
     }
 }
 
-fn sig_name(sig: &Sig) -> String {
+/// The name of `sig` without the `SIG` prefix, as SSH `signal` requests carry it.
+pub fn sig_name(sig: &Sig) -> String {
     match sig {
         Sig::ABRT => "ABRT",
         Sig::ALRM => "ALRM",
@@ -133,80 +135,98 @@ enum Flow {
 /// Runs the session until the target closes the channel, the user leaves, or an
 /// administrator ends it. `pending` are channel messages that arrived while the request
 /// was being confirmed; they are handled first.
-pub async fn run(term: &mut Terminal, mut channel: Channel<Msg>, pending: Vec<ChannelMsg>, watch: Watch<'_>) -> Ending {
-    let mut status: Option<Ending> = None;
-    for msg in pending {
-        if let Flow::Stop(end) = from_target(term, &watch, msg, &mut status).await {
-            let _ = channel.close().await;
-            return end;
+///
+/// The two directions run independently: a target that writes a lot before it reads its
+/// input (while the user uploads) must have its output drained while its input window is
+/// full, or both ends wait for each other forever.
+pub async fn run(term: &mut Terminal, channel: Channel<Msg>, pending: Vec<ChannelMsg>, watch: Watch<'_>) -> Ending {
+    let (mut reader, writer) = channel.split();
+    let Terminal { input, output, cols, rows, typeahead, .. } = term;
+    let watch = &watch;
+    let writer = &writer;
+
+    let from_target_loop = async move {
+        let mut status: Option<Ending> = None;
+        for msg in pending {
+            if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
+                return end;
+            }
         }
-    }
-    let typed = std::mem::take(&mut term.typeahead);
-    if !typed.is_empty() && channel.data_bytes(typed).await.is_err() {
-        let _ = channel.close().await;
-        return status.take().unwrap_or(Ending::TargetClosed);
-    }
-    let mut ticker = tokio::time::interval(POLL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    let mut user_eof = false;
-    let ending = loop {
-        tokio::select! {
-            msg = channel.wait() => {
-                let Some(msg) = msg else { break status.take().unwrap_or(Ending::TargetClosed) };
-                if let Flow::Stop(end) = from_target(term, &watch, msg, &mut status).await {
-                    break end;
-                }
+        loop {
+            let Some(msg) = reader.wait().await else { return status.take().unwrap_or(Ending::TargetClosed) };
+            if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
+                return end;
             }
-            input = term.input.recv(), if !user_eof => {
-                match input {
-                    None => break Ending::UserLeft,
-                    Some(Input::Data(bytes)) => {
-                        if channel.data_bytes(bytes).await.is_err() {
-                            break status.take().unwrap_or(Ending::TargetClosed);
+        }
+    };
+
+    let to_target_loop = async move {
+        let typed = std::mem::take(typeahead);
+        if !typed.is_empty() && writer.data_bytes(typed).await.is_err() {
+            // The target is going away: its side reports how.
+            return std::future::pending().await;
+        }
+        loop {
+            match input.recv().await {
+                None => return Ending::UserLeft,
+                Some(Input::Data(bytes)) => {
+                    if writer.data_bytes(bytes).await.is_err() {
+                        return std::future::pending().await;
+                    }
+                }
+                Some(Input::Resize { cols: c, rows: r }) => {
+                    (*cols, *rows) = (c, r);
+                    let _ = writer.window_change(c, r, 0, 0).await;
+                    if let Some(rec) = watch.recorder {
+                        if !rec.resize(c, r).await {
+                            return Ending::RecordingFailed;
                         }
                     }
-                    Some(Input::Resize { cols, rows }) => {
-                        term.cols = cols;
-                        term.rows = rows;
-                        let _ = channel.window_change(cols, rows, 0, 0).await;
-                        if let Some(rec) = watch.recorder {
-                            if !rec.resize(cols, rows).await {
-                                break Ending::RecordingFailed;
-                            }
-                        }
-                    }
-                    Some(Input::Signal(name)) => {
-                        let _ = channel.signal(signal(&name)).await;
-                    }
-                    Some(Input::Eof) => {
-                        user_eof = true;
-                        let _ = channel.eof().await;
-                    }
                 }
-            }
-            _ = ticker.tick() => {
-                if let Some(rec) = watch.recorder {
-                    rec.update_index().await;
+                Some(Input::Signal(name)) => {
+                    let _ = writer.signal(signal(&name)).await;
                 }
-                if let Some(id) = watch.live_id {
-                    if let Err(e) = live_sessions::heartbeat(&watch.gw.db, id).await {
-                        tracing::warn!(session = id, error = %e, "live session heartbeat failed");
-                    }
-                    match live_sessions::terminate_requested(&watch.gw.db, id).await {
-                        Ok(true) => break Ending::Terminated,
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(session = id, error = %e, "could not check for a termination request"),
-                    }
+                Some(Input::Eof) => {
+                    let _ = writer.eof().await;
+                    // Nothing more comes from the user; the target decides when it ends.
+                    return std::future::pending().await;
                 }
             }
         }
     };
-    let _ = channel.close().await;
+
+    let housekeeping = async move {
+        let mut ticker = tokio::time::interval(POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Some(rec) = watch.recorder {
+                rec.update_index().await;
+            }
+            if let Some(id) = watch.live_id {
+                if let Err(e) = live_sessions::heartbeat(&watch.gw.db, id).await {
+                    tracing::warn!(session = id, error = %e, "live session heartbeat failed");
+                }
+                match live_sessions::terminate_requested(&watch.gw.db, id).await {
+                    Ok(true) => return Ending::Terminated,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(session = id, error = %e, "could not check for a termination request"),
+                }
+            }
+        }
+    };
+
+    let ending = tokio::select! {
+        end = from_target_loop => end,
+        end = to_target_loop => end,
+        end = housekeeping => end,
+    };
+    let _ = writer.close().await;
     ending
 }
 
-async fn from_target(term: &Terminal, watch: &Watch<'_>, msg: ChannelMsg, status: &mut Option<Ending>) -> Flow {
+async fn from_target(output: &mpsc::Sender<Output>, watch: &Watch<'_>, msg: ChannelMsg, status: &mut Option<Ending>) -> Flow {
     let (bytes, stderr) = match msg {
         ChannelMsg::Data { data } => (data, false),
         ChannelMsg::ExtendedData { data, .. } => (data, true),
@@ -227,7 +247,7 @@ async fn from_target(term: &Terminal, watch: &Watch<'_>, msg: ChannelMsg, status
         }
     }
     let out = if stderr { Output::Stderr(bytes.to_vec()) } else { Output::Data(bytes.to_vec()) };
-    if term.output.send(out).await.is_err() {
+    if output.send(out).await.is_err() {
         return Flow::Stop(Ending::UserLeft);
     }
     Flow::Continue
