@@ -18,10 +18,13 @@ use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::sync::mpsc;
 
 use crate::connection::{Connection, PtyRequest, SessionChannel};
+use crate::input::InputFeed;
 
 /// Output queued per channel before the shell waits (back-pressure).
 const OUTPUT_QUEUE: usize = 64;
 const INPUT_QUEUE: usize = 64;
+/// Copy buffer per direction of a `-J` tunnel.
+const FORWARD_BUFFER: usize = 64 * 1024;
 
 /// What a session channel runs.
 enum Program {
@@ -53,21 +56,27 @@ impl Connection {
     }
 
     pub fn resize(&mut self, channel: ChannelId, cols: u32, rows: u32) {
-        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
-            let _ = tx.try_send(Input::Resize { cols, rows });
+        if let Some(SessionChannel { input: Some(feed), .. }) = self.channels.get(&channel) {
+            feed.send(Input::Resize { cols, rows });
+        }
+    }
+
+    /// A signal for the program (RFC 4254 §6.9), passed on to the target.
+    pub fn signal(&mut self, channel: ChannelId, name: String) {
+        if let Some(SessionChannel { input: Some(feed), .. }) = self.channels.get(&channel) {
+            feed.send(Input::Signal(name));
         }
     }
 
     pub async fn data(&mut self, channel: ChannelId, data: &[u8]) {
-        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
-            // Waiting here holds the connection's reader: that is the back-pressure.
-            let _ = tx.send(Input::Data(data.to_vec())).await;
+        if let Some(SessionChannel { input: Some(feed), .. }) = self.channels.get(&channel) {
+            feed.data(data).await;
         }
     }
 
     pub async fn eof(&mut self, channel: ChannelId) {
-        if let Some(SessionChannel { input: Some(tx), .. }) = self.channels.get(&channel) {
-            let _ = tx.send(Input::Eof).await;
+        if let Some(SessionChannel { input: Some(feed), .. }) = self.channels.get(&channel) {
+            feed.send(Input::Eof);
         }
     }
 
@@ -148,7 +157,7 @@ impl Connection {
         }
         let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
         let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
-        slot.input = Some(in_tx);
+        slot.input = Some(InputFeed::new(in_tx));
         let pty = slot.pty.clone();
         let term = Terminal {
             input: in_rx,
@@ -207,7 +216,9 @@ impl Connection {
         tokio::spawn(async move {
             let mut ssh_side = channel.into_stream();
             let mut tcp_side = stream;
-            let _ = tokio::io::copy_bidirectional(&mut ssh_side, &mut tcp_side).await;
+            // Buffers of at least one full SSH packet (32 KiB): the default 8 KiB would
+            // cut every packet of the tunnelled connection into four.
+            let _ = tokio::io::copy_bidirectional_with_sizes(&mut ssh_side, &mut tcp_side, FORWARD_BUFFER, FORWARD_BUFFER).await;
         });
     }
 

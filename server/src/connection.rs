@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use gatehouse_core::Gateway;
 use gatehouse_core::factors::{Challenge, LoginContext};
 use gatehouse_core::users::User;
-use gatehouse_shell::{Input, Visitor};
+use gatehouse_shell::Visitor;
 use russh::ChannelId;
-use tokio::sync::mpsc;
 
 use crate::gate::Gate;
+use crate::input::InputFeed;
 
 /// Where the login stands.
 pub(crate) enum AuthState {
@@ -45,7 +45,7 @@ pub(crate) struct GateState {
 pub(crate) struct SessionChannel {
     pub pty: Option<PtyRequest>,
     /// Set once a shell, exec or subsystem started on the channel.
-    pub input: Option<mpsc::Sender<Input>>,
+    pub input: Option<InputFeed>,
 }
 
 #[derive(Clone)]

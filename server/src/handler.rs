@@ -3,7 +3,7 @@
 
 use russh::keys::Certificate;
 use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, Pty};
+use russh::{Channel, ChannelId, Pty, Sig};
 
 use crate::connection::Connection;
 
@@ -180,6 +180,11 @@ impl Handler for Connection {
 
     async fn streamlocal_forward(&mut self, _socket_path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
         Ok(self.refuse_request("forward.streamlocal").await)
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+        self.signal(channel, gatehouse_shell::proxy::sig_name(&signal));
+        Ok(())
     }
 
     async fn data(&mut self, channel: ChannelId, data: &[u8], _session: &mut Session) -> Result<(), Self::Error> {

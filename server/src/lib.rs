@@ -20,6 +20,7 @@ mod connection;
 pub mod gate;
 mod handler;
 mod host_keys;
+mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
