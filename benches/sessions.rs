@@ -247,6 +247,20 @@ fn proc_field(path: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+}
+
+/// A soft limit from `/proc/PID/limits`.
+fn proc_limit(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l[name.len()..].split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(u64::MAX)
+}
+
 /// Every process below `root` (children, grandchildren, …).
 fn descendants(root: u32) -> Vec<(u32, String)> {
     let mut parent_of = Vec::new();
@@ -309,8 +323,8 @@ fn logins(gw: &Gw) -> usize {
 
 fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
     let gw_pid = b.gw.pid().expect("the gateway runs");
-    // Room for the sockets: the gateway inherits the bench's soft limit.
-    let _ = Command::new("prlimit").args(["--pid", &gw_pid.to_string(), "--nofile=65536:65536"]).status();
+    let limit = proc_limit(gw_pid, "Max open files");
+    assert!(limit > idle as u64 + 100, "the gateway may open {limit} files: too few for {idle} sessions (raise ulimit -n)");
     let menu = || {
         let mut c = b.ssh();
         c.args(["-tt", "gw"]);
@@ -334,13 +348,17 @@ fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
     // OpenSSH: the per-connection sshd processes of idle shell sessions.
     let sshd_pid = b.target.pid().expect("sshd runs");
     let sshd_procs = || descendants(sshd_pid).into_iter().filter(|(_, c)| c.starts_with("sshd")).collect::<Vec<_>>();
-    let sessions = open_idle(idle_sshd, 10, || {
+    // A logged-in session has a process titled `sshd: USER@pts/N`.
+    let logged_in = || sshd_procs().iter().filter(|(p, _)| cmdline(*p).contains('@')).count();
+    // Batches of 5 stay under sshd's MaxStartups (10 unauthenticated at once).
+    let sessions = open_idle(idle_sshd, 5, || {
         let mut c = b.ssh();
         c.args(["-tt", "target"]);
         c
-    }, |n| sshd_procs().len() >= n);
+    }, |n| logged_in() >= n);
     std::thread::sleep(Duration::from_secs(3));
     let procs = sshd_procs();
+    let idle_sshd = logged_in();
     let pss: u64 = procs.iter().map(|(p, _)| pss_kib(*p)).sum();
     let rss: u64 = procs.iter().map(|(p, _)| rss_kib(*p)).sum();
     close_all(sessions);
