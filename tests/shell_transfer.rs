@@ -104,7 +104,8 @@ fn bulk_data_both_ways_at_once_through_cat() {
 
 /// A remote command that writes a lot before it reads its input, while the client uploads
 /// at once: the gateway must keep draining the target's output while the target's input
-/// window is full (OpenSSH straight to the target handles this too).
+/// window is full (OpenSSH straight to the target handles this too). The upload stays under
+/// the gateway's per-channel input queue (16 MiB), past which it would wait.
 #[test]
 fn output_keeps_flowing_while_the_target_is_not_reading_input() {
     let b = bastion();

@@ -16,7 +16,12 @@ use gatehouse_shell::Input;
 use tokio::sync::{Notify, mpsc};
 
 /// Input bytes one channel may have queued before the connection waits for the shell.
-pub const MAX_PENDING: usize = 2 * 1024 * 1024;
+///
+/// Past it, the old hazard returns: if the target then also stops reading (it blocks on
+/// output the user cannot receive while the connection waits here), the session stalls.
+/// That needs a client pushing this much input at a target that ignores it while it writes;
+/// the cost of the margin is memory, and only for such a channel.
+pub const MAX_PENDING: usize = 16 * 1024 * 1024;
 
 struct Pending {
     bytes: AtomicUsize,
