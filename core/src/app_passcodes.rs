@@ -121,9 +121,7 @@ mod tests {
 
     #[tokio::test]
     async fn created_passcode_verifies_once_listed_and_revoked() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect_url(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = crate::db::test_db().await;
         let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
         let bob = users::create(&db, NewUser { name: "bob", ..Default::default() }).await.unwrap();
         let code = create(&db, alice.id, "backup job").await.unwrap();

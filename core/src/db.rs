@@ -96,3 +96,13 @@ macro_rules! sql {
     ($($arg:tt)*) => { sqlx::AssertSqlSafe(format!($($arg)*)) };
 }
 pub(crate) use sql;
+
+/// A migrated SQLite database in a temporary directory, for unit tests (the directory
+/// lives as long as the returned guard).
+#[cfg(test)]
+pub(crate) async fn test_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::connect_url(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    (dir, db)
+}

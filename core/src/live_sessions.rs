@@ -149,10 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn register_terminate_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect_url(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = crate::db::test_db().await;
 
         let new = NewLiveSession {
             node: "n1",

@@ -156,17 +156,9 @@ pub fn file_path(config: &Config, recording: &Recording) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    async fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect_url(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        (dir, db)
-    }
-
     #[tokio::test]
     async fn start_finish_list_get() {
-        let (_dir, db) = db().await;
+        let (_dir, db) = crate::db::test_db().await;
         let new = NewRecording {
             user_name: "alice",
             target_name: "web1",
@@ -190,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn paths_stay_inside_the_recordings_folder() {
-        let (_dir, db) = db().await;
+        let (_dir, db) = crate::db::test_db().await;
         let bad = NewRecording { user_name: "a", target_name: "t", node: "n", path: "../x", width: 1, height: 1, started_at: 0 };
         assert!(start(&db, &bad).await.is_err());
         let config = Config { data_dir: "/srv/gh".into(), ..Config::default() };

@@ -106,9 +106,7 @@ mod tests {
 
     #[tokio::test]
     async fn trust_is_per_user_expires_and_revokes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect_url(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = crate::db::test_db().await;
         let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
         let bob = users::create(&db, NewUser { name: "bob", ..Default::default() }).await.unwrap();
         assert!(trust(&db, alice.id, "h1", "Firefox on Linux", 0).await.is_err());

@@ -147,9 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_are_found_until_they_expire_or_are_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect_url(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = crate::db::test_db().await;
         let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
         let new = |id: &'static str, user: Option<i64>, stage, ttl| NewSession { id_hash: id, user_id: user, stage, csrf_token: "t", source: "127.0.0.1", ttl_secs: ttl };
         create(&db, new("anon", None, Stage::Anonymous, 60)).await.unwrap();
