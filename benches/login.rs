@@ -108,7 +108,7 @@ fn main() {
     let probe = Ssh::new(gw.ssh_port, "probe").identity(&key).arg("-v").stdin("").run(&[]);
     println!("gateway:      {}", kex_of(&probe));
     let rows = [
-        ("gateway, key + TOTP, sequential", measure(logins, 1, |i| gateway_login(i))),
+        ("gateway, key + TOTP, sequential", measure(logins, 1, gateway_login)),
         ("OpenSSH sshd, key, sequential", measure(logins, 1, direct_login)),
         ("gateway, key + TOTP, concurrent", measure(logins, concurrency, |i| gateway_login(logins + i))),
         ("OpenSSH sshd, key, concurrent", measure(logins, concurrency, direct_login)),

@@ -155,9 +155,8 @@ impl Config {
                     .into(),
             ));
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let web_address = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !self.public_url.is_empty() && !web_address {
             return Err(Error::Config("public_url: expected an http:// or https:// address".into()));
         }
         if self.lockout.user_threshold == 0 || self.lockout.source_threshold == 0 {

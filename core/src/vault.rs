@@ -171,6 +171,21 @@ pub fn random_code(len: usize) -> String {
     out
 }
 
+/// [`hash_secret`] on the blocking pool, so that an argon2 run does not stall the async
+/// runtime.
+pub async fn hash_blocking(secret: String) -> Result<String> {
+    let secret = Zeroizing::new(secret);
+    tokio::task::spawn_blocking(move || hash_secret(&secret))
+        .await
+        .map_err(|e| Error::Secrets(format!("hashing task failed: {e}")))?
+}
+
+/// [`verify_secret`] on the blocking pool.
+pub async fn verify_blocking(secret: String, hash: String) -> bool {
+    let secret = Zeroizing::new(secret);
+    tokio::task::spawn_blocking(move || verify_secret(&secret, &hash)).await.unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,19 +230,4 @@ mod tests {
         assert_eq!(c.len(), 12);
         assert!(c.chars().all(|ch| ch.is_ascii_alphanumeric() && !"01lIO".contains(ch)));
     }
-}
-
-/// [`hash_secret`] on the blocking pool, so that an argon2 run does not stall the async
-/// runtime.
-pub async fn hash_blocking(secret: String) -> Result<String> {
-    let secret = Zeroizing::new(secret);
-    tokio::task::spawn_blocking(move || hash_secret(&secret))
-        .await
-        .map_err(|e| Error::Secrets(format!("hashing task failed: {e}")))?
-}
-
-/// [`verify_secret`] on the blocking pool.
-pub async fn verify_blocking(secret: String, hash: String) -> bool {
-    let secret = Zeroizing::new(secret);
-    tokio::task::spawn_blocking(move || verify_secret(&secret, &hash)).await.unwrap_or(false)
 }

@@ -177,11 +177,10 @@ pub async fn run(term: &mut Terminal, channel: Channel<Msg>, pending: Vec<Channe
                 Some(Input::Resize { cols: c, rows: r }) => {
                     (*cols, *rows) = (c, r);
                     let _ = writer.window_change(c, r, 0, 0).await;
-                    if let Some(rec) = watch.recorder {
-                        if !rec.resize(c, r).await {
+                    if let Some(rec) = watch.recorder
+                        && !rec.resize(c, r).await {
                             return Ending::RecordingFailed;
                         }
-                    }
                 }
                 Some(Input::Signal(name)) => {
                     let _ = writer.signal(signal(&name)).await;
@@ -241,11 +240,10 @@ async fn from_target(output: &mpsc::Sender<Output>, watch: &Watch<'_>, msg: Chan
         ChannelMsg::Close => return Flow::Stop(status.take().unwrap_or(Ending::TargetClosed)),
         _ => return Flow::Continue,
     };
-    if let Some(rec) = watch.recorder {
-        if !rec.output(&bytes).await {
+    if let Some(rec) = watch.recorder
+        && !rec.output(&bytes).await {
             return Flow::Stop(Ending::RecordingFailed);
         }
-    }
     let out = if stderr { Output::Stderr(bytes.to_vec()) } else { Output::Data(bytes.to_vec()) };
     if output.send(out).await.is_err() {
         return Flow::Stop(Ending::UserLeft);

@@ -96,11 +96,10 @@ pub async fn connect(gw: &Gateway, target: &Target) -> Result<Connection, ShellE
     let mut handle = match attempt {
         Err(_) => return Err(ShellError::Unreachable { address, reason: "timed out".into() }),
         Ok(Err(e)) => {
-            if let Some(key) = &seen_key {
-                if let Verdict::Mismatch { pinned, presented } = host_key::verify(target.host_key.as_deref(), key) {
+            if let Some(key) = &seen_key
+                && let Verdict::Mismatch { pinned, presented } = host_key::verify(target.host_key.as_deref(), key) {
                     return Err(ShellError::HostKeyMismatch { target: target.name.clone(), pinned, presented });
                 }
-            }
             if certificate {
                 return Err(ShellError::HostCertificate { target: target.name.clone() });
             }

@@ -155,16 +155,14 @@ pub async fn visit(
     let started = Instant::now();
     let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
 
-    if let Some(rec) = recorder {
-        if let Err(e) = rec.finish().await {
+    if let Some(rec) = recorder
+        && let Err(e) = rec.finish().await {
             tracing::error!(error = %e, "recording did not finish cleanly");
         }
-    }
-    if let Some(id) = live_id {
-        if let Err(e) = live_sessions::end(&gw.db, id).await {
+    if let Some(id) = live_id
+        && let Err(e) = live_sessions::end(&gw.db, id).await {
             tracing::warn!(session = id, error = %e, "could not remove the live session");
         }
-    }
     conn.close().await;
     let secs = started.elapsed().as_secs();
     audit(

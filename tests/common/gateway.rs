@@ -235,13 +235,12 @@ impl Gw {
     fn wait_ready(&mut self) -> Result<(), bool> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait() {
                     self.last_exit = Some(status);
                     self.child = None;
                     return Err(true);
                 }
-            }
             if port_open(self.ssh_port) && healthz(self.web_port) {
                 return Ok(());
             }

@@ -137,12 +137,11 @@ impl Sshd {
         let deadline = Instant::now() + START_TIMEOUT;
         let listening = format!("Server listening on 127.0.0.1 port {}", self.port);
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait() {
                     self.child = None;
                     return false;
                 }
-            }
             if self.log().contains(&listening) {
                 return true;
             }

@@ -12,7 +12,7 @@ pub struct Keyword;
 /// Sets (or replaces) the user's keyword: at least 6 characters.
 pub async fn set(gw: &Gateway, user_id: i64, keyword: &str) -> Result<()> {
     let n = keyword.chars().count();
-    if n < 6 || n > 256 {
+    if !(6..=256).contains(&n) {
         return Err(Error::invalid("keyword", "must be 6-256 characters"));
     }
     let hash = vault::hash_blocking(keyword.to_string()).await?;

@@ -66,10 +66,12 @@ pub async fn open_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Te
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("data/gatehouse.db").display()),
         Backend::Postgres => fresh_postgres_url().await,
     };
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
-    config.database_url = url.clone();
-    config.node_name = "test-node".into();
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        database_url: url.clone(),
+        node_name: "test-node".into(),
+        ..Config::default()
+    };
     adjust(&mut config);
     let gw = Gateway::open(config).await.unwrap_or_else(|e| panic!("opening {backend:?} at {url}: {e}"));
     TestGw { gw, backend, url, dir }
