@@ -17,6 +17,14 @@ use gatehouse_core::web_sessions::{self, Stage, WebSession};
 use gatehouse_core::{Gateway, trusted_devices};
 
 use crate::error::{WebError, WebResult};
+
+/// The least time a failed password or code takes, as over SSH: a guesser gets no faster
+/// answer than a person, and timing tells nothing.
+const FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(800);
+
+async fn slow_down(started: tokio::time::Instant) {
+    tokio::time::sleep_until(started + FAILURE_FLOOR).await;
+}
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{self, Changing, TRUST_COOKIE, Visitor};
@@ -81,9 +89,11 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
         return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, name, Notice::error("password", "Enter your password.")));
     }
     let ctx = v.login_context(name);
+    let started = tokio::time::Instant::now();
     let user = match login::password(&gw, &ctx, &f.password).await? {
         Primary::Accepted(u) => u,
         Primary::Rejected => {
+            slow_down(started).await;
             return Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, name, Notice::error("form", "Wrong user name or password.")));
         }
         Primary::Locked(lock) => {
@@ -218,9 +228,11 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
     let Some(challenge) = login::challenge(&gw, &ctx, user, method).await? else {
         return Err(WebError::BadRequest("That method is not available.".into()));
     };
+    let started = tokio::time::Instant::now();
     match login::answer(&gw, &ctx, user, &challenge, &f.code).await? {
         Verdict::Accepted => {}
         verdict => {
+            slow_down(started).await;
             let msg = if login::lock_in_force(&gw, &ctx).await?.is_some() {
                 "Too many failed attempts: the account is locked for a while.".to_string()
             } else if verdict == Verdict::Replayed {
