@@ -372,3 +372,25 @@ fn after_the_gate_only_granted_forwarding_is_allowed() {
     let log = audit(&gw, "forward");
     assert!(log.contains("forward.remote") && log.contains("forward.direct"), "{log}");
 }
+
+/// Two gateway nodes on one database (PostgreSQL when configured, else one SQLite file):
+/// a code used on one node is refused on the other, and both write one audit log.
+#[test]
+fn two_nodes_share_used_codes() {
+    for backend in backends() {
+        let (a, key) = gateway_with_alice(backend);
+        let mut b = a.join();
+        b.start();
+        let secret = a.enroll_totp("alice");
+        let code = totp_now(&secret);
+        let on_a = ssh(&a, "alice").identity(&key).on_prompt("Authenticator code", &code);
+        assert_in(&a, &on_a.run(&[]), "first use, node A");
+        let on_b = ssh(&b, "alice").identity(&key).answers(&[&code, &code, &code]);
+        let out = on_b.run(&[]);
+        assert_out(&b, &out, "the same code on node B");
+        assert!(stderr(&out).contains("already used"), "{backend:?}: {}", describe(&out));
+        let log = audit(&a, "login.success");
+        assert_eq!(log.lines().filter(|l| l.contains("login.success")).count(), 1, "{backend:?}: {log}");
+        assert!(audit(&a, "login.factor").contains("code already used"), "{backend:?}: node B's refusal is in the shared log");
+    }
+}
