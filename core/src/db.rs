@@ -41,6 +41,9 @@ impl Db {
     pub async fn connect_url(url: &str) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        if backend == Backend::Sqlite {
+            create_private(url);
+        }
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
@@ -97,6 +100,19 @@ macro_rules! sql {
 }
 pub(crate) use sql;
 
+/// Creates a new SQLite database file readable by its owner only; SQLite gives the
+/// `-wal` and `-shm` files the same mode. An existing file is left as it is, and a path
+/// that cannot be created here is left to SQLite to report.
+fn create_private(url: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return;
+    }
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+}
+
 /// A migrated SQLite database in a temporary directory, for unit tests (the directory
 /// lives as long as the returned guard).
 #[cfg(test)]
@@ -105,4 +121,22 @@ pub(crate) async fn test_db() -> (tempfile::TempDir, Db) {
     let db = Db::connect_url(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())).await.expect("connect");
     db.migrate().await.expect("migrate");
     (dir, db)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_new_sqlite_file_is_private_to_its_owner() {
+        let (dir, _db) = super::test_db().await;
+        for name in ["t.db", "t.db-wal", "t.db-shm"] {
+            let path = dir.path().join(name);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            } else {
+                assert_ne!(name, "t.db", "the database file exists");
+            }
+        }
+    }
 }
