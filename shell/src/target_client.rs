@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use gatehouse_core::targets::{self, CredentialKind, Target};
 use gatehouse_core::Gateway;
-use russh::client::{self, KeyboardInteractiveAuthResponse};
+use russh::client::{self, ChannelOpenHandle, KeyboardInteractiveAuthResponse, Msg};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{Disconnect, MethodKind};
+use russh::{Channel, ChannelOpenFailure, Disconnect, MethodKind};
 
 use crate::error::ShellError;
 use crate::host_key::{self, Verdict};
@@ -52,6 +52,62 @@ impl client::Handler for Pinning {
             }
         }
     }
+
+    // A target may not open channels towards the gateway: russh would accept them by
+    // default. The gateway asks for no forwarding, agent or X11, so any such request is
+    // refused (and a compromised target gains nothing by trying).
+
+    async fn server_channel_open_session(&mut self, _: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        refuse(reply, "session").await
+    }
+
+    async fn server_channel_open_agent_forward(&mut self, _: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        refuse(reply, "agent").await
+    }
+
+    async fn server_channel_open_x11(&mut self, _: Channel<Msg>, _: &str, _: u32, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        refuse(reply, "x11").await
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        _: Channel<Msg>,
+        _: &str,
+        _: u32,
+        _: &str,
+        _: u32,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "forwarded-tcpip").await
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _: Channel<Msg>,
+        _: &str,
+        _: u32,
+        _: &str,
+        _: u32,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        refuse(reply, "direct-tcpip").await
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(&mut self, _: Channel<Msg>, _: &str, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        refuse(reply, "forwarded-streamlocal").await
+    }
+
+    async fn server_channel_open_direct_streamlocal(&mut self, _: Channel<Msg>, _: &str, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        refuse(reply, "direct-streamlocal").await
+    }
+}
+
+async fn refuse(reply: ChannelOpenHandle, kind: &str) -> Result<(), russh::Error> {
+    tracing::warn!(channel = kind, "a target tried to open a channel to the gateway; refused");
+    reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+    Ok(())
 }
 
 /// An authenticated connection to a target.
