@@ -1,7 +1,8 @@
 //! Reaching a target without the menu, with the real OpenSSH client: `ssh gw TARGET cmd`
 //! (output and exit status come back), `ssh -t gw TARGET`, the target in the user name
 //! (`alice:TARGET`), a changed host key, trust on first use, and `ssh -J` through the
-//! gateway to a granted target (and refused to anything else).
+//! gateway to a granted target (and refused to anything else); agent forwarding only when
+//! the gateway allows it.
 
 mod common;
 mod shell_support;
@@ -9,7 +10,7 @@ mod shell_support;
 use std::time::Duration;
 
 use common::{Ssh, Sshd, describe, stderr, stdout};
-use shell_support::{MUST, bastion, run, ssh_exit};
+use shell_support::{MUST, Bastion, bastion, bastion_with_config, run, ssh_exit};
 
 #[test]
 fn command_after_the_target_returns_output_and_exit_status() {
@@ -108,4 +109,42 @@ fn proxy_jump_reaches_granted_targets_only() {
     let audit = b.audit("forward.direct");
     assert!(audit.contains(&format!("127.0.0.1:{port} not granted")), "{audit}");
     assert!(!other.log().contains("Connection from"), "the refused target was never contacted");
+}
+
+/// `ssh -A` with a real `ssh-agent` holding a key the gateway never sees: on the target,
+/// `ssh-add -l` lists it only when the gateway allows agent forwarding.
+#[test]
+fn agent_forwarding_reaches_the_target_only_when_allowed() {
+    fn list_keys_on_target(b: &Bastion) -> (std::process::Output, String) {
+        b.add_granted("web1");
+        let config = b.client_config(&["web1"]).display().to_string();
+        let agent_dir = tempfile::tempdir().unwrap();
+        let sock = agent_dir.path().join("agent.sock");
+        let sock_s = sock.display().to_string();
+        let started = run("ssh-agent", &["-a", &sock_s], Duration::from_secs(20));
+        assert!(started.status.success(), "{}", describe(&started));
+        let pid = stdout(&started)
+            .split([';', '\n'])
+            .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID=").map(str::to_string))
+            .expect("ssh-agent prints its pid");
+        let key = b.gw.new_key("in-agent");
+        let added = std::process::Command::new("ssh-add").arg(&key.private).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+        assert!(added.status.success(), "{}", describe(&added));
+        let agent = format!("IdentityAgent={sock_s}");
+        let out = run("ssh", &["-F", &config, "-A", "-o", &agent, "via-web1", "ssh-add -l; echo status=$?"], Duration::from_secs(60));
+        let _ = run("kill", &[&pid], Duration::from_secs(10));
+        (out, key.fingerprint())
+    }
+
+    let b = bastion_with_config("[ssh]\nallow_agent_forwarding = true\n");
+    let (out, fingerprint) = list_keys_on_target(&b);
+    assert!(out.status.success(), "{}\n{}", describe(&out), b.gw.log());
+    assert!(stdout(&out).contains(&fingerprint), "the target sees the user's agent:\n{}", describe(&out));
+    assert!(b.audit("forward.agent").contains("agent forwarding requested"));
+
+    let b = bastion();
+    let (out, fingerprint) = list_keys_on_target(&b);
+    assert!(!stdout(&out).contains(&fingerprint), "forwarding is off by default:\n{}", describe(&out));
+    assert!(stdout(&out).contains("status=2"), "no agent on the target:\n{}", describe(&out));
+    assert!(b.audit("forward.agent").contains("refused by policy"));
 }

@@ -60,6 +60,8 @@ pub struct SshConfig {
     pub gate_attempts: u32,
     /// Seconds of silence after which an authenticated connection is closed (0: never).
     pub idle_timeout_secs: u64,
+    /// Lets users forward their SSH agent (`ssh -A`) to the targets they reach.
+    pub allow_agent_forwarding: bool,
 }
 
 impl Default for Config {
@@ -85,7 +87,7 @@ impl Default for LockoutConfig {
 
 impl Default for SshConfig {
     fn default() -> Self {
-        SshConfig { login_timeout_secs: 120, gate_attempts: 3, idle_timeout_secs: 3600 }
+        SshConfig { login_timeout_secs: 120, gate_attempts: 3, idle_timeout_secs: 3600, allow_agent_forwarding: false }
     }
 }
 

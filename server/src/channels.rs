@@ -5,14 +5,18 @@
 //!   target) runs on the target; nothing runs on the gateway;
 //! - session + subsystem (sftp): passed through to the target named in the user name;
 //! - direct-tcpip (`ssh -J`): only to a granted target's host and port;
-//! - agent forwarding, X11, remote forwarding, streamlocal: refused.
+//! - agent forwarding: only when `ssh.allow_agent_forwarding` is set, to the target
+//!   sessions the channel starts (not to sftp);
+//! - X11, remote forwarding, streamlocal: refused.
 //!
 //! Before the gate nothing opens: russh refuses channel requests until authentication has
 //! succeeded, and every handler here checks `visitor` again.
 
+use std::sync::Arc;
+
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::{Gateway, targets};
-use gatehouse_shell::{Input, Output, Terminal, Visitor};
+use gatehouse_shell::{AgentIo, AgentOpener, AgentOpening, Input, Output, Terminal, Visitor};
 use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::sync::mpsc;
@@ -166,6 +170,7 @@ impl Connection {
             cols: pty.as_ref().map(|p| p.cols).unwrap_or(80),
             rows: pty.as_ref().map(|p| p.rows).unwrap_or(24),
             typeahead: Vec::new(),
+            agent: slot.agent.then(|| Arc::new(UserAgent { handle: session.handle() }) as Arc<dyn AgentOpener>),
         };
         let _ = session.channel_success(channel);
         tokio::spawn(pump(session.handle(), channel, out_rx));
@@ -229,6 +234,21 @@ impl Connection {
         reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
     }
 
+    /// `ssh -A`: remembered on the channel, so the target sessions it starts can reach the
+    /// user's agent. Only when the gateway allows it, and never in enrollment mode.
+    pub async fn agent(&mut self, channel: ChannelId) -> bool {
+        let Some(v) = self.visitor.clone() else { return false };
+        let allowed = self.gw.config.ssh.allow_agent_forwarding && !v.enrollment_only;
+        match self.channels.get_mut(&channel) {
+            Some(slot) if allowed && slot.input.is_none() => {
+                slot.agent = true;
+                self.audit_channel(&v, "forward.agent", Outcome::Success, "agent forwarding requested".into()).await;
+                true
+            }
+            _ => self.refuse_request("forward.agent").await,
+        }
+    }
+
     /// Global and channel requests that policy refuses (agent, X11, remote forwarding).
     pub async fn refuse_request(&mut self, kind: &str) -> bool {
         if let Some(v) = self.visitor.clone() {
@@ -246,6 +266,25 @@ async fn audit(gw: &Gateway, v: &Visitor, event: &str, outcome: Outcome, detail:
     let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
     if let Err(e) = gw.audit(ev).await {
         tracing::error!(error = %e, "audit write failed");
+    }
+}
+
+/// The user's agent, reached by opening an `auth-agent@openssh.com` channel to their client.
+struct UserAgent {
+    handle: Handle,
+}
+
+impl AgentOpener for UserAgent {
+    fn open(&self) -> AgentOpening<'_> {
+        Box::pin(async move {
+            match self.handle.channel_open_agent().await {
+                Ok(channel) => Some(Box::new(channel.into_stream()) as Box<dyn AgentIo>),
+                Err(e) => {
+                    tracing::info!(error = %e, "the client refused an agent channel");
+                    None
+                }
+            }
+        })
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct SessionChannel {
     pub pty: Option<PtyRequest>,
     /// Set once a shell, exec or subsystem started on the channel.
     pub input: Option<InputFeed>,
+    /// The user forwards their agent on this channel (and the gateway allows it).
+    pub agent: bool,
 }
 
 #[derive(Clone)]

@@ -170,8 +170,8 @@ impl Handler for Connection {
         Ok(())
     }
 
-    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
-        Ok(self.refuse_request("forward.agent").await)
+    async fn agent_request(&mut self, channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+        Ok(self.agent(channel).await)
     }
 
     async fn tcpip_forward(&mut self, _address: &str, _port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {

@@ -40,9 +40,14 @@ pub mod visit;
 pub use error::ShellError;
 pub use visit::Request;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use gatehouse_core::Gateway;
 
 use gatehouse_core::users::User;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 /// Events from the user's channel to the shell.
@@ -72,6 +77,20 @@ pub enum Output {
     Close,
 }
 
+/// A byte stream to the user's SSH agent.
+pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AgentIo for T {}
+
+/// Opens a connection to the agent of the user's client (`ssh -A`), once per request a
+/// target makes. Given to a [`Terminal`] only when the user asked for agent forwarding and
+/// the gateway allows it.
+pub trait AgentOpener: Send + Sync {
+    fn open(&self) -> AgentOpening<'_>;
+}
+
+/// The pending result of [`AgentOpener::open`]: `None` when the client refused.
+pub type AgentOpening<'a> = Pin<Box<dyn Future<Output = Option<Box<dyn AgentIo>>> + Send + 'a>>;
+
 /// One user channel as the shell sees it.
 pub struct Terminal {
     pub input: mpsc::Receiver<Input>,
@@ -84,6 +103,9 @@ pub struct Terminal {
     /// Bytes the user typed after choosing a target and before its session started; the
     /// session sends them to the target first.
     pub typeahead: Vec<u8>,
+    /// The user's agent, when they forward it and the gateway allows it: offered to the
+    /// target sessions (shell and command) started from this channel.
+    pub agent: Option<Arc<dyn AgentOpener>>,
 }
 
 /// Who is on the other end of a terminal, and how they got in.

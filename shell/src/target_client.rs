@@ -14,6 +14,7 @@ use russh::client::{self, ChannelOpenHandle, KeyboardInteractiveAuthResponse, Ms
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelOpenFailure, Disconnect, MethodKind};
 
+use crate::AgentOpener;
 use crate::error::ShellError;
 use crate::host_key::{self, Verdict};
 
@@ -31,6 +32,8 @@ struct Seen {
 pub struct Pinning {
     pinned: Option<String>,
     seen: Arc<Mutex<Seen>>,
+    /// The user's agent, if this connection forwards it.
+    agent: Option<Arc<dyn AgentOpener>>,
 }
 
 impl client::Handler for Pinning {
@@ -61,8 +64,17 @@ impl client::Handler for Pinning {
         refuse(reply, "session").await
     }
 
-    async fn server_channel_open_agent_forward(&mut self, _: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
-        refuse(reply, "agent").await
+    /// The target's side of agent forwarding: allowed only when the user forwards their
+    /// agent to this session; bridged to a new agent channel on the user's connection.
+    async fn server_channel_open_agent_forward(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+        let Some(agent) = self.agent.clone() else { return refuse(reply, "agent").await };
+        reply.accept().await;
+        tokio::spawn(async move {
+            let Some(mut user_side) = agent.open().await else { return };
+            let mut target_side = channel.into_stream();
+            let _ = tokio::io::copy_bidirectional(&mut target_side, &mut user_side).await;
+        });
+        Ok(())
     }
 
     async fn server_channel_open_x11(&mut self, _: Channel<Msg>, _: &str, _: u32, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
@@ -133,11 +145,12 @@ fn client_config() -> client::Config {
     }
 }
 
-/// Connects to `target`, verifies or pins its host key, and authenticates.
-pub async fn connect(gw: &Gateway, target: &Target) -> Result<Connection, ShellError> {
+/// Connects to `target`, verifies or pins its host key, and authenticates. `agent` is the
+/// user's forwarded agent, offered to the target when it asks.
+pub async fn connect(gw: &Gateway, target: &Target, agent: Option<Arc<dyn AgentOpener>>) -> Result<Connection, ShellError> {
     let address = format!("{}:{}", target.host, target.port);
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let handler = Pinning { pinned: target.host_key.clone(), seen: seen.clone() };
+    let handler = Pinning { pinned: target.host_key.clone(), seen: seen.clone(), agent };
     let host = target.host.trim_start_matches('[').trim_end_matches(']').to_string();
     let attempt =
         tokio::time::timeout(CONNECT_TIMEOUT, client::connect(Arc::new(client_config()), (host.as_str(), target.port), handler))

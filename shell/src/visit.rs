@@ -92,7 +92,10 @@ pub async fn visit(
         Ok(t) => t,
         Err(e) => return refuse(e).await,
     };
-    let conn = match target_client::connect(gw, &target).await {
+    // The user's agent goes only to sessions they can drive (not to file transfer).
+    let agent = term.agent.clone().filter(|_| !matches!(request, Request::Subsystem(_)));
+    let forwards_agent = agent.is_some();
+    let conn = match target_client::connect(gw, &target, agent).await {
         Ok(c) => c,
         Err(e) => return refuse(e).await,
     };
@@ -104,7 +107,7 @@ pub async fn visit(
         )
         .await;
     }
-    let (channel, pending) = match open(&conn, &target, &request, term).await {
+    let (channel, pending) = match open(&conn, &target, &request, term, forwards_agent).await {
         Ok(opened) => opened,
         Err(e) => {
             conn.close().await;
@@ -182,9 +185,13 @@ async fn open(
     target: &Target,
     request: &Request,
     term: &Terminal,
+    forwards_agent: bool,
 ) -> Result<(russh::Channel<Msg>, Vec<ChannelMsg>), ShellError> {
     let ssh = |source| ShellError::Ssh { target: target.name.clone(), source };
     let mut channel = conn.handle.channel_open_session().await.map_err(ssh)?;
+    if forwards_agent {
+        channel.agent_forward(false).await.map_err(ssh)?;
+    }
     if let (Some(term_name), false) = (&term.term, matches!(request, Request::Subsystem(_))) {
         let (cols, rows) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
         channel.request_pty(false, term_name, cols, rows, 0, 0, &[]).await.map_err(ssh)?;

@@ -24,7 +24,12 @@ pub struct Bastion {
 
 /// Starts a gateway on SQLite with alice and one sshd target server (not yet added).
 pub fn bastion() -> Bastion {
-    let mut gw = Gw::new(Backend::Sqlite);
+    bastion_with_config("")
+}
+
+/// [`bastion`] with extra gateway configuration (TOML).
+pub fn bastion_with_config(extra_toml: &str) -> Bastion {
+    let mut gw = Gw::with_config(Backend::Sqlite, extra_toml);
     gw.start();
     gw.add_user("alice", PASSWORD);
     let key = gw.add_key("alice");

@@ -174,6 +174,7 @@ pub fn terminal(pty: bool) -> (Terminal, Remote) {
         cols: 100,
         rows: 30,
         typeahead: Vec::new(),
+        agent: None,
     };
     (term, Remote { input: in_tx, output: out_rx, stdout: Vec::new(), stderr: Vec::new(), exit: None, closed: false })
 }
