@@ -34,6 +34,8 @@ pub struct Config {
     pub lockout: LockoutConfig,
     /// SSH frontend limits.
     pub ssh: SshConfig,
+    /// RADIUS servers for the `radius` second factor.
+    pub radius: RadiusConfig,
 }
 
 /// Failed-attempt lockout: counted per user name and per source address in the database.
@@ -64,6 +66,78 @@ pub struct SshConfig {
     pub allow_agent_forwarding: bool,
 }
 
+/// RADIUS servers that check the `radius` second factor (RFC 2865 PAP with a
+/// Message-Authenticator). The servers are tried in order; each gets `retries`
+/// retransmissions `timeout_secs` apart before the next one is asked.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusConfig {
+    /// `host:port` of each server, in the order they are tried; empty: RADIUS is off. A
+    /// comma-separated string is accepted too (for the environment variable).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub servers: Vec<String>,
+    /// The shared secret (better set through `GATEHOUSE_RADIUS__SECRET`).
+    #[serde(deserialize_with = "text_even_if_numeric")]
+    pub secret: String,
+    /// Seconds to wait for an answer to one transmission.
+    pub timeout_secs: u64,
+    /// Retransmissions to one server before the next is tried.
+    pub retries: u32,
+    /// NAS-Identifier sent with each request; empty means the node name.
+    pub nas_identifier: String,
+}
+
+impl std::fmt::Debug for RadiusConfig {
+    /// Never shows the shared secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RadiusConfig")
+            .field("servers", &self.servers)
+            .field("secret", &if self.secret.is_empty() { "" } else { "(set)" })
+            .field("timeout_secs", &self.timeout_secs)
+            .field("retries", &self.retries)
+            .field("nas_identifier", &self.nas_identifier)
+            .finish()
+    }
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        RadiusConfig { servers: Vec::new(), secret: String::new(), timeout_secs: 3, retries: 2, nas_identifier: String::new() }
+    }
+}
+
+impl RadiusConfig {
+    /// Whether any server is configured.
+    pub fn enabled(&self) -> bool {
+        !self.servers.is_empty()
+    }
+
+    fn validate(&self) -> Result<()> {
+        for server in &self.servers {
+            let port = server.rsplit_once(':').and_then(|(host, port)| (!host.is_empty()).then_some(port));
+            if port.and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0).is_none() {
+                return Err(Error::Config(format!(
+                    "radius.servers: '{}' is not host:port",
+                    crate::audit::printable(server)
+                )));
+            }
+        }
+        if self.enabled() && self.secret.is_empty() {
+            return Err(Error::Config("radius.secret: must be set when radius.servers is".into()));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > 60 {
+            return Err(Error::Config("radius.timeout_secs: must be 1-60".into()));
+        }
+        if self.retries > 10 {
+            return Err(Error::Config("radius.retries: must be 0-10".into()));
+        }
+        if self.nas_identifier.len() > 253 {
+            return Err(Error::Config("radius.nas_identifier: at most 253 bytes".into()));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -75,6 +149,7 @@ impl Default for Config {
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
+            radius: RadiusConfig::default(),
         }
     }
 }
@@ -167,6 +242,7 @@ impl Config {
         if self.ssh.gate_attempts == 0 {
             return Err(Error::Config("ssh.gate_attempts: must be at least 1".into()));
         }
+        self.radius.validate()?;
         Ok(())
     }
 
@@ -224,6 +300,35 @@ fn env_value(raw: &str) -> toml::Value {
         "true" => toml::Value::Boolean(true),
         "false" => toml::Value::Boolean(false),
         _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// A list of strings, or one string of comma-separated items (as an environment variable
+/// gives it).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Text(String),
+    }
+    match Form::deserialize(d).map_err(|_| serde::de::Error::custom("expected a list of \"host:port\" strings"))? {
+        Form::List(v) => Ok(v),
+        Form::Text(t) => Ok(t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()),
+    }
+}
+
+/// A string; an environment value that happens to look like a number stays its text.
+fn text_even_if_numeric<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Number(i64),
+    }
+    match Form::deserialize(d).map_err(|_| serde::de::Error::custom("expected a string"))? {
+        Form::Text(t) => Ok(t),
+        Form::Number(n) => Ok(n.to_string()),
     }
 }
 
@@ -302,5 +407,35 @@ mod tests {
         assert!(err.contains("database_url"), "{err}");
         let err = load("[lockout]\nuser_threshold = \"many\"\n", &[]).unwrap_err().to_string();
         assert!(err.contains("user_threshold"), "{err}");
+    }
+
+    #[test]
+    fn radius_table() {
+        let c = load(
+            "[radius]\nservers = [\"127.0.0.1:1812\", \"radius.example:1645\"]\ntimeout_secs = 2\n",
+            &[("GATEHOUSE_RADIUS__SECRET", "s3cret")],
+        )
+        .unwrap();
+        assert_eq!(c.radius.servers, ["127.0.0.1:1812", "radius.example:1645"]);
+        assert_eq!(c.radius.secret, "s3cret");
+        assert_eq!((c.radius.timeout_secs, c.radius.retries), (2, 2));
+        assert!(!format!("{c:?}").contains("s3cret"), "Debug must not show the secret");
+
+        let c = load("", &[("GATEHOUSE_RADIUS__SERVERS", "a:1812, b:1812"), ("GATEHOUSE_RADIUS__SECRET", "123456")]).unwrap();
+        assert_eq!(c.radius.servers, ["a:1812", "b:1812"]);
+        assert_eq!(c.radius.secret, "123456");
+        let err = load("[radius]\nservers = 5\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("servers"), "{err}");
+
+        let err = load("[radius]\nserver = []\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("server"), "{err}");
+        let err = load("[radius]\nservers = [\"nohost\"]\nsecret = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("radius.servers"), "{err}");
+        let err = load("[radius]\nservers = [\"h:1812\"]\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("radius.secret"), "{err}");
+        let err = load("[radius]\ntimeout_secs = 0\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("radius.timeout_secs"), "{err}");
+        let err = load("[radius]\nretries = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("retries"), "{err}");
     }
 }

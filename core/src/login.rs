@@ -152,15 +152,15 @@ pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> 
 /// Starts a second-factor attempt with `method`.
 pub async fn challenge(gw: &Gateway, login: &LoginContext, user: &User, method: Method) -> Result<Option<Challenge>> {
     match factors::factor(method) {
-        Some(f) => Ok(Some(f.challenge(gw, user, login).await?)),
-        None => Ok(None),
+        Some(f) if f.available(gw) => Ok(Some(f.challenge(gw, user, login).await?)),
+        _ => Ok(None),
     }
 }
 
 /// Checks an answer to a second-factor challenge. Failures count towards the lock and
 /// every attempt is audited; a passed method (other than a backup code) becomes the
-/// user's default.
-pub async fn answer(gw: &Gateway, login: &LoginContext, user: &User, challenge: &Challenge, answer: &str) -> Result<Verdict> {
+/// user's default. On [`Verdict::Continue`] the challenge holds the next question.
+pub async fn answer(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict> {
     let method = challenge.method;
     if let Some(lock) = lock_in_force(gw, login).await? {
         gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
@@ -191,7 +191,12 @@ async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method,
             }
             gw.audit(event(login, "factor", Outcome::Success).detail(format!("{method} via {}", login.frontend))).await
         }
-        Verdict::Pending => Ok(()),
+        Verdict::Pending | Verdict::Continue => Ok(()),
+        // Not the user's fault: audited, but not counted towards the lock.
+        Verdict::Unavailable => {
+            gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method}: server unavailable via {}", login.frontend)))
+                .await
+        }
         other => {
             let why = match other {
                 Verdict::Replayed => "code already used",

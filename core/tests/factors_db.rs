@@ -16,12 +16,12 @@ async fn user(gw: &Gateway, name: &str) -> User {
 }
 
 fn challenge(method: Method) -> Challenge {
-    Challenge { method, prompt: String::new(), echo: false, instructions: String::new(), pending: None }
+    Challenge { method, prompt: String::new(), echo: false, instructions: String::new(), pending: None, state: None }
 }
 
 async fn verify(gw: &Gateway, user: &User, method: Method, answer: &str) -> Verdict {
     let f = factors::factor(method).expect("method implemented");
-    f.verify(gw, user, &challenge(method), answer).await.unwrap()
+    f.verify(gw, user, &mut challenge(method), answer).await.unwrap()
 }
 
 /// Enrolls a fresh TOTP seed and returns its base32 text.

@@ -96,14 +96,14 @@ async fn second_factor_failures_count_towards_the_lock() {
         let alice = user(&t, "alice").await;
         keyword::set(&t, alice.id, "open sesame").await.unwrap();
         let ctx = login("alice", "192.0.2.1");
-        let challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().expect("keyword implemented");
+        let mut challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().expect("keyword implemented");
         assert!(challenge.prompt.contains("keyword"), "prompt: {}", challenge.prompt);
         for _ in 0..3 {
-            let v = login::answer(&t, &ctx, &alice, &challenge, "wrong").await.unwrap();
+            let v = login::answer(&t, &ctx, &alice, &mut challenge, "wrong").await.unwrap();
             assert_eq!(v, gatehouse_core::factors::Verdict::Rejected);
         }
         // Locked now: even the right keyword is refused.
-        let v = login::answer(&t, &ctx, &alice, &challenge, "open sesame").await.unwrap();
+        let v = login::answer(&t, &ctx, &alice, &mut challenge, "open sesame").await.unwrap();
         assert_ne!(v, gatehouse_core::factors::Verdict::Accepted, "{backend:?}: accepted while locked");
         assert!(matches!(password(&t, "alice", "192.0.2.1", PASSWORD).await, Primary::Locked(_)));
     }
@@ -176,8 +176,8 @@ async fn login_steps_write_audit_rows() {
         let ctx = login("alice", "192.0.2.7");
 
         assert!(matches!(password(&t, "alice", "192.0.2.7", PASSWORD).await, Primary::Accepted(_)));
-        let challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().unwrap();
-        let v = login::answer(&t, &ctx, &alice, &challenge, "open sesame").await.unwrap();
+        let mut challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().unwrap();
+        let v = login::answer(&t, &ctx, &alice, &mut challenge, "open sesame").await.unwrap();
         assert_eq!(v, gatehouse_core::factors::Verdict::Accepted);
         login::completed(&t, &ctx, "password+keyword").await.unwrap();
         assert_eq!(users::get(&t.db, "alice").await.unwrap().last_method, Some(Method::Keyword), "{backend:?}");

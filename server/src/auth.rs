@@ -279,6 +279,12 @@ impl Connection {
                 }
             }
         }
+        // A follow-up round (RADIUS Access-Challenge) asks the method's own question.
+        if let Some(c) = &g.challenge
+            && c.state.is_some()
+        {
+            prompt.text = c.prompt.clone();
+        }
         if let Some(c) = &g.challenge
             && !c.instructions.is_empty()
         {
@@ -297,12 +303,19 @@ impl Connection {
         match g.gate.input(&answer) {
             Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
             Step::Check { method, answer } => {
-                let verdict = match &g.challenge {
+                let verdict = match &mut g.challenge {
                     Some(c) if c.method == method => login::answer(&self.gw, &ctx, &g.user, c, &answer).await,
                     _ => Ok(Verdict::Rejected),
                 };
                 let (accepted, note) = match verdict {
                     Ok(Verdict::Accepted) => (true, ""),
+                    Ok(Verdict::Continue) => {
+                        let Step::Ask(prompt) = g.gate.follow_up() else { return refuse_for_good() };
+                        return self.prompt_with_challenge(prompt).await;
+                    }
+                    Ok(Verdict::Unavailable) => {
+                        (false, "The server that checks this method did not answer, so the answer was not accepted. Try again later or use another method.")
+                    }
                     Ok(Verdict::Replayed) => (false, "That code was already used; wait for the next one."),
                     Ok(Verdict::Expired) => (false, "That code has expired."),
                     Ok(_) => (false, "Wrong answer."),

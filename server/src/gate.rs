@@ -128,6 +128,14 @@ impl Gate {
         Step::Ask(self.prompt_for(self.current, note.trim().to_string()))
     }
 
+    /// The method asked a follow-up question (RADIUS Access-Challenge): ask for another
+    /// answer without counting a failure. The handler replaces the prompt line with the
+    /// method's question; [`MAX_ROUNDS`] still bounds the exchange.
+    pub fn follow_up(&mut self) -> Step {
+        self.phase = Phase::Answering;
+        Step::Ask(self.prompt_for(self.current, String::new()))
+    }
+
     fn prompt_for(&self, method: Method, note: String) -> Prompt {
         let hint = if self.methods.len() > 1 { " (or ? for another method)" } else { "" };
         Prompt { instructions: note, text: format!("{}{hint}: ", method.label()), echo: false }
@@ -234,6 +242,17 @@ mod tests {
         let Step::Ask(p) = g.input("") else { panic!() };
         assert!(p.instructions.contains("Nothing was entered"));
         assert!(Gate::new(vec![], 3).is_none());
+    }
+
+    #[test]
+    fn a_follow_up_question_is_not_a_failure() {
+        let mut g = Gate::new(vec![Method::Radius], 1).unwrap();
+        g.start();
+        assert_eq!(g.input("123"), Step::Check { method: Method::Radius, answer: "123".into() });
+        let Step::Ask(p) = g.follow_up() else { panic!("expected a prompt") };
+        assert!(p.instructions.is_empty());
+        assert_eq!(g.input("456"), Step::Check { method: Method::Radius, answer: "456".into() });
+        assert_eq!(g.verdict(true, ""), Step::Passed(Method::Radius));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, keyword, totp};
+use gatehouse_core::factors::{self, Method, backup_codes, keyword, radius, totp};
 use gatehouse_core::{Gateway, policy, time, users};
 
 use super::read_secret_stdin;
@@ -22,6 +22,9 @@ pub enum FactorCmd {
         #[arg(long, required = true)]
         stdin: bool,
     },
+    /// RADIUS (the answer is checked by the servers of the [radius] config table).
+    #[command(subcommand)]
+    Radius(RadiusCmd),
     /// List a user's factors.
     List {
         user: String,
@@ -36,6 +39,17 @@ pub enum FactorCmd {
 pub enum TotpCmd {
     /// Enroll a new TOTP seed (replacing any) and print its otpauth:// URI.
     Enroll { user: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RadiusCmd {
+    /// Enroll RADIUS for a user (replacing any enrollment).
+    Enroll {
+        user: String,
+        /// The user name the RADIUS server knows, when it differs from the Gatehouse name.
+        #[arg(long, value_name = "NAME")]
+        radius_user: Option<String>,
+    },
 }
 
 async fn audit(gw: &Gateway, event: &str, user: &str, detail: &str) -> Result<()> {
@@ -67,6 +81,15 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             keyword::set(gw, u.id, &kw).await?;
             audit(gw, "factor.enroll", &user, "keyword").await?;
             println!("access keyword of {user} set");
+        }
+        FactorCmd::Radius(RadiusCmd::Enroll { user, radius_user }) => {
+            let u = users::get(db, &user).await?;
+            let name = radius::enroll(gw, &u, radius_user.as_deref()).await?;
+            audit(gw, "factor.enroll", &user, &format!("radius as {name}")).await?;
+            if !gw.config.radius.enabled() {
+                eprintln!("warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is");
+            }
+            println!("RADIUS enrolled for {user} (RADIUS user {name})");
         }
         FactorCmd::List { user, json } => {
             let u = users::get(db, &user).await?;

@@ -10,6 +10,7 @@
 //! - [`gateway`]: [`Gw`], a gateway in a temp dir (config, CLI, `serve`, log).
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
+//! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
 //!
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod keys;
 pub mod postgres;
 pub mod process;
+pub mod radius;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
@@ -33,6 +35,7 @@ pub use gateway::Gw;
 pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, run_with_timeout, stderr, stdout};
+pub use radius::Radius;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
 pub use totp::{TotpDevice, totp_at, totp_now};

@@ -51,7 +51,7 @@ impl SecondFactor for BackupCodes {
         Method::BackupCode
     }
 
-    async fn verify(&self, gw: &Gateway, user: &User, _c: &Challenge, answer: &str) -> Result<Verdict> {
+    async fn verify(&self, gw: &Gateway, user: &User, _c: &mut Challenge, answer: &str) -> Result<Verdict> {
         let code = normalize_code(answer);
         if code.len() != CODE_LEN {
             return Ok(Verdict::Rejected);

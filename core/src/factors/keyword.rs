@@ -25,7 +25,7 @@ impl SecondFactor for Keyword {
         Method::Keyword
     }
 
-    async fn verify(&self, gw: &Gateway, user: &User, _c: &Challenge, answer: &str) -> Result<Verdict> {
+    async fn verify(&self, gw: &Gateway, user: &User, _c: &mut Challenge, answer: &str) -> Result<Verdict> {
         let hash: Option<Option<String>> =
             sqlx::query_scalar("SELECT secret FROM factors WHERE user_id = $1 AND method = 'keyword'")
                 .bind(user.id)

@@ -12,6 +12,7 @@
 
 pub mod backup_codes;
 pub mod keyword;
+pub mod radius;
 pub mod totp;
 
 use std::fmt;
@@ -176,6 +177,9 @@ pub struct Challenge {
     pub instructions: String,
     /// For push methods: the pending approval to wait on.
     pub pending: Option<i64>,
+    /// For methods with several rounds (RADIUS Access-Challenge): what the next answer
+    /// must carry back. Set by [`SecondFactor::verify`] together with a new `prompt`.
+    pub state: Option<Vec<u8>>,
 }
 
 /// The result of checking an answer or polling a push.
@@ -190,6 +194,12 @@ pub enum Verdict {
     Pending,
     /// The push or code has expired.
     Expired,
+    /// Not decided yet: the method asks another question, now in the challenge's `prompt`
+    /// (RADIUS Access-Challenge). Not a failure.
+    Continue,
+    /// The service that checks the answer could not be asked (RADIUS servers down). The
+    /// answer is not accepted: the login fails closed.
+    Unavailable,
 }
 
 /// The context of a login, passed to push methods so they can name it ("alice from
@@ -206,15 +216,23 @@ pub struct LoginContext {
 pub trait SecondFactor: Send + Sync {
     fn method(&self) -> Method;
 
+    /// Whether this gateway is set up to check the method (e.g. a RADIUS server is
+    /// configured).
+    fn available(&self, gw: &Gateway) -> bool {
+        let _ = gw;
+        true
+    }
+
     /// Starts an attempt for `user`.
     async fn challenge(&self, gw: &Gateway, user: &User, login: &LoginContext) -> Result<Challenge> {
         let _ = (gw, user, login);
         let m = self.method();
-        Ok(Challenge { method: m, prompt: format!("{}: ", m.label()), echo: false, instructions: String::new(), pending: None })
+        Ok(Challenge { method: m, prompt: format!("{}: ", m.label()), echo: false, instructions: String::new(), pending: None, state: None })
     }
 
-    /// Checks the user's answer to `challenge`.
-    async fn verify(&self, gw: &Gateway, user: &User, challenge: &Challenge, answer: &str) -> Result<Verdict>;
+    /// Checks the user's answer to `challenge`. A method with several rounds updates the
+    /// challenge and answers [`Verdict::Continue`].
+    async fn verify(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict>;
 
     /// Asks whether a push challenge was approved; code methods are never approved
     /// elsewhere.
@@ -230,6 +248,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::Totp => Some(&totp::Totp),
         Method::BackupCode => Some(&backup_codes::BackupCodes),
         Method::Keyword => Some(&keyword::Keyword),
+        Method::Radius => Some(&radius::Radius),
         _ => None,
     }
 }

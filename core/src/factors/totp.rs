@@ -132,7 +132,7 @@ impl SecondFactor for Totp {
         Method::Totp
     }
 
-    async fn verify(&self, gw: &Gateway, user: &User, _c: &Challenge, answer: &str) -> Result<Verdict> {
+    async fn verify(&self, gw: &Gateway, user: &User, _c: &mut Challenge, answer: &str) -> Result<Verdict> {
         let Some((factor_id, seed)) = seed_of(gw, &gw.vault, user.id).await? else {
             return Ok(Verdict::Rejected);
         };

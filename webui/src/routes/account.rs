@@ -199,7 +199,7 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
     }
     let ctx = a.login_context();
     let verdict = match login::challenge(&gw, &ctx, &a.user, proof_method).await? {
-        Some(ch) => login::answer(&gw, &ctx, &a.user, &ch, &f.proof).await?,
+        Some(mut ch) => login::answer(&gw, &ctx, &a.user, &mut ch, &f.proof).await?,
         None => Verdict::Rejected,
     };
     if verdict != Verdict::Accepted {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{Method, Verdict};
+use gatehouse_core::factors::{Challenge, Method, Verdict};
 use gatehouse_core::login::{self, Primary};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
@@ -48,6 +48,9 @@ struct FactorPage {
     label: &'static str,
     numeric: bool,
     instructions: String,
+    /// A follow-up round (RADIUS Access-Challenge): the server's State, hex, sent back
+    /// with the next answer. Empty otherwise.
+    state: String,
     /// Other enrolled methods: (name, label).
     others: Vec<(&'static str, &'static str)>,
     n: Notice,
@@ -167,6 +170,18 @@ async fn factor_page(gw: &Gateway, v: &Visitor, p: &Pending, chosen: Method, sta
         Some(ch) => ch.instructions,
         None => String::new(),
     };
+    factor_page_with(p, chosen, status, n, instructions, String::new())
+}
+
+/// The follow-up round of a method that asked another question: its question above the
+/// form, its State carried in the form.
+fn follow_up_page(p: &Pending, challenge: &Challenge) -> WebResult {
+    let question = challenge.prompt.trim().trim_end_matches(':').to_string();
+    let state = challenge.state.as_deref().map(hex::encode).unwrap_or_default();
+    factor_page_with(p, challenge.method, StatusCode::OK, Notice::none(), question, state)
+}
+
+fn factor_page_with(p: &Pending, chosen: Method, status: StatusCode, n: Notice, instructions: String, state: String) -> WebResult {
     Ok(page(
         status,
         &FactorPage {
@@ -177,6 +192,7 @@ async fn factor_page(gw: &Gateway, v: &Visitor, p: &Pending, chosen: Method, sta
             label: chosen.label(),
             numeric: chosen == Method::Totp,
             instructions,
+            state,
             others: p.methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
             n,
         },
@@ -202,6 +218,9 @@ pub struct FactorForm {
     trust: String,
     #[serde(default)]
     trust_days: String,
+    /// The State of a follow-up round, as [`FactorPage::state`] put it in the form.
+    #[serde(default)]
+    state: String,
 }
 
 /// `POST /login/factor`: checks the answer; on success the session becomes a full one
@@ -225,18 +244,25 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         None
     };
     let ctx = v.login_context(&user.name);
-    let Some(challenge) = login::challenge(&gw, &ctx, user, method).await? else {
+    let Some(mut challenge) = login::challenge(&gw, &ctx, user, method).await? else {
         return Err(WebError::BadRequest("That method is not available.".into()));
     };
+    // Only a State the server can check (its own, at most one attribute long) is sent back.
+    if method == Method::Radius && !f.state.is_empty() {
+        challenge.state = hex::decode(f.state.trim()).ok().filter(|st| !st.is_empty() && st.len() <= 253);
+    }
     let started = tokio::time::Instant::now();
-    match login::answer(&gw, &ctx, user, &challenge, &f.code).await? {
+    match login::answer(&gw, &ctx, user, &mut challenge, &f.code).await? {
         Verdict::Accepted => {}
+        Verdict::Continue => return follow_up_page(&p, &challenge),
         verdict => {
             slow_down(started).await;
             let msg = if login::lock_in_force(&gw, &ctx).await?.is_some() {
                 "Too many failed attempts: the account is locked for a while.".to_string()
             } else if verdict == Verdict::Replayed {
                 "That code was already used. Wait for the next one.".to_string()
+            } else if verdict == Verdict::Unavailable {
+                "The server that checks this method did not answer, so the code was not accepted. Try again later or use another method.".to_string()
             } else {
                 "That code is not right.".to_string()
             };
