@@ -41,9 +41,12 @@ pub async fn radius_user(gw: &Gateway, user_id: i64) -> Result<Option<String>> {
     Ok(row.flatten().filter(|n| !n.is_empty()))
 }
 
+/// Longest Reply-Message shown as a prompt, in characters (a packet may carry 4 KiB).
+const MAX_PROMPT: usize = 200;
+
 /// The prompt for a challenge round: the server's Reply-Message, ending in `: `.
 fn challenge_prompt(message: &str) -> String {
-    let text: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_PROMPT).collect();
     let text = text.trim();
     if text.is_empty() {
         "RADIUS challenge: ".to_string()
@@ -108,5 +111,6 @@ mod tests {
         assert_eq!(challenge_prompt("Enter the PIN:"), "Enter the PIN: ");
         assert_eq!(challenge_prompt("Continue?"), "Continue? ");
         assert_eq!(challenge_prompt(""), "RADIUS challenge: ");
+        assert_eq!(challenge_prompt(&"x".repeat(5000)).chars().count(), MAX_PROMPT + 2, "cut to a sane length");
     }
 }
