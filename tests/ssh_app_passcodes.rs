@@ -131,6 +131,14 @@ async fn passcode_opens_commands_and_transfers_to_granted_targets_only() {
     assert!(audit.contains("nightly backup"), "{audit}");
     assert!(audit.contains("session.refused"), "{audit}");
 
+    // Without an enrolled second factor (forced, so the user must enroll first), the
+    // passcode stands in for nothing.
+    b.gw.cli_ok(&["factor", "remove", "alice", "totp"]);
+    let out = with_secret(&b, "alice", &code).run(&["web1", "echo", "leak"]);
+    assert!(!out.status.success() && !stdout(&out).contains("leak"), "passcode while enrollment is due:\n{}", describe(&out));
+    assert!(b.audit("login.passcode").contains("must be enrolled first"), "{}", b.audit("login.passcode"));
+    b.gw.enroll_totp("alice");
+
     // A new password revokes the passcode.
     b.gw.cli_stdin(&["user", "passwd", "alice", "--password-stdin"], "another fine password\n");
     let out = with_secret(&b, "alice", &code).run(&["web1", "true"]);

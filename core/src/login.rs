@@ -7,6 +7,7 @@ use ssh_key::PublicKey;
 use crate::audit::{AuditEvent, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
 use crate::lockout::{self, Lock};
+use crate::policy::{self, Requirement};
 use crate::users::{self, User};
 use crate::{Gateway, Result, app_passcodes, audit, ssh_keys};
 
@@ -92,6 +93,16 @@ async fn password_or_passcode(gw: &Gateway, login: &LoginContext, password: &str
             Ok((Primary::Accepted(u), Typed::Password))
         }
         Some(u) if passcodes && !u.locked => match app_passcodes::verify(&gw.db, u.id, password).await? {
+            // A passcode stands in for a second factor the user has; one who must enroll
+            // one first (e.g. after an administrator reset their factors) gets nothing.
+            Some(label) if matches!(policy::requirement(&gw.db, &u).await?, Requirement::MustEnroll { .. }) => {
+                gw.audit(event(login, "passcode", Outcome::Failure).detail(format!(
+                    "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
+                    login.frontend
+                )))
+                .await?;
+                Ok((Primary::Rejected, Typed::Password))
+            }
             Some(label) => {
                 gw.audit(event(login, "passcode", Outcome::Success).detail(format!("application passcode \"{label}\" via {}", login.frontend)))
                     .await?;
