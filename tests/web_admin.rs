@@ -20,6 +20,7 @@ fn started() -> Gw {
 
 /// Every admin route (GET pages and POST actions) with a plausible form.
 const ADMIN_GETS: &[&str] = &[
+    "/admin/health",
     "/admin/users",
     "/admin/users/admin",
     "/admin/groups",
@@ -59,6 +60,7 @@ const ADMIN_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/targets/web1/revoke", &[("kind", "group"), ("who", "ops")]),
     ("/admin/targets/web1/delete", &[]),
     ("/admin/live/1/terminate", &[]),
+    ("/admin/health/radius", &[("user", "alice"), ("password", "x")]),
 ];
 
 #[tokio::test]
@@ -224,4 +226,43 @@ async fn audit_log_filters_and_pages_and_session_pages_have_empty_states() {
     admin.get("/admin/recordings/999").await.assert_status(StatusCode::NOT_FOUND, "unknown recording");
     admin.get("/admin/live").await.assert_contains("Nobody is connected", "empty live sessions");
     admin.submit("/admin/live", "/admin/live/999/terminate", &[]).await.assert_status(StatusCode::NOT_FOUND, "unknown session");
+}
+
+#[tokio::test]
+async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_that_cannot() {
+    let gw = started();
+    let admin = admin_browser(&gw).await;
+    let page = admin.get("/admin/health").await;
+    page.assert_status(StatusCode::OK, "health page");
+    let row = |label: &str| -> String {
+        let start = page.body.find(&format!("<td>{label}</td>")).unwrap_or_else(|| panic!("no row for {label}:\n{}", page.body));
+        page.body[start..].split("</tr>").next().unwrap_or_default().to_string()
+    };
+    assert!(row("Authenticator code").contains("ready"), "{}", row("Authenticator code"));
+    assert!(row("RADIUS").contains("not configured") && row("RADIUS").contains("[radius]"), "{}", row("RADIUS"));
+    assert!(row("Duo").contains("not available"), "{}", row("Duo"));
+    assert!(!page.body.contains("Cannot work"), "nothing is forced yet");
+
+    // Forced for everyone with only methods this gateway cannot check: a warning, and the
+    // same for a forced group whose own set leaves nothing usable.
+    // (The administrator is exempt, or the forced policy would send them to enrollment.)
+    gw.cli_ok(&["user", "exempt", "admin", "on"]);
+    gw.cli_ok(&["policy", "methods", "duo,radius"]);
+    gw.cli_ok(&["policy", "force-2fa", "on"]);
+    gw.cli_ok(&["group", "add", "ops"]);
+    gw.cli_ok(&["policy", "force-2fa", "on", "--group", "ops"]);
+    let page = admin.get("/admin/health").await;
+    page.assert_contains("Cannot work", "warning").assert_contains("forced for everyone", "global warning").assert_contains("Group ops", "group warning");
+    gw.cli_ok(&["policy", "methods", "totp,duo"]);
+    let page = admin.get("/admin/health").await;
+    assert!(!page.body.contains("Cannot work"), "TOTP can be checked: no warning\n{}", page.body);
+
+    // The RADIUS test with no servers says so; bad input is refused.
+    admin
+        .submit("/admin/health", "/admin/health/radius", &[("user", "alice"), ("password", "x")])
+        .await
+        .assert_status(StatusCode::OK, "test request")
+        .assert_contains("no RADIUS server is configured", "result");
+    admin.submit("/admin/health", "/admin/health/radius", &[("user", ""), ("password", "x")]).await.assert_status(StatusCode::BAD_REQUEST, "empty user");
+    assert!(audit(&gw, "radius.test").contains("test request for RADIUS user alice"));
 }

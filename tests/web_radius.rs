@@ -51,3 +51,21 @@ async fn web_login_with_radius_accept_reject_and_challenge() {
     .await
     .assert_redirect("/account", "answer to the challenge");
 }
+
+/// The administrator's test request on the health page, against the same FreeRADIUS.
+#[tokio::test]
+async fn health_page_test_request_reaches_the_radius_server() {
+    let radius = Radius::start();
+    let gw = started(&radius);
+    let admin = web_support::admin_browser(&gw).await;
+    admin.get("/admin/health").await.assert_contains("servers, in order", "RADIUS is ready");
+    let test = |user: &'static str, password: &'static str| {
+        let admin = &admin;
+        async move { admin.submit("/admin/health", "/admin/health/radius", &[("user", user), ("password", password)]).await }
+    };
+    test("radalice", Radius::ALICE_PASSWORD).await.assert_contains("Access-Accept", "right password");
+    test("radalice", "wrong").await.assert_contains("Access-Reject", "wrong password");
+    test("carol", Radius::CAROL_FIRST).await.assert_contains(Radius::CAROL_QUESTION, "challenge");
+    let log = gw.cli_ok(&["audit", "--event", "radius.test"]);
+    assert!(!log.contains(Radius::ALICE_PASSWORD), "the password stays out of the audit log:\n{log}");
+}

@@ -26,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod factors;
 pub mod groups;
+pub mod health;
 pub mod live_sessions;
 pub mod lockout;
 pub mod login;

@@ -69,5 +69,7 @@ pub fn router() -> Router<Gateway> {
         .route("/admin/recordings/{id}", get(admin::sessions::player))
         .route("/admin/recordings/{id}/cast", get(admin::sessions::cast))
         .route("/admin/live", get(admin::sessions::live))
+        .route("/admin/health", get(admin::health::show))
+        .route("/admin/health/radius", post(admin::health::radius_test))
         .route("/admin/live/{id}/terminate", post(admin::sessions::terminate))
 }

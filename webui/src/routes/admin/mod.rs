@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod groups;
+pub mod health;
 pub mod policy;
 pub mod sessions;
 pub mod targets;

@@ -1,0 +1,93 @@
+//! What an administrator must know before forcing a method: which second factors this
+//! gateway can check, which forced scopes have no method it can check (their users could
+//! never pass), and a test request to the external services.
+
+use crate::config::Config;
+use crate::factors::{self, Method, MethodSet, radius};
+use crate::{Gateway, Result, groups, policy};
+
+/// Whether the gateway can check a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Checked by the gateway itself, or its service is configured.
+    Ready,
+    /// The method needs a service that is not configured.
+    NotConfigured,
+    /// This build has no implementation of the method.
+    NotBuilt,
+}
+
+/// One row of the health page.
+#[derive(Debug, Clone)]
+pub struct MethodHealth {
+    pub method: Method,
+    pub state: State,
+    /// Where it is checked, or what is missing.
+    pub detail: String,
+}
+
+/// Every method and whether this gateway can check it.
+pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
+    MethodSet::all()
+        .methods()
+        .iter()
+        .map(|&method| {
+            let (state, detail) = match factors::factor(method) {
+                None => (State::NotBuilt, "not available in this build".to_string()),
+                Some(f) if !f.available(gw) => (State::NotConfigured, missing(method)),
+                Some(_) => (State::Ready, where_checked(&gw.config, method)),
+            };
+            MethodHealth { method, state, detail }
+        })
+        .collect()
+}
+
+fn missing(method: Method) -> String {
+    match method {
+        Method::Radius => "no servers or no secret in the [radius] configuration".into(),
+        m => format!("{} is not configured", m.label()),
+    }
+}
+
+fn where_checked(config: &Config, method: Method) -> String {
+    match method {
+        Method::Radius => format!("servers, in order: {}", config.radius.servers.join(", ")),
+        _ => "checked by the gateway itself".into(),
+    }
+}
+
+/// Forced scopes (the global switch, forced groups) whose allowed methods include none
+/// that this gateway can check: their users would be asked for something that cannot work.
+pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
+    let ready: Vec<Method> = methods(gw).into_iter().filter(|m| m.state == State::Ready).map(|m| m.method).collect();
+    let usable = |set: &MethodSet| set.methods().iter().any(|m| ready.contains(m));
+    let global = policy::load(&gw.db).await?;
+    let mut out = Vec::new();
+    if global.force_2fa && !usable(&global.allowed_methods) {
+        out.push(format!("2FA is forced for everyone, but none of the allowed methods ({}) can be checked here.", global.allowed_methods));
+    }
+    for g in groups::list(&gw.db).await? {
+        let allowed = match &g.allowed_methods {
+            Some(set) => global.allowed_methods.intersect(set),
+            None => global.allowed_methods.clone(),
+        };
+        if (g.force_2fa || global.force_2fa) && !usable(&allowed) {
+            out.push(format!("Group {}: 2FA is forced, but none of its allowed methods ({allowed}) can be checked here.", g.name));
+        }
+    }
+    Ok(out)
+}
+
+/// Sends one Access-Request for `user_name` with `password` to the configured RADIUS
+/// servers and says what came back, for the administrator's "send test" action.
+pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> String {
+    match radius::client::authenticate(&gw.config.radius, user_name, password.as_bytes(), None).await {
+        Ok(radius::client::Answer::Accept) => "Access-Accept: the server answered and accepted the credentials.".into(),
+        Ok(radius::client::Answer::Reject) => "Access-Reject: the server answered (it is reachable) and refused the credentials.".into(),
+        Ok(radius::client::Answer::Challenge { message, .. }) => {
+            let shown: String = message.chars().filter(|c| !c.is_control()).take(200).collect();
+            format!("Access-Challenge: the server answered and asks another question: \"{shown}\".")
+        }
+        Err(e) => format!("No usable answer: {e}."),
+    }
+}
