@@ -89,3 +89,12 @@ pub fn terminate(pid: u32) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// Kills and reaps the child in `slot`, if any (for servers with no state worth a clean
+/// shutdown).
+pub fn kill_child(slot: &mut Option<std::process::Child>) {
+    if let Some(mut child) = slot.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::gateway::read_or_empty;
+use super::process::kill_child;
+
 const FREERADIUS: &str = "/usr/sbin/freeradius";
 const SYSTEM_CONFIG: &str = "/etc/freeradius/3.0";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -173,19 +176,12 @@ post-auth {{
 
     /// The server's debug log (`-X`: every request with its attributes).
     pub fn log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(self.log_path()) {
-            let _ = f.read_to_string(&mut text);
-        }
-        text
+        read_or_empty(&self.log_path())
     }
 
     /// Stops the server (SIGKILL: it keeps no state worth a clean shutdown).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
 

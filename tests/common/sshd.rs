@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::keys::ClientKey;
-use super::process::{describe, run_with_timeout, stdout};
+use super::gateway::read_or_empty;
+use super::process::{describe, kill_child, run_with_timeout, stdout};
 use super::free_port;
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -167,19 +168,12 @@ impl Sshd {
 
     /// The server's log (sshd -e, LogLevel VERBOSE): accepted keys, sessions, subsystems.
     pub fn log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(self.log_path()) {
-            let _ = f.read_to_string(&mut text);
-        }
-        text
+        read_or_empty(&self.log_path())
     }
 
     /// Stops the server (SIGKILL: sshd -D has no state worth a clean shutdown).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
 
