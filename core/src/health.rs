@@ -26,6 +26,69 @@ pub struct MethodHealth {
     pub detail: String,
 }
 
+/// What the gateway last saw of a method's service, on any node.
+#[derive(Debug, Clone, Default)]
+pub struct LastSeen {
+    pub last_ok_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub last_error_node: Option<String>,
+}
+
+/// Longest error text kept, in characters.
+const MAX_ERROR: usize = 300;
+
+/// Records that a method's service answered (SMTP relay took the mail, Duo or a
+/// validation server gave a signed answer, a RADIUS server replied). Never fails the
+/// caller: a failure to record is logged.
+pub async fn record_ok(gw: &Gateway, method: Method) {
+    let now = crate::time::now();
+    let done = sqlx::query(
+        "INSERT INTO factor_health (method, last_ok_at) VALUES ($1, $2)
+         ON CONFLICT (method) DO UPDATE SET last_ok_at = excluded.last_ok_at",
+    )
+    .bind(method.as_str())
+    .bind(now)
+    .execute(gw.db.pool())
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(%method, error = %e, "could not record the service's health");
+    }
+}
+
+/// Records an error talking to a method's service, for the health page. `error` must hold
+/// no secret (it is shown to administrators).
+pub async fn record_error(gw: &Gateway, method: Method, error: &str) {
+    let text: String = error.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_ERROR).collect();
+    let done = sqlx::query(
+        "INSERT INTO factor_health (method, last_error, last_error_at, last_error_node) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (method) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+             last_error_node = excluded.last_error_node",
+    )
+    .bind(method.as_str())
+    .bind(&text)
+    .bind(crate::time::now())
+    .bind(gw.config.node_name())
+    .execute(gw.db.pool())
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(%method, error = %e, "could not record the service's health");
+    }
+}
+
+/// What was last seen of `method`'s service.
+pub async fn last_seen(gw: &Gateway, method: Method) -> Result<LastSeen> {
+    let row: Option<(Option<i64>, Option<String>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT last_ok_at, last_error, last_error_at, last_error_node FROM factor_health WHERE method = $1",
+    )
+    .bind(method.as_str())
+    .fetch_optional(gw.db.pool())
+    .await?;
+    Ok(row
+        .map(|(last_ok_at, last_error, last_error_at, last_error_node)| LastSeen { last_ok_at, last_error, last_error_at, last_error_node })
+        .unwrap_or_default())
+}
+
 /// Every method and whether this gateway can check it.
 pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
     MethodSet::all()

@@ -184,14 +184,42 @@ pub async fn answer(gw: &Gateway, login: &LoginContext, user: &User, challenge: 
     Ok(verdict)
 }
 
-/// Asks a push challenge for its state, with the same bookkeeping as [`answer`].
-pub async fn poll(gw: &Gateway, login: &LoginContext, user: &User, challenge: &Challenge) -> Result<Verdict> {
+/// Asks a challenge that can wait for its state once, with the same bookkeeping as
+/// [`answer`].
+pub async fn poll(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge) -> Result<Verdict> {
     let Some(factor) = factors::factor(challenge.method) else { return Ok(Verdict::Rejected) };
+    if !challenge.can_wait {
+        return Ok(Verdict::Rejected);
+    }
     let verdict = factor.poll(gw, user, challenge).await?;
     if verdict != Verdict::Pending {
         settle(gw, login, user, challenge.method, verdict).await?;
     }
     Ok(verdict)
+}
+
+/// How often a waiting login asks again.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits up to `limit` for a challenge to be approved or refused elsewhere (the link in the
+/// mail clicked on any node, the push answered). [`Verdict::Pending`] when the time ran
+/// out first: not a failure, the user may wait again or type the code.
+pub async fn wait(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge, limit: std::time::Duration) -> Result<Verdict> {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        if lock_in_force(gw, login).await?.is_some() {
+            return Ok(Verdict::Rejected);
+        }
+        let verdict = poll(gw, login, user, challenge).await?;
+        if verdict != Verdict::Pending {
+            return Ok(verdict);
+        }
+        let next = tokio::time::Instant::now() + POLL_EVERY;
+        if next >= until {
+            return Ok(Verdict::Pending);
+        }
+        tokio::time::sleep_until(next).await;
+    }
 }
 
 async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method, verdict: Verdict) -> Result<()> {

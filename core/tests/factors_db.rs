@@ -16,7 +16,7 @@ async fn user(gw: &Gateway, name: &str) -> User {
 }
 
 fn challenge(method: Method) -> Challenge {
-    Challenge { method, prompt: String::new(), echo: false, instructions: String::new(), pending: None, state: None }
+    Challenge { method, prompt: String::new(), echo: false, instructions: String::new(), pending: None, can_wait: false, state: None }
 }
 
 async fn verify(gw: &Gateway, user: &User, method: Method, answer: &str) -> Verdict {

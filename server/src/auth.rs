@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::Verdict;
+use gatehouse_core::factors::{LoginContext, Verdict};
 use gatehouse_core::lockout::Lock;
 use gatehouse_core::login::{self, Primary, Typed};
 use gatehouse_core::policy::{self, Requirement};
@@ -279,11 +279,15 @@ impl Connection {
                 }
             }
         }
-        // A follow-up round (RADIUS Access-Challenge) asks the method's own question.
-        if let Some(c) = &g.challenge
-            && c.state.is_some()
-        {
-            prompt.text = c.prompt.clone();
+        g.gate.set_can_wait(g.challenge.as_ref().is_some_and(|c| c.can_wait));
+        // A follow-up round (RADIUS Access-Challenge) asks the method's own question; a
+        // challenge that can wait says what an empty answer does.
+        if let Some(c) = &g.challenge {
+            if c.state.is_some() {
+                prompt.text = c.prompt.clone();
+            } else if c.can_wait && !prompt.echo {
+                prompt.text = format!("{}{}: ", c.prompt.trim_end().trim_end_matches(':'), g.gate.switch_hint());
+            }
         }
         if let Some(c) = &g.challenge
             && !c.instructions.is_empty()
@@ -302,6 +306,38 @@ impl Connection {
         let AuthState::Gate(g) = &mut self.state else { return reject() };
         match g.gate.input(&answer) {
             Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
+            Step::Wait(method) => {
+                // Until shortly before the login deadline, and never longer than a push
+                // or link stays valid at the service (the method's own poll says Expired).
+                let deadline = self.accepted_at + Duration::from_secs(self.gw.config.ssh.login_timeout_secs);
+                let limit = deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(5));
+                let verdict = match &mut g.challenge {
+                    Some(c) if c.method == method && c.can_wait => login::wait(&self.gw, &ctx, &g.user, c, limit).await,
+                    _ => Ok(Verdict::Rejected),
+                };
+                let note = match verdict {
+                    Ok(Verdict::Pending) => {
+                        let Step::Ask(prompt) = g.gate.not_yet("Not approved yet.") else { return refuse_for_good() };
+                        return self.prompt_with_challenge(prompt).await;
+                    }
+                    Ok(Verdict::Accepted) => "",
+                    Ok(Verdict::Expired) => "The approval request expired.",
+                    Ok(Verdict::Unavailable) => "The service that approves this method did not answer. Try again later or use another method.",
+                    Ok(_) => "The login was not approved.",
+                    Err(e) => {
+                        tracing::error!(error = %e, %method, "waiting for the second factor failed; refusing");
+                        self.state = AuthState::Refused;
+                        return refuse_for_good();
+                    }
+                };
+                let accepted = note.is_empty();
+                if !accepted {
+                    // The refused approval is spent: the next attempt starts a new one.
+                    g.challenge = None;
+                }
+                let step = g.gate.verdict(accepted, note);
+                self.after_verdict(step, &ctx, started).await
+            }
             Step::Check { method, answer } => {
                 let verdict = match &mut g.challenge {
                     Some(c) if c.method == method => login::answer(&self.gw, &ctx, &g.user, c, &answer).await,
@@ -327,31 +363,36 @@ impl Connection {
                     }
                 };
                 let step = g.gate.verdict(accepted, note);
-                match step {
-                    Step::Passed(method) => {
-                        let AuthState::Gate(g) = std::mem::replace(&mut self.state, AuthState::Start) else {
-                            return reject();
-                        };
-                        let how = format!("{} + {}", g.primary, method);
-                        self.finish(g.user, g.primary, &how, false).await
-                    }
-                    Step::Ask(prompt) => {
-                        slow_down(started).await;
-                        // A lock caused by this failure ends the login now.
-                        if let Ok(Some(lock)) = login::lock_in_force(&self.gw, &ctx).await {
-                            self.state = AuthState::Locked;
-                            return notice(lock_notice(lock));
-                        }
-                        self.prompt_with_challenge(prompt).await
-                    }
-                    Step::Failed | Step::Check { .. } => {
-                        slow_down(started).await;
-                        self.state = AuthState::Refused;
-                        refuse_for_good()
-                    }
-                }
+                self.after_verdict(step, &ctx, started).await
             }
             Step::Passed(_) | Step::Failed => {
+                self.state = AuthState::Refused;
+                refuse_for_good()
+            }
+        }
+    }
+
+    /// Carries out the gate's step after a verdict: the login passes, asks again, or ends.
+    async fn after_verdict(&mut self, step: Step, ctx: &LoginContext, started: Instant) -> Auth {
+        match step {
+            Step::Passed(method) => {
+                let AuthState::Gate(g) = std::mem::replace(&mut self.state, AuthState::Start) else {
+                    return reject();
+                };
+                let how = format!("{} + {}", g.primary, method);
+                self.finish(g.user, g.primary, &how, false).await
+            }
+            Step::Ask(prompt) => {
+                slow_down(started).await;
+                // A lock caused by this failure ends the login now.
+                if let Ok(Some(lock)) = login::lock_in_force(&self.gw, ctx).await {
+                    self.state = AuthState::Locked;
+                    return notice(lock_notice(lock));
+                }
+                self.prompt_with_challenge(prompt).await
+            }
+            Step::Failed | Step::Check { .. } | Step::Wait(_) => {
+                slow_down(started).await;
                 self.state = AuthState::Refused;
                 refuse_for_good()
             }

@@ -73,6 +73,10 @@ pub(crate) struct Connection {
     /// Set when the gate is passed.
     pub visitor: Option<Visitor>,
     pub channels: HashMap<ChannelId, SessionChannel>,
+    /// Names this login attempt for methods that keep state between rounds.
+    attempt: String,
+    /// When the connection was accepted: waits at the gate end before the login deadline.
+    pub accepted_at: tokio::time::Instant,
 }
 
 impl Connection {
@@ -87,6 +91,8 @@ impl Connection {
             target_in_name: None,
             visitor: None,
             channels: HashMap::new(),
+            attempt: hex::encode(gatehouse_core::vault::random_bytes(16)),
+            accepted_at: tokio::time::Instant::now(),
         }
     }
 
@@ -102,7 +108,12 @@ impl Connection {
     }
 
     pub fn login_context(&self) -> LoginContext {
-        LoginContext { user_name: self.user_name.clone(), source: self.peer.ip().to_string(), frontend: "ssh" }
+        LoginContext {
+            user_name: self.user_name.clone(),
+            source: self.peer.ip().to_string(),
+            frontend: "ssh",
+            attempt: self.attempt.clone(),
+        }
     }
 
     /// Records the SSH user name of a request. Returns false when it differs from the

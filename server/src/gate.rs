@@ -26,6 +26,9 @@ pub enum Step {
     Ask(Prompt),
     /// Check `answer` with `method` and feed the verdict to [`Gate::verdict`].
     Check { method: Method, answer: String },
+    /// Wait for the current challenge to be approved elsewhere (link clicked, push
+    /// answered) and feed the outcome to [`Gate::verdict`] or [`Gate::not_yet`].
+    Wait(Method),
     /// The gate is passed with this method.
     Passed(Method),
     /// Too many wrong answers: refuse the login.
@@ -49,6 +52,9 @@ pub struct Gate {
     /// Answers of any kind so far; bounded so that a client answering nothing useful
     /// (empty answers, endless method switches) cannot hold the login open.
     rounds: u32,
+    /// The current challenge can be approved elsewhere: an empty answer waits for that
+    /// (and `?` alone switches method).
+    can_wait: bool,
 }
 
 /// Prompts one gate may show before it gives up, whatever the answers.
@@ -58,12 +64,22 @@ impl Gate {
     /// `methods` must not be empty; the first is asked for first.
     pub fn new(methods: Vec<Method>, max_failures: u32) -> Option<Gate> {
         let current = *methods.first()?;
-        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1), rounds: 0 })
+        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1), rounds: 0, can_wait: false })
     }
 
     /// The method currently asked for.
     pub fn current(&self) -> Method {
         self.current
+    }
+
+    /// Says whether the current method's challenge can be approved elsewhere.
+    pub fn set_can_wait(&mut self, can_wait: bool) {
+        self.can_wait = can_wait;
+    }
+
+    /// What a prompt adds when the user may switch method.
+    pub fn switch_hint(&self) -> &'static str {
+        if self.methods.len() > 1 { " (or ? for another method)" } else { "" }
     }
 
     /// The first prompt.
@@ -81,6 +97,9 @@ impl Gate {
         let answer = answer.trim();
         match self.phase {
             Phase::Answering => {
+                if answer.is_empty() && self.can_wait {
+                    return Step::Wait(self.current);
+                }
                 if (answer.is_empty() || answer == "?") && self.methods.len() > 1 {
                     self.phase = Phase::Choosing;
                     return Step::Ask(self.choice_prompt(String::new()));
@@ -97,6 +116,9 @@ impl Gate {
                 }
                 match self.pick(answer) {
                     Some(m) => {
+                        if m != self.current {
+                            self.can_wait = false;
+                        }
                         self.current = m;
                         self.phase = Phase::Answering;
                         Step::Ask(self.prompt_for(m, String::new()))
@@ -128,6 +150,13 @@ impl Gate {
         Step::Ask(self.prompt_for(self.current, note.trim().to_string()))
     }
 
+    /// A wait ended without a decision (the approval did not come in time): ask again,
+    /// without counting a failure.
+    pub fn not_yet(&mut self, note: &str) -> Step {
+        self.phase = Phase::Answering;
+        Step::Ask(self.prompt_for(self.current, note.to_string()))
+    }
+
     /// The method asked a follow-up question (RADIUS Access-Challenge): ask for another
     /// answer without counting a failure. The handler replaces the prompt line with the
     /// method's question; [`MAX_ROUNDS`] still bounds the exchange.
@@ -137,8 +166,7 @@ impl Gate {
     }
 
     fn prompt_for(&self, method: Method, note: String) -> Prompt {
-        let hint = if self.methods.len() > 1 { " (or ? for another method)" } else { "" };
-        Prompt { instructions: note, text: format!("{}{hint}: ", method.label()), echo: false }
+        Prompt { instructions: note, text: format!("{}{}: ", method.label(), self.switch_hint()), echo: false }
     }
 
     fn choice_prompt(&self, note: String) -> Prompt {
@@ -253,6 +281,27 @@ mod tests {
         assert!(p.instructions.is_empty());
         assert_eq!(g.input("456"), Step::Check { method: Method::Radius, answer: "456".into() });
         assert_eq!(g.verdict(true, ""), Step::Passed(Method::Radius));
+    }
+
+    #[test]
+    fn an_empty_answer_waits_when_the_challenge_can_wait() {
+        let mut g = Gate::new(vec![Method::Email, Method::Totp], 2).unwrap();
+        g.start();
+        g.set_can_wait(true);
+        assert_eq!(g.input(""), Step::Wait(Method::Email));
+        let Step::Ask(p) = g.not_yet("Not approved yet.") else { panic!("expected a prompt") };
+        assert_eq!(p.instructions, "Not approved yet.");
+        assert_eq!(g.input("  "), Step::Wait(Method::Email), "waiting again is allowed");
+        // `?` still switches, and the new method cannot wait until told so.
+        let Step::Ask(_) = g.input("?") else { panic!("expected the list") };
+        let Step::Ask(_) = g.input("2") else { panic!("expected a prompt") };
+        let Step::Ask(_) = g.input("") else { panic!("an empty answer lists methods again") };
+        // A refusal while waiting counts like a wrong answer.
+        let mut g = Gate::new(vec![Method::Duo], 1).unwrap();
+        g.start();
+        g.set_can_wait(true);
+        assert_eq!(g.input(""), Step::Wait(Method::Duo));
+        assert_eq!(g.verdict(false, "Refused."), Step::Failed);
     }
 
     #[test]

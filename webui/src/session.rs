@@ -125,7 +125,12 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn login_context(&self, user_name: &str) -> LoginContext {
-        LoginContext { user_name: user_name.to_string(), source: self.source.clone(), frontend: "web" }
+        LoginContext {
+            user_name: user_name.to_string(),
+            source: self.source.clone(),
+            frontend: "web",
+            attempt: self.session.as_ref().map(|s| s.id_hash.clone()).unwrap_or_default(),
+        }
     }
 }
 
@@ -168,7 +173,12 @@ pub struct Authed {
 
 impl Authed {
     pub fn login_context(&self) -> LoginContext {
-        LoginContext { user_name: self.user.name.clone(), source: self.source.clone(), frontend: "web" }
+        LoginContext {
+            user_name: self.user.name.clone(),
+            source: self.source.clone(),
+            frontend: "web",
+            attempt: self.session.id_hash.clone(),
+        }
     }
 }
 

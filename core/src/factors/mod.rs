@@ -5,8 +5,9 @@
 //!    type; push methods (email link, Duo push, added later) send something here and
 //!    return a challenge that can be waited on.
 //! 2. [`SecondFactor::verify`] checks the user's answer; [`SecondFactor::poll`] asks a
-//!    push challenge whether it was approved elsewhere (on any node: the state is in the
-//!    database).
+//!    challenge that can wait whether it was approved elsewhere (on any node: the state
+//!    is in the database, or at the push service). The front ends wait through
+//!    [`crate::login::wait`] when the user answers nothing to such a challenge.
 //!
 //! Replay protection and single use live next to each factor's data, in the database.
 
@@ -175,8 +176,14 @@ pub struct Challenge {
     pub echo: bool,
     /// Text shown above the prompt (what was sent where, how long it is valid).
     pub instructions: String,
-    /// For push methods: the pending approval to wait on.
-    pub pending: Option<i64>,
+    /// For methods approved elsewhere (email link, Duo push): the method's reference to
+    /// the approval being waited on (an approval row, a Duo transaction), opaque to the
+    /// front ends.
+    pub pending: Option<String>,
+    /// Whether an empty answer means "wait for the approval given elsewhere" (the click on
+    /// the mailed link, the push answered on the phone). The front ends then call
+    /// [`crate::login::wait`] instead of checking an answer; `prompt` says so.
+    pub can_wait: bool,
     /// For methods with several rounds (RADIUS Access-Challenge): what the next answer
     /// must carry back. Set by [`SecondFactor::verify`] together with a new `prompt`.
     pub state: Option<Vec<u8>>,
@@ -209,6 +216,10 @@ pub struct LoginContext {
     pub user_name: String,
     pub source: String,
     pub frontend: &'static str,
+    /// Names this login attempt (an SSH connection, a web login session) so that a method
+    /// that keeps state between rounds (a mailed code) finds its own and no other.
+    /// Random and unguessable; never shown.
+    pub attempt: String,
 }
 
 /// One second-factor method.
@@ -227,16 +238,17 @@ pub trait SecondFactor: Send + Sync {
     async fn challenge(&self, gw: &Gateway, user: &User, login: &LoginContext) -> Result<Challenge> {
         let _ = (gw, user, login);
         let m = self.method();
-        Ok(Challenge { method: m, prompt: format!("{}: ", m.label()), echo: false, instructions: String::new(), pending: None, state: None })
+        Ok(Challenge { method: m, prompt: format!("{}: ", m.label()), echo: false, instructions: String::new(), pending: None, can_wait: false, state: None })
     }
 
     /// Checks the user's answer to `challenge`. A method with several rounds updates the
     /// challenge and answers [`Verdict::Continue`].
     async fn verify(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict>;
 
-    /// Asks whether a push challenge was approved; code methods are never approved
-    /// elsewhere.
-    async fn poll(&self, gw: &Gateway, user: &User, challenge: &Challenge) -> Result<Verdict> {
+    /// Asks once whether a challenge that can wait was approved elsewhere; it may start
+    /// the approval on its first call (send the push) and record that in the challenge.
+    /// Code methods are never approved elsewhere.
+    async fn poll(&self, gw: &Gateway, user: &User, challenge: &mut Challenge) -> Result<Verdict> {
         let _ = (gw, user, challenge);
         Ok(Verdict::Pending)
     }

@@ -53,6 +53,9 @@ struct FactorPage {
     state: String,
     /// Other enrolled methods: (name, label).
     others: Vec<(&'static str, &'static str)>,
+    /// The method can be approved elsewhere (link in a mail, push): the page offers to
+    /// wait for that, and the code field is optional.
+    can_wait: bool,
     n: Notice,
 }
 
@@ -166,11 +169,11 @@ pub struct MethodQuery {
 
 async fn factor_page(gw: &Gateway, v: &Visitor, p: &Pending, chosen: Method, status: StatusCode, n: Notice) -> WebResult {
     let ctx = v.login_context(&p.user.name);
-    let instructions = match login::challenge(gw, &ctx, &p.user, chosen).await? {
-        Some(ch) => ch.instructions,
-        None => String::new(),
+    let (instructions, can_wait) = match login::challenge(gw, &ctx, &p.user, chosen).await? {
+        Some(ch) => (ch.instructions, ch.can_wait),
+        None => (format!("{} is not available on this gateway. Use another method.", chosen.label()), false),
     };
-    factor_page_with(p, chosen, status, n, instructions, String::new())
+    factor_page_with(p, chosen, status, n, instructions, String::new(), can_wait)
 }
 
 /// The follow-up round of a method that asked another question: its question above the
@@ -178,10 +181,10 @@ async fn factor_page(gw: &Gateway, v: &Visitor, p: &Pending, chosen: Method, sta
 fn follow_up_page(p: &Pending, challenge: &Challenge) -> WebResult {
     let question = challenge.prompt.trim().trim_end_matches(':').to_string();
     let state = challenge.state.as_deref().map(hex::encode).unwrap_or_default();
-    factor_page_with(p, challenge.method, StatusCode::OK, Notice::none(), question, state)
+    factor_page_with(p, challenge.method, StatusCode::OK, Notice::none(), question, state, false)
 }
 
-fn factor_page_with(p: &Pending, chosen: Method, status: StatusCode, n: Notice, instructions: String, state: String) -> WebResult {
+fn factor_page_with(p: &Pending, chosen: Method, status: StatusCode, n: Notice, instructions: String, state: String, can_wait: bool) -> WebResult {
     Ok(page(
         status,
         &FactorPage {
@@ -194,6 +197,7 @@ fn factor_page_with(p: &Pending, chosen: Method, status: StatusCode, n: Notice, 
             instructions,
             state,
             others: p.methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
+            can_wait,
             n,
         },
     ))
@@ -221,7 +225,13 @@ pub struct FactorForm {
     /// The State of a follow-up round, as [`FactorPage::state`] put it in the form.
     #[serde(default)]
     state: String,
+    /// `wait`: wait for the approval given elsewhere instead of checking a code.
+    #[serde(default)]
+    action: String,
 }
+
+/// How long one web request waits for an approval before the page asks again.
+const WEB_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// `POST /login/factor`: checks the answer; on success the session becomes a full one
 /// (new id) and, if asked, the browser is trusted.
@@ -232,7 +242,8 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
     };
     let again = |status, n| factor_page(&gw, &v, &p, method, status, n);
     let (s, user) = (&p.session, &p.user);
-    if f.code.trim().is_empty() {
+    let waiting = f.action == "wait";
+    if f.code.trim().is_empty() && !waiting {
         return again(StatusCode::BAD_REQUEST, Notice::error("code", "Enter the code.")).await;
     }
     let trust_days = if f.trust == "on" {
@@ -252,8 +263,19 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         challenge.state = hex::decode(f.state.trim()).ok().filter(|st| !st.is_empty() && st.len() <= 253);
     }
     let started = tokio::time::Instant::now();
-    match login::answer(&gw, &ctx, user, &mut challenge, &f.code).await? {
+    let verdict = if waiting {
+        if !challenge.can_wait {
+            return Err(WebError::BadRequest("That method has nothing to wait for.".into()));
+        }
+        login::wait(&gw, &ctx, user, &mut challenge, WEB_WAIT).await?
+    } else {
+        login::answer(&gw, &ctx, user, &mut challenge, &f.code).await?
+    };
+    match verdict {
         Verdict::Accepted => {}
+        Verdict::Pending if waiting => {
+            return again(StatusCode::ACCEPTED, Notice::error("code", "Not approved yet. Wait again, or enter the code.")).await;
+        }
         Verdict::Continue => return follow_up_page(&p, &challenge),
         verdict => {
             slow_down(started).await;
@@ -263,6 +285,10 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
                 "That code was already used. Wait for the next one.".to_string()
             } else if verdict == Verdict::Unavailable {
                 "The server that checks this method did not answer, so the code was not accepted. Try again later or use another method.".to_string()
+            } else if verdict == Verdict::Expired {
+                "That request has expired. A new one was started.".to_string()
+            } else if waiting {
+                "The login was not approved.".to_string()
             } else {
                 "That code is not right.".to_string()
             };

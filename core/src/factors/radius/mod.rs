@@ -77,7 +77,13 @@ impl SecondFactor for Radius {
         if config.nas_identifier.is_empty() {
             config.nas_identifier = gw.config.node_name();
         }
-        match client::authenticate(&config, &name, answer.as_bytes(), state.as_deref()).await {
+        let outcome = client::authenticate(&config, &name, answer.as_bytes(), state.as_deref()).await;
+        match &outcome {
+            Ok(_) => crate::health::record_ok(gw, Method::Radius).await,
+            Err(client::ClientError::Request(_)) => {}
+            Err(e) => crate::health::record_error(gw, Method::Radius, &e.to_string()).await,
+        }
+        match outcome {
             Ok(Answer::Accept) => {
                 sqlx::query("UPDATE factors SET last_used_at = $1 WHERE user_id = $2 AND method = 'radius'")
                     .bind(time::now())
