@@ -15,6 +15,7 @@ pub mod backup_codes;
 pub mod keyword;
 pub mod radius;
 pub mod totp;
+pub mod yubikey;
 
 use std::fmt;
 use std::str::FromStr;
