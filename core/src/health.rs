@@ -108,6 +108,7 @@ pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
 fn missing(method: Method) -> String {
     match method {
         Method::Radius => "no servers or no secret in the [radius] configuration".into(),
+        Method::Yubikey => "no client_id or secret_key in the [yubikey] configuration".into(),
         m => format!("{} is not configured", m.label()),
     }
 }
@@ -115,6 +116,7 @@ fn missing(method: Method) -> String {
 fn where_checked(config: &Config, method: Method) -> String {
     match method {
         Method::Radius => format!("servers, in order: {}", config.radius.servers.join(", ")),
+        Method::Yubikey => format!("validation servers, in order: {}", config.yubikey.api_urls.join(", ")),
         _ => "checked by the gateway itself".into(),
     }
 }

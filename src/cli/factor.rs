@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, keyword, radius, totp};
+use gatehouse_core::factors::{self, Method, backup_codes, keyword, radius, totp, yubikey};
 use gatehouse_core::{Gateway, policy, time, users};
 
 use super::read_secret_stdin;
@@ -25,6 +25,9 @@ pub enum FactorCmd {
     /// RADIUS (the answer is checked by the servers of the [radius] config table).
     #[command(subcommand)]
     Radius(RadiusCmd),
+    /// YubiKey OTP (checked by YubiCloud or the servers of the [yubikey] config table).
+    #[command(subcommand)]
+    Yubikey(YubikeyCmd),
     /// List a user's factors.
     List {
         user: String,
@@ -49,6 +52,17 @@ pub enum RadiusCmd {
         /// The user name the RADIUS server knows, when it differs from the Gatehouse name.
         #[arg(long, value_name = "NAME")]
         radius_user: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum YubikeyCmd {
+    /// Bind a user's YubiKey (replacing any) by one OTP from it, checked with the
+    /// validation server first; the OTP is spent and cannot log in afterwards.
+    Enroll {
+        user: String,
+        /// An OTP the key typed when touched (32-48 modhex characters).
+        otp: String,
     },
 }
 
@@ -90,6 +104,15 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 eprintln!("warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is");
             }
             println!("RADIUS enrolled for {user} (RADIUS user {name})");
+        }
+        FactorCmd::Yubikey(YubikeyCmd::Enroll { user, otp }) => {
+            let u = users::get(db, &user).await?;
+            let public_id = match yubikey::enroll(gw, &u, &otp).await {
+                Ok(id) => id,
+                Err(e) => bail!("YubiKey not enrolled for {user}: {e}"),
+            };
+            audit(gw, "factor.enroll", &user, &format!("yubikey {public_id}")).await?;
+            println!("YubiKey {public_id} enrolled for {user}");
         }
         FactorCmd::List { user, json } => {
             let u = users::get(db, &user).await?;

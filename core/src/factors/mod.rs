@@ -262,6 +262,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::BackupCode => Some(&backup_codes::BackupCodes),
         Method::Keyword => Some(&keyword::Keyword),
         Method::Radius => Some(&radius::Radius),
+        Method::Yubikey => Some(&yubikey::Yubikey),
         _ => None,
     }
 }
