@@ -57,6 +57,7 @@ impl Notice {
             "password" => "Your password was changed. Application passcodes were revoked.",
             "totp" => "Your authenticator app is set up.",
             "keyword" => "Your access keyword was saved.",
+            "yubikey" => "Your YubiKey is bound.",
             "removed" => "The factor was removed.",
             "key-added" => "The key was added.",
             "key-removed" => "The key was removed.",

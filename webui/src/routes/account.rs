@@ -44,6 +44,9 @@ struct AccountPage {
     totp_allowed: bool,
     backup_allowed: bool,
     keyword_allowed: bool,
+    has_yubikey: bool,
+    /// Allowed for the user and checkable here.
+    yubikey_allowed: bool,
 }
 
 #[derive(askama::Template)]
@@ -55,6 +58,8 @@ struct TotpPage {
     forced: bool,
     totp_allowed: bool,
     keyword_allowed: bool,
+    /// Allowed for the user and checkable here.
+    yubikey_allowed: bool,
     qr_svg: String,
     key: String,
     uri: String,
@@ -117,8 +122,15 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             totp_allowed: allowed.contains(Method::Totp),
             backup_allowed: allowed.contains(Method::BackupCode),
             keyword_allowed: allowed.contains(Method::Keyword),
+            has_yubikey: described.iter().any(|f| f.method == Method::Yubikey),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
         },
     ))
+}
+
+/// Whether the user may bind a YubiKey here: allowed for them and configured.
+fn yubikey_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
+    allowed.contains(Method::Yubikey) && gw.config.yubikey.enabled()
 }
 
 /// `GET /account`.
@@ -226,6 +238,7 @@ async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n
             forced,
             totp_allowed: allowed.contains(Method::Totp),
             keyword_allowed: allowed.contains(Method::Keyword),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
             qr_svg,
             key: seed.base32(),
             uri,
@@ -309,6 +322,7 @@ async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed
             forced,
             totp_allowed: true,
             keyword_allowed: allowed.contains(Method::Keyword),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
             qr_svg: qr_svg(&uri),
             key: seed.base32(),
             uri,

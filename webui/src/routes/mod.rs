@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod devices;
 pub mod login;
 pub mod statics;
+pub mod yubikey;
 
 use axum::Router;
 use axum::response::Redirect;
@@ -27,6 +28,7 @@ pub fn router() -> Router<Gateway> {
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
+        .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))
         .route("/account/factors/remove", post(account::remove_factor))
         .route("/account/keys", get(credentials::keys).post(credentials::add_key))
         .route("/account/keys/remove", post(credentials::remove_key))
