@@ -13,6 +13,8 @@
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
+//! - [`yubico`]: [`ValidationServer`], a loopback stand-in for YubiCloud, and
+//!   [`SoftYubiKey`], OTPs with the real Yubico layout, for the YubiKey factor.
 //!
 //! Every helper works when tests run in parallel (each in its own process under nextest,
 //! or as threads under `cargo test`): ports come from the kernel, files from temp dirs.
@@ -27,6 +29,7 @@ pub mod radius;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
+pub mod yubico;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -39,6 +42,7 @@ pub use radius::Radius;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
 pub use totp::{TotpDevice, totp_at, totp_now};
+pub use yubico::{SoftYubiKey, ValidationServer};
 
 /// The `gatehouse` binary cargo built for this test run.
 pub fn bin() -> PathBuf {
