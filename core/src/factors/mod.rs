@@ -12,6 +12,7 @@
 //! Replay protection and single use live next to each factor's data, in the database.
 
 pub mod backup_codes;
+pub mod duo;
 pub mod keyword;
 pub mod radius;
 pub mod totp;
