@@ -123,14 +123,17 @@ fn shown(text: &str) -> String {
     text.trim().to_string()
 }
 
-/// A challenge for where preauth left the user.
+/// A challenge for where preauth left the user. Only a challenge with something to wait
+/// for (a push to send, Duo's bypass, another try at an unanswered preauth) can wait; a
+/// refused user has nothing to wait for, and every answer fails.
 fn challenge_for(step: Step, detail: String) -> Challenge {
-    let label = Method::Duo.label();
     let (prompt, can_wait) = match &step {
-        Step::Ready { push: true, .. } => ("Duo passcode, or Enter for a push: ".to_string(), true),
-        Step::Ready { push: false, .. } => ("Duo passcode: ".to_string(), false),
-        _ => (format!("{label}, press Enter: "), true),
+        Step::Ready { push: true, .. } => ("Duo passcode, or Enter for a push: ", true),
+        Step::Ready { push: false, .. } => ("Duo passcode: ", false),
+        Step::Refused => ("Duo: ", false),
+        Step::Pushed { .. } | Step::Bypass { .. } | Step::Failed { .. } => ("Duo, press Enter: ", true),
     };
+    let prompt = prompt.to_string();
     let mut c = Challenge { method: Method::Duo, prompt, echo: false, instructions: detail, pending: None, can_wait, state: None };
     keep(&mut c, &step);
     c
@@ -420,6 +423,7 @@ mod tests {
         assert!(c.instructions.contains("Duo refused this login: Your account is disabled."), "{c:?}");
         assert!(!c.instructions.contains('\x1b'), "Duo's text is cleaned");
         assert!(matches!(read(&c), Some(Step::Refused)));
+        assert!(!c.can_wait, "nothing to wait for once Duo refused");
 
         let url = "https://api-xxxxxxxx.duosecurity.com/portal?code=48bac5d9393fb2c2&akey=DAKXXXXXXXXXXXXXXXXX";
         let (step, text) = after_preauth(login(), Preauth::Enroll { status_msg: "Enroll an authentication device to proceed".into(), enroll_portal_url: url.into() });
@@ -430,6 +434,7 @@ mod tests {
 
         let (step, text) = after_preauth(login(), Preauth::Allow { status_msg: "Allowing unknown user".into() });
         assert!(matches!(step, Step::Bypass { .. }) && text.contains("bypass"));
+        assert!(challenge_for(step, text).can_wait, "Enter goes through");
     }
 
     #[test]
