@@ -12,6 +12,7 @@
 //! Replay protection and single use live next to each factor's data, in the database.
 
 pub mod backup_codes;
+pub mod email;
 pub mod keyword;
 pub mod radius;
 pub mod totp;
@@ -261,6 +262,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::BackupCode => Some(&backup_codes::BackupCodes),
         Method::Keyword => Some(&keyword::Keyword),
         Method::Radius => Some(&radius::Radius),
+        Method::Email => Some(&email::Email),
         _ => None,
     }
 }
