@@ -133,3 +133,23 @@ async fn health_page_sends_a_test_mail_and_shows_the_last_error() {
     let audit = gw.cli_ok(&["audit", "--event", "email.test"]);
     assert!(audit.contains("o***@example.com"), "{audit}");
 }
+
+#[tokio::test]
+async fn a_mailbox_is_not_flooded() {
+    let smtp = SmtpSink::start();
+    let gw = started(&smtp);
+    alice_enrolled(&gw, &smtp).await;
+    // The confirmation was the first mail; four logins make five.
+    for n in 2..=5 {
+        let b = Browser::new(&gw);
+        b.login_to_factor("alice", PASSWORD).await;
+        b.get("/login/factor").await.assert_contains("a***@example.com", "a mail went out");
+        assert_eq!(smtp.mails_to(ALICE).len(), n);
+    }
+    let b = Browser::new(&gw);
+    b.login_to_factor("alice", PASSWORD).await;
+    let page = b.get("/login/factor").await;
+    page.assert_contains("the most allowed", "the sixth login is told why no mail comes");
+    assert!(!page.body.contains("Wait for approval"), "nothing to wait for:\n{}", page.body);
+    assert_eq!(smtp.mails_to(ALICE).len(), 5, "no sixth mail");
+}

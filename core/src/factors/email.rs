@@ -70,7 +70,7 @@ async fn check_rate(gw: &Gateway, user_id: i64) -> Result<()> {
         .await?;
     if sent >= MAX_MAILS {
         return Err(Error::TooMany(format!(
-            "{sent} mails were sent to this account in the last {} minutes; use the last one or wait a while.",
+            "{sent} mails were sent to this account in the last {} minutes, the most allowed; wait a while.",
             MAIL_WINDOW / 60
         )));
     }
