@@ -153,3 +153,54 @@ async fn a_mailbox_is_not_flooded() {
     assert!(!page.body.contains("Wait for approval"), "nothing to wait for:\n{}", page.body);
     assert_eq!(smtp.mails_to(ALICE).len(), 5, "no sixth mail");
 }
+
+/// The whole story in a real browser: enroll the address in headless Chromium, then log in
+/// over SSH (real `ssh`), wait at the gate, and click Authorize in Chromium.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_real_browser_enroll_then_authorize_a_waiting_ssh_login() {
+    use web_support::chrome::{browser, click, fill, shot, start_driver, wait_path, wait_text};
+    let smtp = SmtpSink::start();
+    let gw = started(&smtp);
+    gw.add_user("alice", PASSWORD);
+    let key = gw.add_key("alice");
+    let driver = start_driver();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/login", gw.web_url())).await.expect("goto login");
+    fill(&c, "#username", "alice").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form[action='/login'] button[type=submit]").await;
+    wait_path(&c, "/account").await;
+    c.goto(&format!("{}/account/email", gw.web_url())).await.expect("goto email");
+    fill(&c, "#address", ALICE).await;
+    click(&c, "form[action='/account/email'] button[type=submit]").await;
+    wait_text(&c, "A code went to").await;
+    fill(&c, "#code", &smtp.wait_for(ALICE, 1).code()).await;
+    click(&c, "form[action='/account/email/confirm'] button[type=submit]").await;
+    wait_text(&c, "Your mail address is confirmed").await;
+
+    let client = common::Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").identity(&key).on_prompt("Code from the mail", "");
+    let running = std::thread::spawn(move || client.run(&[]));
+    let link = smtp.wait_for(ALICE, 2).authorize_link();
+    c.goto(&link).await.expect("opening the link");
+    wait_text(&c, "Is this your login?").await;
+    shot(&c, "20-email-authorize").await;
+    click(&c, "button[value='authorize']").await;
+    wait_text(&c, "Authorized.").await;
+    let out = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
+    assert!(common::stderr(&out).contains("Authenticated to"), "{}\n{}", common::describe(&out), gw.log());
+    c.close().await.expect("closing the browser");
+}
+
+/// `tls = "starttls"` is a requirement: a relay that does not offer STARTTLS gets no mail
+/// (the code would otherwise cross the network in clear).
+#[tokio::test]
+async fn starttls_is_required_never_skipped() {
+    let smtp = SmtpSink::start();
+    let config = smtp.config().replace("tls = \"none\"", "tls = \"starttls\"");
+    let mut gw = Gw::with_config(Backend::Sqlite, &config);
+    gw.start();
+    let admin = admin_browser(&gw).await;
+    let page = admin.submit("/admin/health", "/admin/health/email", &[("to", "ops@example.com")]).await;
+    page.assert_contains("No mail went out", "refused without STARTTLS");
+    assert!(smtp.mails().is_empty(), "nothing was sent in clear: {:?}", smtp.mails());
+}
