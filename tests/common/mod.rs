@@ -13,6 +13,7 @@
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
 //!   does, for the Duo factor.
+//! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
 //!
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod postgres;
 pub mod process;
 pub mod radius;
+pub mod smtp;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
@@ -40,6 +42,7 @@ pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
+pub use smtp::SmtpSink;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
 pub use totp::{TotpDevice, totp_at, totp_now};

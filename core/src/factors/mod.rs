@@ -13,6 +13,7 @@
 
 pub mod backup_codes;
 pub mod duo;
+pub mod email;
 pub mod keyword;
 pub mod radius;
 pub mod totp;
@@ -263,6 +264,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::Keyword => Some(&keyword::Keyword),
         Method::Radius => Some(&radius::Radius),
         Method::Duo => Some(&duo::Duo),
+        Method::Email => Some(&email::Email),
         _ => None,
     }
 }

@@ -44,6 +44,8 @@ struct AccountPage {
     totp_allowed: bool,
     backup_allowed: bool,
     keyword_allowed: bool,
+    /// Email may be enrolled (allowed, and the gateway can send mail).
+    email_allowed: bool,
 }
 
 #[derive(askama::Template)]
@@ -117,6 +119,7 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             totp_allowed: allowed.contains(Method::Totp),
             backup_allowed: allowed.contains(Method::BackupCode),
             keyword_allowed: allowed.contains(Method::Keyword),
+            email_allowed: allowed.contains(Method::Email) && gw.config.email.enabled(),
         },
     ))
 }
