@@ -135,10 +135,13 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         assert!(polls.iter().all(|p| p.param("txid").is_some_and(|t| !t.is_empty())));
         assert!(audit(&gw, "login.factor").contains("duo via ssh"));
 
+        // Denied on the phone ("this was not me"): the login ends at once.
         let key = enrolled(&gw, "bob", None);
         let out = ssh(&gw, "bob", &key).answers(&["", ""]).run(&[]);
         assert_out(&gw, &out, "denied push");
-        assert!(stderr(&out).contains("The login was not approved."), "{}", describe(&out));
+        assert!(stderr(&out).contains("The login was denied (Duo)."), "{}", describe(&out));
+        let bob_pushes = duo.requests_to("/auth/v2/auth").into_iter().filter(|r| r.param("username") == Some("bob")).count();
+        assert_eq!(bob_pushes, 1, "no second attempt after a denial");
         assert!(audit(&gw, "login.factor").contains("duo: wrong answer"), "a denied push counts as a failure");
     }
 }

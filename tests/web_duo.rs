@@ -60,14 +60,14 @@ async fn web_login_with_a_duo_passcode_or_a_push() {
         assert!(push.param("pushinfo").unwrap_or_default().contains("Via=web"), "{push:?}");
         assert!(duo.requests().iter().all(|r| r.signature == Ok("sha512")));
 
-        // A denied push.
+        // A denied push ends this login: back to the password.
         let d = Browser::new(&gw);
         d.login_to_factor("bob", PASSWORD).await;
         let page = d.get("/login/factor").await;
         d.post("/login/factor", &[("csrf", &page.csrf()), ("method", "duo"), ("code", ""), ("action", "wait")])
             .await
-            .assert_status(StatusCode::UNAUTHORIZED, "denied push")
-            .assert_contains("not approved", "message");
+            .assert_redirect("/login", "denied push");
+        assert_ne!(d.get("/login/factor").await.status, StatusCode::OK, "the pending login is gone");
 
         let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
         assert!(audit.contains("duo via web"), "{audit}");
