@@ -2,7 +2,7 @@
 //! and the web login both drive a factor the same way:
 //!
 //! 1. [`SecondFactor::challenge`] starts an attempt. Code methods only describe what to
-//!    type; push methods (Duo push; email link, added later) send something here and
+//!    type; push methods (an email link, a Duo push) send something here and
 //!    return a challenge that can be waited on.
 //! 2. [`SecondFactor::verify`] checks the user's answer; [`SecondFactor::poll`] asks a
 //!    challenge that can wait whether it was approved elsewhere (on any node: the state
