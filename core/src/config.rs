@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod duo;
+pub use duo::{DuoConfig, DuoEndpoint};
+
 /// Environment variables with the `GATEHOUSE_` prefix that are not config keys.
 const NON_KEY_VARIABLES: &[&str] = &["GATEHOUSE_CONFIG", "GATEHOUSE_SECRET_KEY", "GATEHOUSE_LOG"];
 
@@ -36,6 +39,8 @@ pub struct Config {
     pub ssh: SshConfig,
     /// RADIUS servers for the `radius` second factor.
     pub radius: RadiusConfig,
+    /// Duo's Auth API for the `duo` second factor.
+    pub duo: DuoConfig,
     /// The SMTP relay for the `email` second factor.
     pub email: EmailConfig,
 }
@@ -261,6 +266,7 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
             radius: RadiusConfig::default(),
+            duo: DuoConfig::default(),
             email: EmailConfig::default(),
         }
     }
@@ -355,6 +361,7 @@ impl Config {
             return Err(Error::Config("ssh.gate_attempts: must be at least 1".into()));
         }
         self.radius.validate()?;
+        self.duo.validate()?;
         self.email.validate()?;
         Ok(())
     }
@@ -550,5 +557,43 @@ mod tests {
         assert!(err.contains("radius.timeout_secs"), "{err}");
         let err = load("[radius]\nretries = \"x\"\n", &[]).unwrap_err().to_string();
         assert!(err.contains("retries"), "{err}");
+    }
+
+    #[test]
+    fn duo_table() {
+        let c = load(
+            "[duo]\nintegration_key = \"DIWJ8X6AEYOR5OMC6TQ1\"\napi_host = \"api-XXXXXXXX.duosecurity.com\"\n",
+            &[("GATEHOUSE_DUO__SECRET_KEY", "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep")],
+        )
+        .unwrap();
+        assert!(c.duo.enabled());
+        assert_eq!(c.duo.endpoint().unwrap().host, "api-xxxxxxxx.duosecurity.com");
+        assert_eq!((c.duo.timeout_secs, c.duo.push_timeout_secs, c.duo.fail_open), (10, 60, false));
+        assert!(!format!("{c:?}").contains("Zh5eGmUq"), "Debug must not show the secret key");
+        assert!(!Config::default().duo.enabled(), "off unless configured");
+
+        let c = load("[duo]\nfail_open = true\n", &[("GATEHOUSE_DUO__PUSH_TIMEOUT_SECS", "5")]).unwrap();
+        assert!(!c.duo.enabled() && c.duo.fail_open && c.duo.push_timeout_secs == 5);
+
+        let err = load("[duo]\nintegration_key = \"DIX\"\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.secret_key: must be set"), "{err}");
+        let err = load("[duo]\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key: must be set"), "{err}");
+        let err = load("", &[("GATEHOUSE_DUO__SECRET_KEY", "s")]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key"), "{err}");
+        let full = "[duo]\nintegration_key = \"DIX\"\nsecret_key = \"s\"\n";
+        let err = load(&format!("{full}api_host = \"http://api-x.duosecurity.com\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.api_host") && err.contains("loopback"), "{err}");
+        assert!(load(&format!("{full}api_host = \"http://127.0.0.1:9\"\n"), &[]).is_ok());
+        let err = load("[duo]\nintegration_key = \"DI X\"\nsecret_key = \"s\"\napi_host = \"h\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key"), "{err}");
+        let err = load("[duo]\ntimeout_secs = 0\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.timeout_secs"), "{err}");
+        let err = load("[duo]\npush_timeout_secs = 301\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.push_timeout_secs"), "{err}");
+        let err = load("[duo]\nfail_open = \"yes\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("fail_open"), "{err}");
+        let err = load("[duo]\nhost = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("host"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 //! never pass), and a test request to the external services.
 
 use crate::config::Config;
-use crate::factors::{self, Method, MethodSet, radius};
+use crate::factors::{self, Method, MethodSet, duo, radius};
 use crate::{Gateway, Result, groups, policy};
 
 /// Whether the gateway can check a method.
@@ -109,6 +109,7 @@ pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
 fn missing(method: Method) -> String {
     match method {
         Method::Radius => "no servers or no secret in the [radius] configuration".into(),
+        Method::Duo => "no integration_key, secret_key or api_host in the [duo] configuration".into(),
         Method::Email => "no SMTP relay in the [email] configuration (smtp_host, from)".into(),
         m => format!("{} is not configured", m.label()),
     }
@@ -117,6 +118,14 @@ fn missing(method: Method) -> String {
 fn where_checked(config: &Config, method: Method) -> String {
     match method {
         Method::Radius => format!("servers, in order: {}", config.radius.servers.join(", ")),
+        Method::Duo => {
+            let host = config.duo.endpoint().map(|e| e.url("")).unwrap_or_default();
+            let mut text = format!("Duo Auth API at {host}; a push waits up to {} s", config.duo.push_timeout_secs);
+            if config.duo.fail_open {
+                text.push_str("; FAIL-OPEN: while Duo cannot be reached, Duo logins pass without a second factor");
+            }
+            text
+        }
         Method::Email => {
             let tls = match config.email.tls {
                 crate::config::SmtpTls::Starttls => "STARTTLS",
@@ -206,5 +215,29 @@ pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> Strin
             format!("Access-Challenge: the server answered and asks another question: \"{shown}\".")
         }
         Err(e) => format!("No usable answer: {e}."),
+    }
+}
+
+/// Calls Duo's `/auth/v2/check` (signed: it proves the keys and the host) and says what
+/// came back, for the administrator's test action. The outcome is recorded for the
+/// health page.
+pub async fn test_duo(gw: &Gateway) -> String {
+    if !gw.config.duo.enabled() {
+        return format!("Not asked: {}.", missing(Method::Duo));
+    }
+    let answer = match duo::client::Client::new(&gw.config.duo) {
+        Ok(client) => client.check().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(time) => {
+            record_ok(gw, Method::Duo).await;
+            let skew = time - crate::time::now();
+            format!("OK: Duo answered /check and accepted the integration and secret keys (Duo's clock: {}, {skew:+} s from this node's).", crate::time::format_utc(time))
+        }
+        Err(e) => {
+            record_error(gw, Method::Duo, &e.to_string()).await;
+            format!("No usable answer: {e}.")
+        }
     }
 }

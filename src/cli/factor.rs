@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, email, keyword, radius, totp};
+use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp};
 use gatehouse_core::{Gateway, mail, policy, time, users};
 
 use super::read_secret_stdin;
@@ -25,6 +25,9 @@ pub enum FactorCmd {
     /// RADIUS (the answer is checked by the servers of the [radius] config table).
     #[command(subcommand)]
     Radius(RadiusCmd),
+    /// Duo (checked by Duo's Auth API, the [duo] config table).
+    #[command(subcommand)]
+    Duo(DuoCmd),
     /// Email codes and Authorize links (sent through the [email] SMTP relay).
     #[command(subcommand)]
     Email(EmailCmd),
@@ -52,6 +55,17 @@ pub enum RadiusCmd {
         /// The user name the RADIUS server knows, when it differs from the Gatehouse name.
         #[arg(long, value_name = "NAME")]
         radius_user: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DuoCmd {
+    /// Enroll Duo for a user (replacing any enrollment); their devices are enrolled at Duo.
+    Enroll {
+        user: String,
+        /// The user name Duo knows, when it differs from the Gatehouse name.
+        #[arg(long, value_name = "NAME")]
+        duo_user: Option<String>,
     },
 }
 
@@ -104,6 +118,15 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 eprintln!("warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is");
             }
             println!("RADIUS enrolled for {user} (RADIUS user {name})");
+        }
+        FactorCmd::Duo(DuoCmd::Enroll { user, duo_user }) => {
+            let u = users::get(db, &user).await?;
+            let name = duo::enroll(gw, &u, duo_user.as_deref()).await?;
+            audit(gw, "factor.enroll", &user, &format!("duo as {name}")).await?;
+            if !gw.config.duo.enabled() {
+                eprintln!("warning: Duo is not configured ([duo] integration_key, secret_key, api_host); the factor cannot be used until it is");
+            }
+            println!("Duo enrolled for {user} (Duo user {name})");
         }
         FactorCmd::Email(EmailCmd::Enroll { user, address }) => {
             let u = users::get(db, &user).await?;

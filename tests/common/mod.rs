@@ -11,6 +11,8 @@
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
+//! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
+//!   does, for the Duo factor.
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
@@ -20,6 +22,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod duo;
 pub mod gateway;
 pub mod keys;
 pub mod postgres;
@@ -33,6 +36,7 @@ pub mod totp;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};

@@ -75,6 +75,7 @@ pub fn router() -> Router<Gateway> {
         .route("/admin/live", get(admin::sessions::live))
         .route("/admin/health", get(admin::health::show))
         .route("/admin/health/radius", post(admin::health::radius_test))
+        .route("/admin/health/duo", post(admin::health::duo_check))
         .route("/admin/health/email", post(admin::health::email_test))
         .route("/admin/live/{id}/terminate", post(admin::sessions::terminate))
 }

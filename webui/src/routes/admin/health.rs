@@ -8,7 +8,7 @@ use gatehouse_core::health::{self, State as Health};
 
 use super::audit_change;
 use crate::error::WebResult;
-use crate::form::CsrfForm;
+use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{Admin, Authed};
 
@@ -34,6 +34,8 @@ struct HealthPage {
     /// The email test: the address filled in, and what happened.
     mail_to: String,
     mail_result: String,
+    /// What the last Duo `/check` answered (empty when none was asked).
+    duo_result: String,
     n: Notice,
 }
 
@@ -44,6 +46,7 @@ struct Tested {
     result: String,
     mail_to: String,
     mail_result: String,
+    duo_result: String,
 }
 
 async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n: Notice) -> WebResult {
@@ -76,7 +79,7 @@ async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n:
     let c = a.chrome.clone().with_section("health");
     Ok(page(
         status,
-        &HealthPage { c, warnings, advisories, methods, user: t.user, result: t.result, mail_to, mail_result: t.mail_result, n },
+        &HealthPage { c, warnings, advisories, methods, user: t.user, result: t.result, mail_to, mail_result: t.mail_result, duo_result: t.duo_result, n },
     ))
 }
 
@@ -122,4 +125,11 @@ pub async fn email_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f):
     let result = health::test_email(&gw, &to).await;
     audit_change(&gw, &a, "email.test", None, format!("test mail to {}: {result}", gatehouse_core::mail::mask(&to))).await?;
     health_page(&gw, &a, StatusCode::OK, Tested { mail_to: to, mail_result: result, ..Tested::default() }, Notice::none()).await
+}
+
+/// `POST /admin/health/duo`: one signed `/auth/v2/check`; the answer is shown and audited.
+pub async fn duo_check(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    let result = health::test_duo(&gw).await;
+    audit_change(&gw, &a, "duo.check", None, format!("Duo /check: {result}")).await?;
+    health_page(&gw, &a, StatusCode::OK, Tested { duo_result: result, ..Tested::default() }, Notice::none()).await
 }
