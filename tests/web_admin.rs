@@ -240,7 +240,7 @@ async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_tha
     };
     assert!(row("Authenticator code").contains("ready"), "{}", row("Authenticator code"));
     assert!(row("RADIUS").contains("not configured") && row("RADIUS").contains("[radius]"), "{}", row("RADIUS"));
-    assert!(row("Duo").contains("not available"), "{}", row("Duo"));
+    assert!(row("Duo").contains("not configured") && row("Duo").contains("[duo]"), "{}", row("Duo"));
     assert!(!page.body.contains("Cannot work"), "nothing is forced yet");
 
     // Forced for everyone with only methods this gateway cannot check: a warning, and the
