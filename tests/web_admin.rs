@@ -240,7 +240,7 @@ async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_tha
     };
     assert!(row("Authenticator code").contains("ready"), "{}", row("Authenticator code"));
     assert!(row("RADIUS").contains("not configured") && row("RADIUS").contains("[radius]"), "{}", row("RADIUS"));
-    assert!(row("Duo").contains("not available"), "{}", row("Duo"));
+    assert!(row("Duo").contains("not configured") && row("Duo").contains("[duo]"), "{}", row("Duo"));
     assert!(!page.body.contains("Cannot work"), "nothing is forced yet");
 
     // Forced for everyone with only methods this gateway cannot check: a warning, and the
@@ -253,7 +253,11 @@ async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_tha
     gw.cli_ok(&["policy", "force-2fa", "on", "--group", "ops"]);
     let page = admin.get("/admin/health").await;
     page.assert_contains("Cannot work", "warning").assert_contains("forced for everyone", "global warning").assert_contains("Group ops", "group warning");
+    // Every admin page says so too, with a link to the health page.
+    admin.get("/admin/users").await.assert_contains("id=\"health-warning\"", "the warning on the admin pages");
     gw.cli_ok(&["policy", "methods", "totp,duo"]);
+    let users = admin.get("/admin/users").await;
+    assert!(!users.body.contains("health-warning"), "no warning once a usable method is allowed");
     let page = admin.get("/admin/health").await;
     assert!(!page.body.contains("Cannot work"), "TOTP can be checked: no warning\n{}", page.body);
 

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod duo;
+pub use duo::{DuoConfig, DuoEndpoint};
+
 /// Environment variables with the `GATEHOUSE_` prefix that are not config keys.
 const NON_KEY_VARIABLES: &[&str] = &["GATEHOUSE_CONFIG", "GATEHOUSE_SECRET_KEY", "GATEHOUSE_LOG"];
 
@@ -36,6 +39,10 @@ pub struct Config {
     pub ssh: SshConfig,
     /// RADIUS servers for the `radius` second factor.
     pub radius: RadiusConfig,
+    /// Duo's Auth API for the `duo` second factor.
+    pub duo: DuoConfig,
+    /// The SMTP relay for the `email` second factor.
+    pub email: EmailConfig,
     /// YubiCloud (or self-hosted) validation servers for the `yubikey` second factor.
     pub yubikey: YubikeyConfig,
 }
@@ -135,6 +142,115 @@ impl RadiusConfig {
         }
         if self.nas_identifier.len() > 253 {
             return Err(Error::Config("radius.nas_identifier: at most 253 bytes".into()));
+        }
+        Ok(())
+    }
+}
+
+/// How the connection to the SMTP relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption at all: only for a relay on the same host or a trusted network.
+    None,
+}
+
+/// The SMTP relay that carries mailed codes and Authorize links (the `email` second
+/// factor), address confirmations and test mails.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// The relay's host name; empty: email is off.
+    pub smtp_host: String,
+    /// The relay's port; 0 means the usual one for `tls` (587, 465 or 25).
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub tls: SmtpTls,
+    /// User name for SMTP AUTH; empty: no AUTH.
+    pub username: String,
+    /// Password for SMTP AUTH (better set through `GATEHOUSE_EMAIL__PASSWORD`).
+    #[serde(deserialize_with = "text_even_if_numeric")]
+    pub password: String,
+    /// The sender, e.g. `Gatehouse <gatehouse@example.com>`.
+    pub from: String,
+    /// Seconds a mailed code or link stays valid.
+    pub code_ttl_secs: u64,
+    /// Seconds to wait for the relay.
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    /// Never shows the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "(set)" })
+            .field("from", &self.from)
+            .field("code_ttl_secs", &self.code_ttl_secs)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_host: String::new(),
+            smtp_port: 0,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from: String::new(),
+            code_ttl_secs: 600,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl EmailConfig {
+    /// Whether a relay is configured.
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.trim().is_empty()
+    }
+
+    /// The port in force.
+    pub fn port(&self) -> u16 {
+        match (self.smtp_port, self.tls) {
+            (0, SmtpTls::Starttls) => 587,
+            (0, SmtpTls::Tls) => 465,
+            (0, SmtpTls::None) => 25,
+            (p, _) => p,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if self.smtp_host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+            return Err(Error::Config(format!("email.smtp_host: '{}' is not a host name", crate::audit::printable(&self.smtp_host))));
+        }
+        if self.from.trim().is_empty() {
+            return Err(Error::Config("email.from: must be set when email.smtp_host is (e.g. \"Gatehouse <gatehouse@example.com>\")".into()));
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(Error::Config(format!("email.from: '{}' is not a mail address", crate::audit::printable(&self.from))));
+        }
+        if self.username.is_empty() != self.password.is_empty() {
+            return Err(Error::Config("email.username and email.password: set both or neither".into()));
+        }
+        if !(60..=86_400).contains(&self.code_ttl_secs) {
+            return Err(Error::Config("email.code_ttl_secs: must be 60-86400".into()));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > 120 {
+            return Err(Error::Config("email.timeout_secs: must be 1-120".into()));
         }
         Ok(())
     }
@@ -256,6 +372,8 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
             radius: RadiusConfig::default(),
+            duo: DuoConfig::default(),
+            email: EmailConfig::default(),
             yubikey: YubikeyConfig::default(),
         }
     }
@@ -350,6 +468,8 @@ impl Config {
             return Err(Error::Config("ssh.gate_attempts: must be at least 1".into()));
         }
         self.radius.validate()?;
+        self.duo.validate()?;
+        self.email.validate()?;
         self.yubikey.validate()?;
         Ok(())
     }
@@ -546,6 +666,45 @@ mod tests {
         let err = load("[radius]\nretries = \"x\"\n", &[]).unwrap_err().to_string();
         assert!(err.contains("retries"), "{err}");
     }
+
+    #[test]
+    fn duo_table() {
+        let c = load(
+            "[duo]\nintegration_key = \"DIWJ8X6AEYOR5OMC6TQ1\"\napi_host = \"api-XXXXXXXX.duosecurity.com\"\n",
+            &[("GATEHOUSE_DUO__SECRET_KEY", "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep")],
+        )
+        .unwrap();
+        assert!(c.duo.enabled());
+        assert_eq!(c.duo.endpoint().unwrap().host, "api-xxxxxxxx.duosecurity.com");
+        assert_eq!((c.duo.timeout_secs, c.duo.push_timeout_secs, c.duo.fail_open), (10, 60, false));
+        assert!(!format!("{c:?}").contains("Zh5eGmUq"), "Debug must not show the secret key");
+        assert!(!Config::default().duo.enabled(), "off unless configured");
+
+        let c = load("[duo]\nfail_open = true\n", &[("GATEHOUSE_DUO__PUSH_TIMEOUT_SECS", "5")]).unwrap();
+        assert!(!c.duo.enabled() && c.duo.fail_open && c.duo.push_timeout_secs == 5);
+
+        let err = load("[duo]\nintegration_key = \"DIX\"\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.secret_key: must be set"), "{err}");
+        let err = load("[duo]\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key: must be set"), "{err}");
+        let err = load("", &[("GATEHOUSE_DUO__SECRET_KEY", "s")]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key"), "{err}");
+        let full = "[duo]\nintegration_key = \"DIX\"\nsecret_key = \"s\"\n";
+        let err = load(&format!("{full}api_host = \"http://api-x.duosecurity.com\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.api_host") && err.contains("loopback"), "{err}");
+        assert!(load(&format!("{full}api_host = \"http://127.0.0.1:9\"\n"), &[]).is_ok());
+        let err = load("[duo]\nintegration_key = \"DI X\"\nsecret_key = \"s\"\napi_host = \"h\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.integration_key"), "{err}");
+        let err = load("[duo]\ntimeout_secs = 0\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.timeout_secs"), "{err}");
+        let err = load("[duo]\npush_timeout_secs = 301\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("duo.push_timeout_secs"), "{err}");
+        let err = load("[duo]\nfail_open = \"yes\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("fail_open"), "{err}");
+        let err = load("[duo]\nhost = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("host"), "{err}");
+    }
+
     #[test]
     fn yubikey_table() {
         let c = load("", &[]).unwrap();

@@ -20,6 +20,12 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A service the gateway depends on (the SMTP relay, …) did not do its part.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Too many requests of one kind in a short time (mails to one user).
+    #[error("{0}")]
+    TooMany(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

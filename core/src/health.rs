@@ -3,7 +3,7 @@
 //! never pass), and a test request to the external services.
 
 use crate::config::Config;
-use crate::factors::{self, Method, MethodSet, radius};
+use crate::factors::{self, Method, MethodSet, duo, radius};
 use crate::{Gateway, Result, groups, policy};
 
 /// Whether the gateway can check a method.
@@ -78,7 +78,8 @@ pub async fn record_error(gw: &Gateway, method: Method, error: &str) {
 
 /// What was last seen of `method`'s service.
 pub async fn last_seen(gw: &Gateway, method: Method) -> Result<LastSeen> {
-    let row: Option<(Option<i64>, Option<String>, Option<i64>, Option<String>)> = sqlx::query_as(
+    type Row = (Option<i64>, Option<String>, Option<i64>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT last_ok_at, last_error, last_error_at, last_error_node FROM factor_health WHERE method = $1",
     )
     .bind(method.as_str())
@@ -108,6 +109,8 @@ pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
 fn missing(method: Method) -> String {
     match method {
         Method::Radius => "no servers or no secret in the [radius] configuration".into(),
+        Method::Duo => "no integration_key, secret_key or api_host in the [duo] configuration".into(),
+        Method::Email => "no SMTP relay in the [email] configuration (smtp_host, from)".into(),
         Method::Yubikey => "no client_id or secret_key in the [yubikey] configuration".into(),
         m => format!("{} is not configured", m.label()),
     }
@@ -117,6 +120,22 @@ fn where_checked(config: &Config, method: Method) -> String {
     match method {
         Method::Radius => format!("servers, in order: {}", config.radius.servers.join(", ")),
         Method::Yubikey => format!("validation servers, in order: {}", config.yubikey.api_urls.join(", ")),
+        Method::Duo => {
+            let host = config.duo.endpoint().map(|e| e.url("")).unwrap_or_default();
+            let mut text = format!("Duo Auth API at {host}; a push waits up to {} s", config.duo.push_timeout_secs);
+            if config.duo.fail_open {
+                text.push_str("; FAIL-OPEN: while Duo cannot be reached, Duo logins pass without a second factor");
+            }
+            text
+        }
+        Method::Email => {
+            let tls = match config.email.tls {
+                crate::config::SmtpTls::Starttls => "STARTTLS",
+                crate::config::SmtpTls::Tls => "TLS",
+                crate::config::SmtpTls::None => "no encryption",
+            };
+            format!("SMTP relay {}:{} ({tls}), from {}; links point to {}", config.email.smtp_host.trim(), config.email.port(), config.email.from, config.public_url())
+        }
         _ => "checked by the gateway itself".into(),
     }
 }
@@ -143,6 +162,50 @@ pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Settings that let a method start but will bite its users (links nobody can open, mail
+/// sent in clear over the network), for the health page.
+pub fn advisories(gw: &Gateway) -> Vec<String> {
+    let mut out = Vec::new();
+    let c = &gw.config;
+    if c.email.enabled() {
+        let url = c.public_url();
+        let host = url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+        if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+            out.push(format!(
+                "Authorize links in login mails point to {url}, which only this machine can open. Set public_url to the address users reach the web UI at."
+            ));
+        }
+        let relay = c.email.smtp_host.trim();
+        let local_relay = relay == "localhost" || relay.starts_with("127.") || relay == "::1";
+        if c.email.tls == crate::config::SmtpTls::None && !local_relay {
+            out.push(format!("Mail to the relay {relay} is not encrypted (email.tls = \"none\"): codes and links cross the network in clear."));
+        }
+    }
+    out
+}
+
+/// Sends a test mail to `to` through the configured relay and says what happened.
+pub async fn test_email(gw: &Gateway, to: &str) -> String {
+    let to = match crate::mail::parse_address(to) {
+        Ok(a) => a,
+        Err(why) => return why,
+    };
+    let body = format!(
+        "This is a test mail from the Gatehouse gateway {}.\n\nIf you can read it, login codes and Authorize links reach this mailbox.\n",
+        gw.config.node_name()
+    );
+    match crate::mail::send(&gw.config.email, &to, "Gatehouse test mail", body).await {
+        Ok(()) => {
+            record_ok(gw, Method::Email).await;
+            format!("The relay took the mail for {to}. Check that it arrived (and not in spam).")
+        }
+        Err(e) => {
+            record_error(gw, Method::Email, &e.to_string()).await;
+            format!("No mail went out: {e}.")
+        }
+    }
+}
+
 /// Sends one Access-Request for `user_name` with `password` to the configured RADIUS
 /// servers and says what came back, for the administrator's "send test" action.
 pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> String {
@@ -154,5 +217,29 @@ pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> Strin
             format!("Access-Challenge: the server answered and asks another question: \"{shown}\".")
         }
         Err(e) => format!("No usable answer: {e}."),
+    }
+}
+
+/// Calls Duo's `/auth/v2/check` (signed: it proves the keys and the host) and says what
+/// came back, for the administrator's test action. The outcome is recorded for the
+/// health page.
+pub async fn test_duo(gw: &Gateway) -> String {
+    if !gw.config.duo.enabled() {
+        return format!("Not asked: {}.", missing(Method::Duo));
+    }
+    let answer = match duo::client::Client::new(&gw.config.duo) {
+        Ok(client) => client.check().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(time) => {
+            record_ok(gw, Method::Duo).await;
+            let skew = time - crate::time::now();
+            format!("OK: Duo answered /check and accepted the integration and secret keys (Duo's clock: {}, {skew:+} s from this node's).", crate::time::format_utc(time))
+        }
+        Err(e) => {
+            record_error(gw, Method::Duo, &e.to_string()).await;
+            format!("No usable answer: {e}.")
+        }
     }
 }

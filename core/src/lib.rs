@@ -29,6 +29,7 @@ pub mod groups;
 pub mod health;
 pub mod live_sessions;
 pub mod lockout;
+pub mod mail;
 pub mod login;
 pub mod policy;
 pub mod recordings;

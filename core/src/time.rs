@@ -15,6 +15,20 @@ pub fn format_utc(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
+/// Formats epoch seconds as an RFC 2822 date in UTC, `Tue, 21 Aug 2012 17:29:18 -0000`
+/// (the form signed HTTP APIs such as Duo's expect in their `Date` header).
+pub fn format_rfc2822(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[(days + 4).rem_euclid(7) as usize];
+    let month = MONTHS[(m - 1) as usize];
+    format!("{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} -0000", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -38,5 +52,8 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_utc(1_111_111_109), "2005-03-18 01:58:29 UTC");
         assert_eq!(format_utc(2_000_000_000), "2033-05-18 03:33:20 UTC");
+        assert_eq!(format_rfc2822(1_345_570_158), "Tue, 21 Aug 2012 17:29:18 -0000");
+        assert_eq!(format_rfc2822(0), "Thu, 01 Jan 1970 00:00:00 -0000");
+        assert_eq!(format_rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 -0000");
     }
 }

@@ -323,6 +323,11 @@ impl Connection {
                     Ok(Verdict::Accepted) => "",
                     Ok(Verdict::Expired) => "The approval request expired.",
                     Ok(Verdict::Unavailable) => "The service that approves this method did not answer. Try again later or use another method.",
+                    // Denied where it is approved ("this was not me"): the login ends here.
+                    Ok(Verdict::Rejected) => {
+                        self.state = AuthState::Refused;
+                        return notice(format!("The login was denied ({}). If you did not start it, change your password.", method.label()));
+                    }
                     Ok(_) => "The login was not approved.",
                     Err(e) => {
                         tracing::error!(error = %e, %method, "waiting for the second factor failed; refusing");

@@ -4,8 +4,8 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, keyword, radius, totp, yubikey};
-use gatehouse_core::{Gateway, policy, time, users};
+use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp, yubikey};
+use gatehouse_core::{Gateway, mail, policy, time, users};
 
 use super::read_secret_stdin;
 
@@ -25,6 +25,12 @@ pub enum FactorCmd {
     /// RADIUS (the answer is checked by the servers of the [radius] config table).
     #[command(subcommand)]
     Radius(RadiusCmd),
+    /// Duo (checked by Duo's Auth API, the [duo] config table).
+    #[command(subcommand)]
+    Duo(DuoCmd),
+    /// Email codes and Authorize links (sent through the [email] SMTP relay).
+    #[command(subcommand)]
+    Email(EmailCmd),
     /// YubiKey OTP (checked by YubiCloud or the servers of the [yubikey] config table).
     #[command(subcommand)]
     Yubikey(YubikeyCmd),
@@ -54,6 +60,28 @@ pub enum RadiusCmd {
         radius_user: Option<String>,
     },
 }
+
+#[derive(Subcommand, Debug)]
+pub enum DuoCmd {
+    /// Enroll Duo for a user (replacing any enrollment); their devices are enrolled at Duo.
+    Enroll {
+        user: String,
+        /// The user name Duo knows, when it differs from the Gatehouse name.
+        #[arg(long, value_name = "NAME")]
+        duo_user: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EmailCmd {
+    /// Mail a confirmation code to ADDRESS; `email confirm` with that code enrolls it.
+    Enroll { user: String, address: String },
+    /// Enroll the address that CODE was mailed to (replacing any earlier address).
+    Confirm { user: String, code: String },
+}
+
+/// The attempt id that binds a confirmation started on the command line to its confirm.
+const CLI_ATTEMPT: &str = "cli";
 
 #[derive(Subcommand, Debug)]
 pub enum YubikeyCmd {
@@ -104,6 +132,31 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 eprintln!("warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is");
             }
             println!("RADIUS enrolled for {user} (RADIUS user {name})");
+        }
+        FactorCmd::Duo(DuoCmd::Enroll { user, duo_user }) => {
+            let u = users::get(db, &user).await?;
+            let name = duo::enroll(gw, &u, duo_user.as_deref()).await?;
+            audit(gw, "factor.enroll", &user, &format!("duo as {name}")).await?;
+            if !gw.config.duo.enabled() {
+                eprintln!("warning: Duo is not configured ([duo] integration_key, secret_key, api_host); the factor cannot be used until it is");
+            }
+            println!("Duo enrolled for {user} (Duo user {name})");
+        }
+        FactorCmd::Email(EmailCmd::Enroll { user, address }) => {
+            let u = users::get(db, &user).await?;
+            let address = email::start_enrollment(gw, &u, &address, CLI_ATTEMPT).await?;
+            audit(gw, "factor.email_code", &user, &format!("confirmation code mailed to {}", mail::mask(&address))).await?;
+            println!("A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE");
+        }
+        FactorCmd::Email(EmailCmd::Confirm { user, code }) => {
+            let u = users::get(db, &user).await?;
+            match email::confirm_enrollment(gw, &u, CLI_ATTEMPT, &code).await? {
+                Some(address) => {
+                    audit(gw, "factor.enroll", &user, &format!("email {}", mail::mask(&address))).await?;
+                    println!("email enrolled for {user} ({address})");
+                }
+                None => bail!("that code is not right or has expired (after {} wrong codes a new one is needed)", email::MAX_WRONG),
+            }
         }
         FactorCmd::Yubikey(YubikeyCmd::Enroll { user, otp }) => {
             let u = users::get(db, &user).await?;

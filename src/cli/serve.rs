@@ -29,6 +29,7 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
     )?;
     let gw = Gateway::open(config).await?;
     tracing::info!(data_dir = %gw.config.data_dir.display(), database = %redact(&gw.config.database_url()), "database ready");
+    gatehouse_core::factors::duo::log_start(&gw.config.duo);
     bootstrap_admin(&gw).await?;
 
     let shutdown = CancellationToken::new();

@@ -11,6 +11,9 @@
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
+//! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
+//!   does, for the Duo factor.
+//! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
 //! - [`yubico`]: [`ValidationServer`], a loopback stand-in for YubiCloud, and
@@ -21,11 +24,13 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod duo;
 pub mod gateway;
 pub mod keys;
 pub mod postgres;
 pub mod process;
 pub mod radius;
+pub mod smtp;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
@@ -34,11 +39,13 @@ pub mod yubico;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
+pub use smtp::SmtpSink;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
 pub use totp::{TotpDevice, totp_at, totp_now};

@@ -21,7 +21,8 @@ use super::process::run_with_timeout;
 /// The askpass program. It gets the prompt as `$1`, appends it to `prompts.log`, then
 /// answers from the first rule whose pattern is a substring of the prompt (each rule's
 /// answers are used in order, one per prompt), else from the fallback sequence. When
-/// nothing is left it exits 1, which makes ssh give up that prompt.
+/// nothing is left it exits 1, which makes ssh give up that prompt. An answer
+/// `@file:PATH` waits for the test to write PATH and answers its content.
 const ASKPASS: &str = r#"#!/bin/bash
 dir="$(dirname "$0")"
 prompt="$1"
@@ -32,7 +33,15 @@ answer_from() { # $1 = file of answers, $2 = file holding how many were used
   total=$(wc -l < "$1")
   if [ "$used" -ge "$total" ]; then return 1; fi
   echo $((used + 1)) > "$2"
-  sed -n "$((used + 1))p" "$1"
+  line=$(sed -n "$((used + 1))p" "$1")
+  case "$line" in
+    @file:*) # an answer the test writes later (a mailed code): wait for it, up to 30 s
+      f="${line#@file:}"
+      for _ in $(seq 600); do [ -f "$f" ] && break; sleep 0.05; done
+      [ -f "$f" ] || return 1
+      cat "$f"; echo ;;
+    *) printf '%s\n' "$line" ;;
+  esac
 }
 i=0
 while [ -f "$dir/rule.$i.pattern" ]; do
@@ -116,6 +125,13 @@ impl Ssh {
             None => self.rules.push((pattern.to_string(), vec![answer.to_string()])),
         }
         self
+    }
+
+    /// Answer the next prompt containing `pattern` with what the test writes to `path`
+    /// while ssh waits (e.g. a code mailed during the login); see [`write_answer`].
+    pub fn on_prompt_from_file(self, pattern: &str, path: &Path) -> Ssh {
+        let answer = format!("@file:{}", path.display());
+        self.on_prompt(pattern, &answer)
     }
 
     /// Answers for prompts no rule matches, in order.
@@ -278,6 +294,14 @@ fn tcl_word(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Writes an answer for [`Ssh::on_prompt_from_file`] in one step (the askpass script never
+/// sees half of it).
+pub fn write_answer(path: &Path, answer: &str) {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, answer).expect("writing an answer");
+    std::fs::rename(&tmp, path).expect("publishing an answer");
 }
 
 fn lines(items: &[String]) -> String {

@@ -19,6 +19,9 @@ pub struct Chrome {
     /// Navigation is hidden while the user must finish a step (new password, enrollment).
     pub nav: bool,
     pub section: &'static str,
+    /// For administrators: forced scopes whose users could never pass (see the health
+    /// page), shown as a warning on every admin page.
+    pub health_warnings: usize,
 }
 
 impl Chrome {
@@ -58,6 +61,7 @@ impl Notice {
             "totp" => "Your authenticator app is set up.",
             "keyword" => "Your access keyword was saved.",
             "yubikey" => "Your YubiKey is bound.",
+            "email" => "Your mail address is confirmed: login codes and links go there now.",
             "removed" => "The factor was removed.",
             "key-added" => "The key was added.",
             "key-removed" => "The key was removed.",

@@ -219,6 +219,7 @@ async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed,
         exempt: user.exempt_2fa,
         nav: !must_change && !must_enroll,
         section: "",
+        health_warnings: 0,
     };
     Ok(Authed { user, session, source: visitor.source, trust_hash: visitor.trust_hash, chrome })
 }
@@ -257,11 +258,12 @@ pub struct Admin(pub Authed);
 impl FromRequestParts<Gateway> for Admin {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
-        let a = authed(parts, gw, Level::Clear).await?;
+        let mut a = authed(parts, gw, Level::Clear).await?;
         if !a.user.is_admin {
             tracing::warn!(user = %a.user.name, path = %parts.uri.path(), "non-administrator refused an admin page");
             return Err(WebError::Forbidden("This page is for administrators."));
         }
+        a.chrome.health_warnings = gatehouse_core::health::warnings(gw).await?.len();
         Ok(Admin(a))
     }
 }

@@ -2,7 +2,7 @@
 //! and the web login both drive a factor the same way:
 //!
 //! 1. [`SecondFactor::challenge`] starts an attempt. Code methods only describe what to
-//!    type; push methods (email link, Duo push, added later) send something here and
+//!    type; push methods (an email link, a Duo push) send something here and
 //!    return a challenge that can be waited on.
 //! 2. [`SecondFactor::verify`] checks the user's answer; [`SecondFactor::poll`] asks a
 //!    challenge that can wait whether it was approved elsewhere (on any node: the state
@@ -12,6 +12,8 @@
 //! Replay protection and single use live next to each factor's data, in the database.
 
 pub mod backup_codes;
+pub mod duo;
+pub mod email;
 pub mod keyword;
 pub mod radius;
 pub mod totp;
@@ -255,15 +257,17 @@ pub trait SecondFactor: Send + Sync {
     }
 }
 
-/// The implementation of `method`, if this build has one.
+/// The implementation of `method`, if this build has one (every method has one now; the
+/// health page still tells a method without one apart).
 pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
     match method {
         Method::Totp => Some(&totp::Totp),
         Method::BackupCode => Some(&backup_codes::BackupCodes),
         Method::Keyword => Some(&keyword::Keyword),
         Method::Radius => Some(&radius::Radius),
+        Method::Duo => Some(&duo::Duo),
+        Method::Email => Some(&email::Email),
         Method::Yubikey => Some(&yubikey::Yubikey),
-        _ => None,
     }
 }
 

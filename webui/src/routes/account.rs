@@ -44,8 +44,10 @@ struct AccountPage {
     totp_allowed: bool,
     backup_allowed: bool,
     keyword_allowed: bool,
+    /// Email may be enrolled (allowed, and the gateway can send mail).
+    email_allowed: bool,
     has_yubikey: bool,
-    /// Allowed for the user and checkable here.
+    /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
     yubikey_allowed: bool,
 }
 
@@ -58,7 +60,7 @@ struct TotpPage {
     forced: bool,
     totp_allowed: bool,
     keyword_allowed: bool,
-    /// Allowed for the user and checkable here.
+    /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
     yubikey_allowed: bool,
     qr_svg: String,
     key: String,
@@ -122,6 +124,7 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             totp_allowed: allowed.contains(Method::Totp),
             backup_allowed: allowed.contains(Method::BackupCode),
             keyword_allowed: allowed.contains(Method::Keyword),
+            email_allowed: allowed.contains(Method::Email) && gw.config.email.enabled(),
             has_yubikey: described.iter().any(|f| f.method == Method::Yubikey),
             yubikey_allowed: yubikey_usable(gw, &allowed),
         },

@@ -193,7 +193,7 @@ fn factor_page_with(p: &Pending, chosen: Method, status: StatusCode, n: Notice, 
             user: p.user.name.clone(),
             method: chosen.as_str(),
             label: chosen.label(),
-            numeric: chosen == Method::Totp,
+            numeric: matches!(chosen, Method::Totp | Method::Email),
             instructions,
             state,
             others: p.methods.iter().filter(|m| **m != chosen).map(|m| (m.as_str(), m.label())).collect(),
@@ -275,6 +275,12 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         Verdict::Accepted => {}
         Verdict::Pending if waiting => {
             return again(StatusCode::ACCEPTED, Notice::error("code", "Not approved yet. Wait again, or enter the code.")).await;
+        }
+        // Denied where it is approved ("this was not me"): this login ends.
+        Verdict::Rejected if waiting => {
+            web_sessions::delete(&gw.db, &s.id_hash).await?;
+            let clear = session::set_cookie(&gw, session::SESSION_COOKIE, "", Some(0));
+            return Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response());
         }
         Verdict::Continue => return follow_up_page(&p, &challenge),
         verdict => {

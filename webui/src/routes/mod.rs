@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod credentials;
 pub mod devices;
+pub mod email;
 pub mod login;
 pub mod statics;
 pub mod yubikey;
@@ -29,6 +30,9 @@ pub fn router() -> Router<Gateway> {
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
         .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))
+        .route("/account/email", get(email::form).post(email::send_code))
+        .route("/account/email/confirm", post(email::confirm))
+        .route("/authorize/{token}", get(email::show).post(email::decide))
         .route("/account/factors/remove", post(account::remove_factor))
         .route("/account/keys", get(credentials::keys).post(credentials::add_key))
         .route("/account/keys/remove", post(credentials::remove_key))
@@ -73,5 +77,7 @@ pub fn router() -> Router<Gateway> {
         .route("/admin/live", get(admin::sessions::live))
         .route("/admin/health", get(admin::health::show))
         .route("/admin/health/radius", post(admin::health::radius_test))
+        .route("/admin/health/duo", post(admin::health::duo_check))
+        .route("/admin/health/email", post(admin::health::email_test))
         .route("/admin/live/{id}/terminate", post(admin::sessions::terminate))
 }
