@@ -111,6 +111,7 @@ fn missing(method: Method) -> String {
         Method::Radius => "no servers or no secret in the [radius] configuration".into(),
         Method::Duo => "no integration_key, secret_key or api_host in the [duo] configuration".into(),
         Method::Email => "no SMTP relay in the [email] configuration (smtp_host, from)".into(),
+        Method::Yubikey => "no client_id or secret_key in the [yubikey] configuration".into(),
         m => format!("{} is not configured", m.label()),
     }
 }
@@ -118,6 +119,7 @@ fn missing(method: Method) -> String {
 fn where_checked(config: &Config, method: Method) -> String {
     match method {
         Method::Radius => format!("servers, in order: {}", config.radius.servers.join(", ")),
+        Method::Yubikey => format!("validation servers, in order: {}", config.yubikey.api_urls.join(", ")),
         Method::Duo => {
             let host = config.duo.endpoint().map(|e| e.url("")).unwrap_or_default();
             let mut text = format!("Duo Auth API at {host}; a push waits up to {} s", config.duo.push_timeout_secs);

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp};
+use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp, yubikey};
 use gatehouse_core::{Gateway, mail, policy, time, users};
 
 use super::read_secret_stdin;
@@ -31,6 +31,9 @@ pub enum FactorCmd {
     /// Email codes and Authorize links (sent through the [email] SMTP relay).
     #[command(subcommand)]
     Email(EmailCmd),
+    /// YubiKey OTP (checked by YubiCloud or the servers of the [yubikey] config table).
+    #[command(subcommand)]
+    Yubikey(YubikeyCmd),
     /// List a user's factors.
     List {
         user: String,
@@ -79,6 +82,17 @@ pub enum EmailCmd {
 
 /// The attempt id that binds a confirmation started on the command line to its confirm.
 const CLI_ATTEMPT: &str = "cli";
+
+#[derive(Subcommand, Debug)]
+pub enum YubikeyCmd {
+    /// Bind a user's YubiKey (replacing any) by one OTP from it, checked with the
+    /// validation server first; the OTP is spent and cannot log in afterwards.
+    Enroll {
+        user: String,
+        /// An OTP the key typed when touched (32-48 modhex characters).
+        otp: String,
+    },
+}
 
 async fn audit(gw: &Gateway, event: &str, user: &str, detail: &str) -> Result<()> {
     Ok(gw.audit(AuditEvent::new(event, Outcome::Success).actor("cli").user(user).detail(detail)).await?)
@@ -143,6 +157,15 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 }
                 None => bail!("that code is not right or has expired (after {} wrong codes a new one is needed)", email::MAX_WRONG),
             }
+        }
+        FactorCmd::Yubikey(YubikeyCmd::Enroll { user, otp }) => {
+            let u = users::get(db, &user).await?;
+            let public_id = match yubikey::enroll(gw, &u, &otp).await {
+                Ok(id) => id,
+                Err(e) => bail!("YubiKey not enrolled for {user}: {e}"),
+            };
+            audit(gw, "factor.enroll", &user, &format!("yubikey {public_id}")).await?;
+            println!("YubiKey {public_id} enrolled for {user}");
         }
         FactorCmd::List { user, json } => {
             let u = users::get(db, &user).await?;

@@ -16,6 +16,8 @@
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
+//! - [`yubico`]: [`ValidationServer`], a loopback stand-in for YubiCloud, and
+//!   [`SoftYubiKey`], OTPs with the real Yubico layout, for the YubiKey factor.
 //!
 //! Every helper works when tests run in parallel (each in its own process under nextest,
 //! or as threads under `cargo test`): ports come from the kernel, files from temp dirs.
@@ -32,6 +34,7 @@ pub mod smtp;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
+pub mod yubico;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -46,6 +49,7 @@ pub use smtp::SmtpSink;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
 pub use totp::{TotpDevice, totp_at, totp_now};
+pub use yubico::{SoftYubiKey, ValidationServer};
 
 /// The `gatehouse` binary cargo built for this test run.
 pub fn bin() -> PathBuf {

@@ -60,6 +60,7 @@ impl Notice {
             "password" => "Your password was changed. Application passcodes were revoked.",
             "totp" => "Your authenticator app is set up.",
             "keyword" => "Your access keyword was saved.",
+            "yubikey" => "Your YubiKey is bound.",
             "email" => "Your mail address is confirmed: login codes and links go there now.",
             "removed" => "The factor was removed.",
             "key-added" => "The key was added.",

@@ -46,6 +46,9 @@ struct AccountPage {
     keyword_allowed: bool,
     /// Email may be enrolled (allowed, and the gateway can send mail).
     email_allowed: bool,
+    has_yubikey: bool,
+    /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
+    yubikey_allowed: bool,
 }
 
 #[derive(askama::Template)]
@@ -57,6 +60,8 @@ struct TotpPage {
     forced: bool,
     totp_allowed: bool,
     keyword_allowed: bool,
+    /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
+    yubikey_allowed: bool,
     qr_svg: String,
     key: String,
     uri: String,
@@ -120,8 +125,15 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             backup_allowed: allowed.contains(Method::BackupCode),
             keyword_allowed: allowed.contains(Method::Keyword),
             email_allowed: allowed.contains(Method::Email) && gw.config.email.enabled(),
+            has_yubikey: described.iter().any(|f| f.method == Method::Yubikey),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
         },
     ))
+}
+
+/// Whether the user may bind a YubiKey here: allowed for them and configured.
+fn yubikey_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
+    allowed.contains(Method::Yubikey) && gw.config.yubikey.enabled()
 }
 
 /// `GET /account`.
@@ -229,6 +241,7 @@ async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n
             forced,
             totp_allowed: allowed.contains(Method::Totp),
             keyword_allowed: allowed.contains(Method::Keyword),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
             qr_svg,
             key: seed.base32(),
             uri,
@@ -312,6 +325,7 @@ async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed
             forced,
             totp_allowed: true,
             keyword_allowed: allowed.contains(Method::Keyword),
+            yubikey_allowed: yubikey_usable(gw, &allowed),
             qr_svg: qr_svg(&uri),
             key: seed.base32(),
             uri,

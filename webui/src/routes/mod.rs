@@ -7,6 +7,7 @@ pub mod devices;
 pub mod email;
 pub mod login;
 pub mod statics;
+pub mod yubikey;
 
 use axum::Router;
 use axum::response::Redirect;
@@ -28,6 +29,7 @@ pub fn router() -> Router<Gateway> {
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
+        .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))
         .route("/account/email", get(email::form).post(email::send_code))
         .route("/account/email/confirm", post(email::confirm))
         .route("/authorize/{token}", get(email::show).post(email::decide))
