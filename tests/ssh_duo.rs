@@ -40,23 +40,14 @@ fn ssh(gw: &Gw, user: &str, key: &ClientKey) -> Ssh {
     Ssh::new(gw.ssh_port, user).arg("-v").stdin("").identity(key)
 }
 
-fn authenticated(out: &Output) -> bool {
-    stderr(out).contains("Authenticated to")
-}
-
 fn assert_in(gw: &Gw, client: &Ssh, out: &Output, what: &str) {
     assert!(
-        authenticated(out),
+        common::ssh::authenticated(out),
         "{what}: expected to get in\n{}\n--- prompts ---\n{}\n--- gateway log ---\n{}",
         describe(out),
         client.prompts_seen().join("\n"),
         gw.log()
     );
-}
-
-fn assert_out(gw: &Gw, out: &Output, what: &str) {
-    assert!(!authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-    assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
 }
 
 fn audit(gw: &Gw, event: &str) -> String {
@@ -90,7 +81,7 @@ fn a_passcode_gets_in_and_a_wrong_one_does_not() {
 
         let wrong = ssh(&gw, "alice", &key).answers(&["111111", "222222"]);
         let out = wrong.run(&[]);
-        assert_out(&gw, &out, "wrong passcode");
+        gw.assert_refused(&out, "wrong passcode");
         assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
         assert!(audit(&gw, "login.factor").contains("duo: wrong answer"));
         let refused: Vec<_> = duo.requests_to("/auth/v2/auth").into_iter().filter_map(|r| r.param("passcode").map(str::to_string)).collect();
@@ -138,7 +129,7 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         // Denied on the phone ("this was not me"): the login ends at once.
         let key = enrolled(&gw, "bob", None);
         let out = ssh(&gw, "bob", &key).answers(&["", ""]).run(&[]);
-        assert_out(&gw, &out, "denied push");
+        gw.assert_refused(&out, "denied push");
         assert!(stderr(&out).contains("The login was denied (Duo)."), "{}", describe(&out));
         let bob_pushes = duo.requests_to("/auth/v2/auth").into_iter().filter(|r| r.param("username") == Some("bob")).count();
         assert_eq!(bob_pushes, 1, "no second attempt after a denial");
@@ -155,7 +146,7 @@ fn a_push_nobody_answers_expires() {
     let key = enrolled(&gw, "carol", None);
     let started = std::time::Instant::now();
     let out = ssh(&gw, "carol", &key).answers(&["", ""]).run(&[]);
-    assert_out(&gw, &out, "push never answered");
+    gw.assert_refused(&out, "push never answered");
     assert!(stderr(&out).contains("The approval request expired."), "{}", describe(&out));
     assert!(started.elapsed() >= std::time::Duration::from_secs(4), "each push was waited for");
     assert_eq!(duo.requests_to("/auth/v2/auth").len(), 2, "a new push for the second attempt");
@@ -173,12 +164,12 @@ fn duos_preauth_answers_are_shown_or_honoured() {
         let gw = gateway(backend, &duo.api_host(), Duo::SECRET_KEY, "");
         let key = enrolled(&gw, "dave", None);
         let out = ssh(&gw, "dave", &key).answers(&["123456", "123456"]).run(&[]);
-        assert_out(&gw, &out, "preauth deny");
+        gw.assert_refused(&out, "preauth deny");
         assert!(stderr(&out).contains(&format!("Duo refused this login: {}", Duo::DENY_MESSAGE)), "{}", describe(&out));
 
         let key = enrolled(&gw, "erin", None);
         let out = ssh(&gw, "erin", &key).answers(&["123456", "123456"]).run(&[]);
-        assert_out(&gw, &out, "preauth enroll");
+        gw.assert_refused(&out, "preauth enroll");
         assert!(stderr(&out).contains(Duo::ENROLL_URL), "the enrollment address is shown:\n{}", describe(&out));
         assert!(
             !duo.requests_to("/auth/v2/auth").iter().any(|r| matches!(r.param("username"), Some("dave" | "erin"))),
@@ -204,7 +195,7 @@ fn a_signature_duo_refuses_fails_closed_even_with_fail_open() {
         let gw = gateway(backend, &duo.api_host(), WRONG_SECRET_KEY, "fail_open = true\n");
         let key = enrolled(&gw, "alice", None);
         let out = ssh(&gw, "alice", &key).answers(&[Duo::PASSCODE, ""]).run(&[]);
-        assert_out(&gw, &out, &format!("{backend:?}: wrong secret key"));
+        gw.assert_refused(&out, &format!("{backend:?}: wrong secret key"));
         assert!(stderr(&out).contains("did not answer"), "the user is told why:\n{}", describe(&out));
         let seen = duo.requests();
         assert!(!seen.is_empty() && seen.iter().all(|r| r.signature == Err("signature".to_string())), "{seen:?}");
@@ -223,7 +214,7 @@ fn duo_down_refuses_the_login_with_a_clear_message() {
         let key = enrolled(&gw, "alice", None);
         let client = ssh(&gw, "alice", &key).answers(&["", Duo::PASSCODE]);
         let out = client.run(&[]);
-        assert_out(&gw, &out, &format!("{backend:?}: Duo down"));
+        gw.assert_refused(&out, &format!("{backend:?}: Duo down"));
         assert!(stderr(&out).contains("Duo did not answer"), "{}", describe(&out));
         assert!(stderr(&out).contains("did not answer. Try again later"), "{}", describe(&out));
         assert!(audit(&gw, "login.factor").contains("duo: server unavailable"));
@@ -237,7 +228,7 @@ fn duo_down_refuses_the_login_with_a_clear_message() {
     let gw = gateway(Backend::Sqlite, &duo.api_host(), Duo::SECRET_KEY, "");
     let key = enrolled(&gw, "alice", None);
     let out = ssh(&gw, "alice", &key).answers(&[Duo::PASSCODE, Duo::PASSCODE]).run(&[]);
-    assert_out(&gw, &out, "Duo answering 503");
+    gw.assert_refused(&out, "Duo answering 503");
     assert!(last_duo_error(&gw).contains("HTTP 503"), "{}", last_duo_error(&gw));
 }
 

@@ -32,19 +32,6 @@ fn gateway(backend: Backend, smtp: &SmtpSink) -> (Gw, ClientKey) {
     (gw, key)
 }
 
-fn authenticated(out: &Output) -> bool {
-    stderr(out).contains("Authenticated to")
-}
-
-fn assert_in(gw: &Gw, out: &Output, what: &str) {
-    assert!(authenticated(out), "{what}: expected to get in\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-}
-
-fn assert_out(gw: &Gw, out: &Output, what: &str) {
-    assert!(!authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-    assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
-}
-
 fn ssh(gw: &Gw, key: &ClientKey) -> Ssh {
     Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").identity(key)
 }
@@ -119,7 +106,7 @@ fn the_mailed_code_lets_the_user_in_once() {
         assert!(body.contains("from:  127.0.0.1 (ssh)") && body.contains(&format!("test-{}", gw.ssh_port)), "the mail names the login:\n{body}");
         write_answer(&file, &mail.code());
         let (client, out) = running.join().unwrap();
-        assert_in(&gw, &out, &format!("{backend:?}: the mailed code"));
+        gw.assert_logged_in(&out, &format!("{backend:?}: the mailed code"));
         let err = stderr(&out);
         assert!(err.contains("went to a***@example.com"), "the gate says where the mail went:\n{err}");
         assert!(err.contains("click Authorize"), "and that the link works too:\n{err}");
@@ -129,7 +116,7 @@ fn the_mailed_code_lets_the_user_in_once() {
         // The same code in another login is refused: that login gets a mail of its own.
         let replay = ssh(&gw, &key).on_prompt(PROMPT, &mail.code()).on_prompt(PROMPT, "000000").on_prompt(PROMPT, "000001");
         let out = replay.run(&[]);
-        assert_out(&gw, &out, "a code from an earlier login");
+        gw.assert_refused(&out, "a code from an earlier login");
         assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
         let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
         assert!(audit.contains("email via ssh") && audit.contains("email: wrong answer"), "{audit}");
@@ -161,7 +148,7 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Authorized."), "{page}");
     let (client, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
-    assert_in(&gw, &out, "released by the click");
+    gw.assert_logged_in(&out, "released by the click");
     assert_eq!(client.prompts_seen().iter().filter(|p| p.contains(PROMPT)).count(), 1, "{:?}", client.prompts_seen());
     let audit = gw.cli_ok(&["audit", "--event", "login"]);
     assert!(audit.contains("login.email_authorized") && audit.contains("email via ssh"), "{audit}");
@@ -184,7 +171,7 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     let (_, page) = post(&link, "deny").await;
     assert!(page.contains("Denied"), "{page}");
     let (_, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
-    assert_out(&gw, &out, "denied by the click");
+    gw.assert_refused(&out, "denied by the click");
     assert!(stderr(&out).contains("The login was denied"), "{}", describe(&out));
     assert_eq!(smtp.mails_to(ALICE).len(), sent + 1, "no new mail after a denial");
     let audit = gw.cli_ok(&["audit", "--event", "login"]);
@@ -201,7 +188,7 @@ async fn a_link_expires() {
     gw.cli_ok(&["factor", "email", "enroll", "alice", ALICE]);
     gw.cli_ok(&["factor", "email", "confirm", "alice", &smtp.wait_for(ALICE, 1).code()]);
     let client = ssh(&gw, &key).on_prompt(PROMPT, "wrong1").on_prompt(PROMPT, "wrong2").on_prompt(PROMPT, "wrong3");
-    assert_out(&gw, &client.run(&[]), "three wrong codes");
+    gw.assert_refused(&client.run(&[]), "three wrong codes");
     let link = smtp.wait_for(ALICE, 2).authorize_link();
     // Age the mail past its lifetime, as the clock would.
     let db = std::process::Command::new("sqlite3")
@@ -222,7 +209,7 @@ fn a_dead_relay_is_said_at_once_and_refuses_the_login() {
     drop(smtp);
     let client = ssh(&gw, &key).answers(&["", "", ""]);
     let out = client.run(&[]);
-    assert_out(&gw, &out, "relay down");
+    gw.assert_refused(&out, "relay down");
     assert!(stderr(&out).contains("No mail could be sent"), "the user is told why, without waiting:\n{}", describe(&out));
     let audit = gw.cli_ok(&["audit", "--event", "login"]);
     assert!(!audit.contains("login.success"), "{audit}");
@@ -253,5 +240,5 @@ async fn a_click_on_another_node_releases_the_login() {
     let (_, page) = post(&on_other, "authorize").await;
     assert!(page.contains("Authorized."), "{page}");
     let (_, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
-    assert_in(&gw, &out, "released by a click on the other node");
+    gw.assert_logged_in(&out, "released by a click on the other node");
 }

@@ -19,20 +19,6 @@ fn gateway_with_alice(backend: Backend) -> (Gw, ClientKey) {
     (gw, key)
 }
 
-/// `ssh -v` logs "Authenticated to" only once every auth step, the gate included, passed.
-fn authenticated(out: &Output) -> bool {
-    stderr(out).contains("Authenticated to")
-}
-
-fn assert_in(gw: &Gw, out: &Output, what: &str) {
-    assert!(authenticated(out), "{what}: expected to get in\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-}
-
-fn assert_out(gw: &Gw, out: &Output, what: &str) {
-    assert!(!authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-    assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
-}
-
 /// A client that logs in and leaves at once (the menu sees end of input).
 fn ssh(gw: &Gw, user: &str) -> Ssh {
     Ssh::new(gw.ssh_port, user).arg("-v").stdin("")
@@ -48,7 +34,7 @@ fn public_key_then_totp() {
     let mut device = TotpDevice::new(&gw.enroll_totp("alice"));
     let client = ssh(&gw, "alice").identity(&key).on_prompt("Authenticator code", &device.code());
     let out = client.run(&[]);
-    assert_in(&gw, &out, "key + TOTP");
+    gw.assert_logged_in(&out, "key + TOTP");
     let prompts = client.prompts_seen();
     assert!(prompts.iter().any(|p| p.contains("Authenticator code")), "{prompts:?}");
     assert!(!prompts.iter().any(|p| p.contains("assword")), "a key login must not ask for the password: {prompts:?}");
@@ -65,7 +51,7 @@ fn password_then_totp() {
         .password(PASSWORD)
         .on_prompt("Authenticator code", &device.code());
     let out = client.run(&[]);
-    assert_in(&gw, &out, "password + TOTP");
+    gw.assert_logged_in(&out, "password + TOTP");
 }
 
 #[test]
@@ -77,7 +63,7 @@ fn keyboard_interactive_only_client_is_asked_for_the_password_first() {
         .on_prompt("Password", PASSWORD)
         .on_prompt("Authenticator code", &device.code());
     let out = client.run(&[]);
-    assert_in(&gw, &out, "keyboard-interactive only");
+    gw.assert_logged_in(&out, "keyboard-interactive only");
     let prompts = client.prompts_seen();
     let pw = prompts.iter().position(|p| p.contains("Password")).expect("asked for the password");
     let code = prompts.iter().position(|p| p.contains("Authenticator code")).expect("asked for the code");
@@ -95,7 +81,7 @@ fn wrong_code_then_right_code_in_one_login() {
         .on_prompt("Authenticator code", &wrong)
         .on_prompt("Authenticator code", &right);
     let out = client.run(&[]);
-    assert_in(&gw, &out, "wrong then right");
+    gw.assert_logged_in(&out, "wrong then right");
     assert!(stderr(&out).contains("Wrong answer. 2 attempts left."), "the retry says why:\n{}", describe(&out));
     assert_eq!(client.prompts_seen().iter().filter(|p| p.contains("Authenticator code")).count(), 2);
 }
@@ -106,7 +92,7 @@ fn too_many_wrong_codes_end_the_login() {
     gw.enroll_totp("alice");
     let client = ssh(&gw, "alice").identity(&key).answers(&["000001", "000002", "000003", "000004", "000005"]);
     let out = client.run(&[]);
-    assert_out(&gw, &out, "three wrong codes");
+    gw.assert_refused(&out, "three wrong codes");
     // Three tries in the connection, then nothing more is asked.
     assert_eq!(client.prompts_seen().iter().filter(|p| p.contains("Authenticator code")).count(), 3, "{:?}", client.prompts_seen());
 }
@@ -117,11 +103,11 @@ fn a_code_is_accepted_once() {
     let secret = gw.enroll_totp("alice");
     let code = totp_now(&secret);
     let first = ssh(&gw, "alice").identity(&key).on_prompt("Authenticator code", &code);
-    assert_in(&gw, &first.run(&[]), "first use of the code");
+    gw.assert_logged_in(&first.run(&[]), "first use of the code");
     let again = ssh(&gw, "alice").identity(&key).answers(&[&code, &code, &code]);
     let out = again.run(&[]);
     // The same code may still be inside its 30-second window; it must not work twice.
-    assert_out(&gw, &out, "replayed code");
+    gw.assert_refused(&out, "replayed code");
     assert!(stderr(&out).contains("already used"), "{}", describe(&out));
     assert!(audit(&gw, "login.factor").contains("code already used"));
 }
@@ -137,7 +123,7 @@ fn two_parallel_logins_with_one_code_only_one_wins() {
             let handles: Vec<_> = clients.iter().map(|c| s.spawn(move || c.run(&[]))).collect();
             handles.into_iter().map(|h| h.join().expect("ssh thread")).collect()
         });
-        let winners = outs.iter().filter(|o| authenticated(o)).count();
+        let winners = outs.iter().filter(|o| common::ssh::authenticated(o)).count();
         assert_eq!(winners, 1, "{backend:?}: exactly one login may use the code\n{}\n{}\n{}", describe(&outs[0]), describe(&outs[1]), gw.log());
     }
 }
@@ -154,7 +140,7 @@ fn backup_code_works_once_and_never_becomes_the_default() {
         .on_prompt("Authenticator code", "?")
         .on_prompt("Method", "backup")
         .on_prompt("Backup code", codes[0]);
-    assert_in(&gw, &client.run(&[]), "backup code");
+    gw.assert_logged_in(&client.run(&[]), "backup code");
     // Once only.
     let again = ssh(&gw, "alice")
         .identity(&key)
@@ -163,7 +149,7 @@ fn backup_code_works_once_and_never_becomes_the_default() {
         .on_prompt("Backup code", codes[0])
         .on_prompt("Backup code", codes[0])
         .on_prompt("Backup code", codes[0]);
-    assert_out(&gw, &again.run(&[]), "reused backup code");
+    gw.assert_refused(&again.run(&[]), "reused backup code");
     // The default stays the authenticator.
     let next = ssh(&gw, "alice").identity(&key).answers(&["000000"]);
     next.run(&[]);
@@ -174,7 +160,7 @@ fn backup_code_works_once_and_never_becomes_the_default() {
         .on_prompt("Authenticator code", "?")
         .on_prompt("Method", "2")
         .on_prompt("Backup code", codes[1]);
-    assert_in(&gw, &other.run(&[]), "second backup code");
+    gw.assert_logged_in(&other.run(&[]), "second backup code");
 }
 
 #[test]
@@ -183,9 +169,9 @@ fn access_keyword() {
     let out = gw.cli_stdin(&["factor", "keyword", "alice", "--stdin"], "open sesame\n");
     gw.assert_success(&out, "keyword");
     let client = ssh(&gw, "alice").identity(&key).on_prompt("Access keyword", "open sesame");
-    assert_in(&gw, &client.run(&[]), "keyword");
+    gw.assert_logged_in(&client.run(&[]), "keyword");
     let wrong = ssh(&gw, "alice").identity(&key).answers(&["open says me", "x", "y"]);
-    assert_out(&gw, &wrong.run(&[]), "wrong keyword");
+    gw.assert_refused(&wrong.run(&[]), "wrong keyword");
 }
 
 #[test]
@@ -201,14 +187,14 @@ fn switching_methods_and_the_last_used_one_comes_first() {
         .on_prompt("Method", "keyword")
         .on_prompt("Access keyword", "open sesame");
     let out = client.run(&[]);
-    assert_in(&gw, &out, "switch to keyword");
+    gw.assert_logged_in(&out, "switch to keyword");
     let prompts = client.prompts_seen();
     assert!(prompts[0].contains("Authenticator code (or ? for another method)"), "{prompts:?}");
     assert!(stderr(&out).contains("1) Authenticator code") && stderr(&out).contains("2) Access keyword"), "{}", describe(&out));
 
     // The keyword is now the last-used method: asked first.
     let client = ssh(&gw, "alice").identity(&key).on_prompt("Access keyword", "open sesame");
-    assert_in(&gw, &client.run(&[]), "keyword first");
+    gw.assert_logged_in(&client.run(&[]), "keyword first");
     assert!(client.prompts_seen()[0].contains("Access keyword"), "{:?}", client.prompts_seen());
 
     // Back to the authenticator, which then comes first again.
@@ -217,9 +203,9 @@ fn switching_methods_and_the_last_used_one_comes_first() {
         .on_prompt("Access keyword", "")
         .on_prompt("Method", "totp")
         .on_prompt("Authenticator code", &device.code());
-    assert_in(&gw, &client.run(&[]), "switch back");
+    gw.assert_logged_in(&client.run(&[]), "switch back");
     let client = ssh(&gw, "alice").identity(&key).on_prompt("Authenticator code", &device.code());
-    assert_in(&gw, &client.run(&[]), "authenticator first");
+    gw.assert_logged_in(&client.run(&[]), "authenticator first");
     assert!(client.prompts_seen()[0].contains("Authenticator code"), "{:?}", client.prompts_seen());
     assert_eq!(gw.cli_ok(&["user", "list", "--json"]).matches("\"last_method\": \"totp\"").count(), 1);
 }
@@ -232,7 +218,7 @@ fn policy_not_forced_forced_globally_by_group_and_exempt() {
 
     // Not forced, nothing enrolled: no second factor asked.
     let client = ssh(&gw, "alice").identity(&key);
-    assert_in(&gw, &client.run(&[]), "not forced");
+    gw.assert_logged_in(&client.run(&[]), "not forced");
     assert!(client.prompts_seen().is_empty(), "{:?}", client.prompts_seen());
 
     // Forced for the group ops: bob (a member) gets enrollment mode only, alice nothing.
@@ -246,7 +232,7 @@ fn policy_not_forced_forced_globally_by_group_and_exempt() {
     // Once bob enrolls, the group force makes the gate ask him.
     let bob_secret = gw.enroll_totp("bob");
     let client = ssh(&gw, "bob").identity(&bob_key).on_prompt("Authenticator code", &totp_now(&bob_secret));
-    assert_in(&gw, &client.run(&[]), "group-forced member with a factor");
+    gw.assert_logged_in(&client.run(&[]), "group-forced member with a factor");
     assert!(client.prompts_seen()[0].contains("Authenticator code"));
 
     // Forced globally: alice too.
@@ -258,7 +244,7 @@ fn policy_not_forced_forced_globally_by_group_and_exempt() {
     gw.enroll_totp("alice");
     gw.cli_ok(&["user", "exempt", "alice", "on"]);
     let client = ssh(&gw, "alice").identity(&key);
-    assert_in(&gw, &client.run(&[]), "exempt");
+    gw.assert_logged_in(&client.run(&[]), "exempt");
     assert!(client.prompts_seen().is_empty(), "{:?}", client.prompts_seen());
     assert!(audit(&gw, "login.exempt").contains("alice"));
     assert!(gw.cli_ok(&["policy", "show"]).contains("WARNING: user alice is exempt"));
@@ -289,7 +275,7 @@ fn lockout_after_failures_then_unlock() {
     let secret = gw.enroll_totp("alice");
     for _ in 0..3 {
         let bad = ssh(&gw, "alice").preferred("password").answers(&["wrong password"]).option("NumberOfPasswordPrompts=1");
-        assert_out(&gw, &bad.run(&[]), "wrong password");
+        gw.assert_refused(&bad.run(&[]), "wrong password");
     }
     // The right password and a right code are now refused too: 2FA exempts no one.
     let client = ssh(&gw, "alice")
@@ -297,7 +283,7 @@ fn lockout_after_failures_then_unlock() {
         .on_prompt("Password", PASSWORD)
         .on_prompt("Authenticator code", &totp_now(&secret));
     let out = client.run(&[]);
-    assert_out(&gw, &out, "locked account");
+    gw.assert_refused(&out, "locked account");
     assert!(stderr(&out).contains("locked"), "the user is told the account is locked:\n{}", describe(&out));
     assert!(gw.cli_ok(&["user", "show", "alice"]).contains("locked out"));
     assert!(audit(&gw, "login.lockout").contains("account locked"));
@@ -308,7 +294,7 @@ fn lockout_after_failures_then_unlock() {
         .preferred("keyboard-interactive")
         .on_prompt("Password", PASSWORD)
         .on_prompt("Authenticator code", &device.code());
-    assert_in(&gw, &client.run(&[]), "after unlock");
+    gw.assert_logged_in(&client.run(&[]), "after unlock");
 }
 
 #[test]
@@ -317,8 +303,8 @@ fn disabled_and_unknown_users_look_like_wrong_passwords() {
     gw.cli_ok(&["user", "lock", "alice"]);
     let locked = ssh(&gw, "alice").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
     let unknown = ssh(&gw, "mallory").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
-    assert_out(&gw, &locked, "disabled user");
-    assert_out(&gw, &unknown, "unknown user");
+    gw.assert_refused(&locked, "disabled user");
+    gw.assert_refused(&unknown, "unknown user");
     let last = |o: &Output| stderr(o).lines().filter(|l| l.contains("Permission denied")).map(|l| l.replace("mallory", "alice")).collect::<Vec<_>>();
     assert_eq!(last(&locked), last(&unknown));
 }
@@ -352,7 +338,7 @@ fn nothing_opens_before_the_gate() {
         }
         let remote: Vec<&str> = remote.iter().map(String::as_str).collect();
         let out = client.run(&remote);
-        assert_out(&gw, &out, what);
+        gw.assert_refused(&out, what);
         assert!(!common::stdout(&out).contains("reached"));
     }
     // The target never saw a connection from the gateway.
@@ -384,10 +370,10 @@ fn two_nodes_share_used_codes() {
         let secret = a.enroll_totp("alice");
         let code = totp_now(&secret);
         let on_a = ssh(&a, "alice").identity(&key).on_prompt("Authenticator code", &code);
-        assert_in(&a, &on_a.run(&[]), "first use, node A");
+        a.assert_logged_in(&on_a.run(&[]), "first use, node A");
         let on_b = ssh(&b, "alice").identity(&key).answers(&[&code, &code, &code]);
         let out = on_b.run(&[]);
-        assert_out(&b, &out, "the same code on node B");
+        b.assert_refused(&out, "the same code on node B");
         assert!(stderr(&out).contains("already used"), "{backend:?}: {}", describe(&out));
         let log = audit(&a, "login.success");
         assert_eq!(log.lines().filter(|l| l.contains("login.success")).count(), 1, "{backend:?}: {log}");

@@ -33,23 +33,14 @@ fn gateway(backend: Backend, servers: &[String], user: &str, radius_user: Option
     (gw, key)
 }
 
-fn authenticated(out: &Output) -> bool {
-    stderr(out).contains("Authenticated to")
-}
-
 fn assert_in(gw: &Gw, radius: Option<&Radius>, out: &Output, what: &str) {
     assert!(
-        authenticated(out),
+        common::ssh::authenticated(out),
         "{what}: expected to get in\n{}\n--- gateway log ---\n{}\n--- radius log ---\n{}",
         describe(out),
         gw.log(),
         radius.map(Radius::log).unwrap_or_default()
     );
-}
-
-fn assert_out(gw: &Gw, out: &Output, what: &str) {
-    assert!(!authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-    assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
 }
 
 fn ssh(gw: &Gw, user: &str, key: &ClientKey) -> Ssh {
@@ -67,7 +58,7 @@ fn accepted_answer_gets_in_and_a_wrong_one_does_not() {
 
         let wrong = ssh(&gw, "radalice", &key).answers(&["nope", "nope again", "still no"]);
         let out = wrong.run(&[]);
-        assert_out(&gw, &out, "wrong RADIUS password");
+        gw.assert_refused(&out, "wrong RADIUS password");
         assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
         let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
         assert!(audit.contains("radius: wrong answer"), "{audit}");
@@ -133,7 +124,7 @@ fn no_server_answering_refuses_the_login() {
     let (gw, key) = gateway(Backend::Sqlite, &dead, "radalice", None);
     let client = ssh(&gw, "radalice", &key).answers(&[Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD]);
     let out = client.run(&[]);
-    assert_out(&gw, &out, "RADIUS servers down");
+    gw.assert_refused(&out, "RADIUS servers down");
     assert!(stderr(&out).contains("did not answer"), "the user is told why:\n{}", describe(&out));
     let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
     assert!(audit.contains("radius: server unavailable"), "{audit}");

@@ -47,18 +47,9 @@ fn ssh(gw: &Gw, user: &str, key: &ClientKey) -> Ssh {
     Ssh::new(gw.ssh_port, user).arg("-v").stdin("").identity(key)
 }
 
-fn authenticated(out: &Output) -> bool {
-    stderr(out).contains("Authenticated to")
-}
-
-fn assert_in(gw: &Gw, out: &Output, what: &str) {
-    assert!(authenticated(out), "{what}: expected to get in\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-}
-
 /// Refused, and `message` was shown to the user.
 fn assert_out(gw: &Gw, out: &Output, message: &str, what: &str) {
-    assert!(!authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), gw.log());
-    assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
+    gw.assert_refused(out, what);
     assert!(stderr(out).contains(message), "{what}: the user is told {message:?}\n{}", describe(out));
 }
 
@@ -87,7 +78,7 @@ fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
         // A fresh touch gets in, and the prompt named the method.
         let otp = yubikey.otp();
         let client = ssh(&gw, "alice", &key).on_prompt("YubiKey OTP", &otp);
-        assert_in(&gw, &client.run(&[]), &format!("{backend:?}: a fresh OTP"));
+        gw.assert_logged_in(&client.run(&[]), &format!("{backend:?}: a fresh OTP"));
         assert!(client.prompts_seen().iter().any(|p| p.contains("YubiKey OTP")), "{:?}", client.prompts_seen());
         let list = gw.cli_ok(&["factor", "list", "--json", "alice"]);
         assert!(!list.contains("\"last_used_at\": null"), "the use is recorded: {list}");
@@ -165,7 +156,7 @@ fn a_server_signing_with_another_key_is_not_believed() {
     // Signed correctly again, a fresh OTP gets in.
     server.sign_with_wrong_key(false);
     let out = ssh(&gw, "bob", &key).answers(&[&yubikey.otp()]).run(&[]);
-    assert_in(&gw, &out, "the honest server again");
+    gw.assert_logged_in(&out, "the honest server again");
 }
 
 #[test]
@@ -179,7 +170,7 @@ fn servers_are_tried_in_order_and_none_answering_fails_closed() {
     server.register(&yubikey);
     let (key, _) = enrolled(&gw, "dave", &mut yubikey);
     let out = ssh(&gw, "dave", &key).answers(&[&yubikey.otp()]).run(&[]);
-    assert_in(&gw, &out, "the second server answers");
+    gw.assert_logged_in(&out, "the second server answers");
 
     // The service is down: the answer is not accepted, the user is told why, and the
     // failure does not count towards the lock.

@@ -316,6 +316,19 @@ impl Gw {
         assert!(!out.status.success(), "{what} should have failed:\n{}\n--- gateway log ---\n{}", describe(out), self.log());
     }
 
+    /// Asserts that an `ssh -v` run got through every login step, the gate included; the
+    /// panic shows ssh's output and the gateway log.
+    pub fn assert_logged_in(&self, out: &Output, what: &str) {
+        assert!(super::ssh::authenticated(out), "{what}: expected to get in\n{}\n--- gateway log ---\n{}", describe(out), self.log());
+    }
+
+    /// Asserts that an `ssh -v` run was refused at the login (exit 255, never
+    /// authenticated).
+    pub fn assert_refused(&self, out: &Output, what: &str) {
+        assert!(!super::ssh::authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), self.log());
+        assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
+    }
+
     /// Runs `ssh` and asserts it succeeded; on failure the panic shows ssh's output, the
     /// prompts it was shown and the gateway log.
     pub fn ssh_ok(&self, ssh: &super::Ssh, remote: &[&str]) -> Output {

@@ -296,6 +296,11 @@ fn tcl_word(s: &str) -> String {
     out
 }
 
+/// `ssh -v` logs "Authenticated to" only once every auth step, the gate included, passed.
+pub fn authenticated(out: &Output) -> bool {
+    String::from_utf8_lossy(&out.stderr).contains("Authenticated to")
+}
+
 /// Writes an answer for [`Ssh::on_prompt_from_file`] in one step (the askpass script never
 /// sees half of it).
 pub fn write_answer(path: &Path, answer: &str) {
