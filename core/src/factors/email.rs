@@ -89,6 +89,9 @@ struct NewApproval<'a> {
 /// out, so nothing waits on a mail nobody got. Returns the row id.
 async fn create_and_send(gw: &Gateway, new: NewApproval<'_>, subject: &str, body: impl FnOnce(&str, Option<&str>) -> String) -> Result<i64> {
     check_rate(gw, new.user.id).await?;
+    // Spent and expired mails are kept a day (the pages of their links still say what
+    // happened), then forgotten.
+    sqlx::query("DELETE FROM email_approvals WHERE expires_at < $1").bind(time::now() - 86_400).execute(gw.db.pool()).await?;
     let code = new_code();
     let code_hash = vault::hash_blocking(code.clone()).await?;
     let token = new.login.map(|_| hex::encode(vault::random_bytes(32)));
