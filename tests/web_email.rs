@@ -204,3 +204,21 @@ async fn starttls_is_required_never_skipped() {
     page.assert_contains("No mail went out", "refused without STARTTLS");
     assert!(smtp.mails().is_empty(), "nothing was sent in clear: {:?}", smtp.mails());
 }
+
+/// Removing a factor with the email code as proof: an empty proof mails the code, then the
+/// code confirms.
+#[tokio::test]
+async fn the_mailed_code_confirms_removing_a_factor() {
+    let smtp = SmtpSink::start();
+    let gw = started(&smtp);
+    let b = alice_enrolled(&gw, &smtp).await;
+    gw.cli_stdin(&["factor", "keyword", "alice", "--stdin"], "purple elephant\n");
+    let asked = b.submit("/account", "/account/factors/remove", &[("method", "keyword"), ("proof_method", "email"), ("proof", "")]).await;
+    asked.assert_status(StatusCode::ACCEPTED, "a mail is sent, nothing removed yet").assert_contains("a***@example.com", "where it went");
+    let code = smtp.wait_for(ALICE, 2).code();
+    b.submit("/account", "/account/factors/remove", &[("method", "keyword"), ("proof_method", "email"), ("proof", &code)])
+        .await
+        .assert_redirect("/account?ok=removed", "removed with the mailed code");
+    let list = gw.cli_ok(&["factor", "list", "alice"]);
+    assert!(!list.contains("keyword") && list.contains("email"), "{list}");
+}

@@ -189,6 +189,9 @@ async fn keyword_failed(gw: &Gateway, a: &Authed, forced: bool, msg: String) -> 
     if forced { totp_page(gw, a, true, StatusCode::BAD_REQUEST, n).await } else { account_page(gw, a, StatusCode::BAD_REQUEST, n).await }
 }
 
+/// How long removing a factor waits for a proof approved elsewhere.
+const PROOF_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(serde::Deserialize)]
 pub struct RemoveForm {
     #[serde(default)]
@@ -209,13 +212,24 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
     let Some(proof_method) = f.proof_method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
         return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Confirm with one of your factors.")).await;
     };
-    if f.proof.trim().is_empty() {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword.")).await;
-    }
     let ctx = a.login_context();
-    let verdict = match login::challenge(&gw, &ctx, &a.user, proof_method).await? {
-        Some(mut ch) => login::answer(&gw, &ctx, &a.user, &mut ch, &f.proof).await?,
-        None => Verdict::Rejected,
+    let Some(mut challenge) = login::challenge(&gw, &ctx, &a.user, proof_method).await? else {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "That method is not available on this gateway.")).await;
+    };
+    let verdict = if !f.proof.trim().is_empty() {
+        login::answer(&gw, &ctx, &a.user, &mut challenge, &f.proof).await?
+    } else if challenge.can_wait {
+        // Nothing typed for a method approved elsewhere (the link in the mail, a push):
+        // wait for that, as the login does.
+        match login::wait(&gw, &ctx, &a.user, &mut challenge, PROOF_WAIT).await? {
+            Verdict::Pending => {
+                let msg = format!("{} Then press Remove again.", challenge.instructions);
+                return account_page(&gw, &a, StatusCode::ACCEPTED, Notice::error("proof", msg)).await;
+            }
+            v => v,
+        }
+    } else {
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword.")).await;
     };
     if verdict != Verdict::Accepted {
         return account_page(&gw, &a, StatusCode::UNAUTHORIZED, Notice::error("proof", "That code is not right; nothing was removed.")).await;
