@@ -182,6 +182,19 @@ fn failed_challenge(login: Login) -> Challenge {
     c
 }
 
+/// One request to Duo through a client built from the config; an answer is recorded as
+/// Duo's last one for the health page (failures are recorded where they are handled).
+async fn ask<T>(gw: &Gateway, call: impl AsyncFnOnce(&Client) -> std::result::Result<T, DuoError>) -> std::result::Result<T, DuoError> {
+    let answer = match client(gw) {
+        Ok(c) => call(&c).await,
+        Err(e) => Err(e),
+    };
+    if answer.is_ok() {
+        crate::health::record_ok(gw, Method::Duo).await;
+    }
+    answer
+}
+
 /// Duo gave no usable answer: recorded for the health page, then refused, unless this
 /// was an outage and the administrator chose `fail_open`.
 async fn service_failed(gw: &Gateway, user: &User, login: &Login, error: DuoError) -> Result<Verdict> {
@@ -247,13 +260,9 @@ impl Duo {
     async fn push(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, login: Login) -> Result<Verdict> {
         let gateway = gw.config.node_name();
         let info = [("Gateway", gateway.as_str()), ("From", login.source.as_str()), ("Via", login.frontend.as_str())];
-        let sent = match client(gw) {
-            Ok(c) => c.auth_push(&login.duo_user, login.ipaddr.as_deref(), &info).await,
-            Err(e) => Err(e),
-        };
+        let sent = ask(gw, async |c| c.auth_push(&login.duo_user, login.ipaddr.as_deref(), &info).await).await;
         match sent {
             Ok(txid) => {
-                crate::health::record_ok(gw, Method::Duo).await;
                 tracing::info!(user = %user.name, method = "duo", "push sent");
                 challenge.instructions =
                     "Duo: a push was sent to your device. Approve it there, then press Enter to go on waiting, or type a passcode.".into();
@@ -274,13 +283,9 @@ impl Duo {
             return Ok(Verdict::Expired);
         }
         let left = limit - waited;
-        let answer = match client(gw) {
-            Ok(c) => c.auth_status(&txid, left).await,
-            Err(e) => Err(e),
-        };
+        let answer = ask(gw, async |c| c.auth_status(&txid, left).await).await;
         match answer {
             Ok(decision) => {
-                crate::health::record_ok(gw, Method::Duo).await;
                 match decision.outcome {
                     Outcome::Waiting => Ok(Verdict::Pending),
                     Outcome::Allow => {
@@ -317,13 +322,9 @@ impl SecondFactor for Duo {
         };
         let ipaddr = ctx.source.parse::<IpAddr>().ok().map(|ip| ip.to_string());
         let login = Login { duo_user, ipaddr, source: ctx.source.clone(), frontend: ctx.frontend.to_string() };
-        let answer = match client(gw) {
-            Ok(c) => c.preauth(&login.duo_user, login.ipaddr.as_deref()).await,
-            Err(e) => Err(e),
-        };
+        let answer = ask(gw, async |c| c.preauth(&login.duo_user, login.ipaddr.as_deref()).await).await;
         match answer {
             Ok(preauth) => {
-                crate::health::record_ok(gw, Method::Duo).await;
                 let (step, text) = after_preauth(login, preauth);
                 Ok(challenge_for(step, text))
             }
@@ -345,13 +346,9 @@ impl SecondFactor for Duo {
         if !plausible_passcode(passcode) {
             return Ok(Verdict::Rejected);
         }
-        let answer = match client(gw) {
-            Ok(c) => c.auth_passcode(&login.duo_user, passcode, login.ipaddr.as_deref()).await,
-            Err(e) => Err(e),
-        };
+        let answer = ask(gw, async |c| c.auth_passcode(&login.duo_user, passcode, login.ipaddr.as_deref()).await).await;
         match answer {
             Ok(decision) => {
-                crate::health::record_ok(gw, Method::Duo).await;
                 if decision.outcome == Outcome::Allow {
                     touch(gw, user.id).await?;
                     Ok(Verdict::Accepted)
@@ -372,13 +369,9 @@ impl SecondFactor for Duo {
             Some(Step::Pushed { login, txid, sent_at_ms }) => self.status(gw, user, challenge, login, txid, sent_at_ms).await,
             Some(Step::Failed { login }) => {
                 // Duo did not answer preauth: ask again, and go on from its answer.
-                let answer = match client(gw) {
-                    Ok(c) => c.preauth(&login.duo_user, login.ipaddr.as_deref()).await,
-                    Err(e) => Err(e),
-                };
+                let answer = ask(gw, async |c| c.preauth(&login.duo_user, login.ipaddr.as_deref()).await).await;
                 match answer {
                     Ok(preauth) => {
-                        crate::health::record_ok(gw, Method::Duo).await;
                         let (step, text) = after_preauth(login, preauth);
                         *challenge = challenge_for(step.clone(), text);
                         match step {
