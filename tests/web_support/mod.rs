@@ -75,19 +75,27 @@ impl Browser {
     async fn finish(resp: reqwest::Response) -> Page {
         let status = resp.status();
         let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let set_cookies = resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+        let set_cookies =
+            resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
         let body = resp.text().await.expect("reading the response body");
         Page { status, location, set_cookies, body }
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let resp =
+            self.client.get(format!("{}{path}", self.base)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
         Self::finish(resp).await
     }
 
     /// POSTs a form as given (the caller includes `csrf` or deliberately not).
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let resp = self.client.post(format!("{}{path}", self.base)).form(form).send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         Self::finish(resp).await
     }
 
@@ -104,7 +112,10 @@ impl Browser {
         let url: Url = self.base.parse().expect("base URL");
         let header = self.jar.cookies(&url)?;
         let text = header.to_str().ok()?.to_string();
-        text.split(';').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == "gh_session").map(|(_, v)| v.to_string())
+        text.split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| *k == "gh_session")
+            .map(|(_, v)| v.to_string())
     }
 
     /// Password step of a login, from a fresh login page.
@@ -134,7 +145,10 @@ impl Browser {
 /// The one-time password `serve` printed for `admin` on first start.
 pub fn bootstrap_password(gw: &Gw) -> String {
     let log = gw.log();
-    let line = log.lines().find(|l| l.contains("One-time password:")).unwrap_or_else(|| panic!("no bootstrap password in the log:\n{log}"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("One-time password:"))
+        .unwrap_or_else(|| panic!("no bootstrap password in the log:\n{log}"));
     line.split("One-time password:").nth(1).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
@@ -145,9 +159,13 @@ pub async fn admin_browser(gw: &Gw) -> Browser {
     let once = bootstrap_password(gw);
     b.login("admin", &once).await;
     b.get("/account").await.assert_redirect("/account/password", "one-time password forces a change");
-    b.submit("/account/password", "/account/password", &[("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)])
-        .await
-        .assert_redirect("/account?ok=password", "password change");
+    b.submit(
+        "/account/password",
+        "/account/password",
+        &[("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)],
+    )
+    .await
+    .assert_redirect("/account?ok=password", "password change");
     b.get("/account").await.assert_status(StatusCode::OK, "account after the change");
     b
 }

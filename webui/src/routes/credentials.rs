@@ -36,9 +36,18 @@ async fn keys_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, key:
     let keys = ssh_keys::of_user(&gw.db, a.user.id)
         .await?
         .into_iter()
-        .map(|k| KeyRow { fingerprint: k.fingerprint, algorithm: k.algorithm, comment: k.comment, created: when(Some(k.created_at)), used: when(k.last_used_at) })
+        .map(|k| KeyRow {
+            fingerprint: k.fingerprint,
+            algorithm: k.algorithm,
+            comment: k.comment,
+            created: when(Some(k.created_at)),
+            used: when(k.last_used_at),
+        })
         .collect();
-    Ok(page(status, &KeysPage { c: a.chrome.clone().with_section("account"), sub: "keys", n, keys, key: key.to_string() }))
+    Ok(page(
+        status,
+        &KeysPage { c: a.chrome.clone().with_section("account"), sub: "keys", n, keys, key: key.to_string() },
+    ))
 }
 
 /// `GET /account/keys`.
@@ -56,14 +65,22 @@ pub struct KeyForm {
 pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<KeyForm>) -> WebResult {
     match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
         Ok(k) => {
-            gw.audit(AuditEvent::new("key.add", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(k.fingerprint)).await?;
+            gw.audit(
+                AuditEvent::new("key.add", Outcome::Success)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail(k.fingerprint),
+            )
+            .await?;
             Ok(Redirect::to("/account/keys?ok=key-added").into_response())
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
             keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}")), &f.key).await
         }
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", "You already added this key."), &f.key).await
+            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", "You already added this key."), &f.key)
+                .await
         }
         Err(e) => Err(e.into()),
     }
@@ -80,11 +97,25 @@ pub struct RemoveKeyForm {
 pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveKeyForm>) -> WebResult {
     match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
         Ok(()) => {
-            gw.audit(AuditEvent::new("key.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(f.fingerprint)).await?;
+            gw.audit(
+                AuditEvent::new("key.remove", Outcome::Success)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail(f.fingerprint),
+            )
+            .await?;
             Ok(Redirect::to("/account/keys?ok=key-removed").into_response())
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
-            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("fingerprint", "You have no key with that fingerprint."), "").await
+            keys_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("fingerprint", "You have no key with that fingerprint."),
+                "",
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -122,7 +153,11 @@ pub struct PasswordForm {
 }
 
 /// `POST /account/password`.
-pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
+pub async fn change_password(
+    State(gw): State<Gateway>,
+    Changing(a): Changing,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> WebResult {
     let bad = |field: &str, msg: String| password_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg));
     if f.current.is_empty() {
         return bad("current", "Enter your current password.".into()).await;
@@ -137,7 +172,14 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
         return bad("new", "Choose a password different from the current one.".into()).await;
     }
     if !a.user.check_password(&f.current).await {
-        gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
+        gw.audit(
+            AuditEvent::new("user.password", Outcome::Failure)
+                .actor(a.user.name.clone())
+                .user(a.user.name.clone())
+                .source(a.source.clone())
+                .detail("wrong current password via web"),
+        )
+        .await?;
         return bad("current", "That is not your current password.".into()).await;
     }
     let forced = users::must_change_password(&gw.db, a.user.id).await?;
@@ -149,7 +191,9 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
-            .detail(format!("changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended")),
+            .detail(format!(
+                "changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended"
+            )),
     )
     .await?;
     // After a forced change, on to whatever is due next (enrollment, or the account).
