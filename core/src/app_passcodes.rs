@@ -72,12 +72,14 @@ pub async fn revoke(db: &Db, user_id: i64, label: &str) -> Result<bool> {
         .bind(label)
         .execute(db.pool())
         .await?;
+    crate::access::changed(db).await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Revokes every passcode of `user_id` (on a password change). Returns how many went.
 pub async fn revoke_all(db: &Db, user_id: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM app_passcodes WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    crate::access::changed(db).await?;
     Ok(done.rows_affected())
 }
 
@@ -108,7 +110,9 @@ pub async fn verify(db: &Db, user_id: i64, passcode: &str) -> Result<Option<Stri
     })
     .await
     .unwrap_or(None);
-    let Some((id, label)) = matched else { return Ok(None) };
+    let Some((id, label)) = matched else {
+        return Ok(None);
+    };
     sqlx::query("UPDATE app_passcodes SET last_used_at = $1 WHERE id = $2")
         .bind(time::now())
         .bind(id)

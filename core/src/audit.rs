@@ -77,20 +77,23 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
-/// Writes one event.
+/// Writes one event. Every text field is made printable here, the one way into the
+/// table: a user name typed at a login prompt (`\e]0;…\a`) is stored harmless whichever
+/// front end built the event.
 pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<()> {
+    let clean = |v: Option<String>| v.map(|t| printable(&t));
     sqlx::query(
         "INSERT INTO audit_events (at, node, actor, user_name, event, outcome, source, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(time::now())
-    .bind(node)
-    .bind(ev.actor)
-    .bind(ev.user)
-    .bind(ev.event)
+    .bind(printable(node))
+    .bind(clean(ev.actor))
+    .bind(clean(ev.user))
+    .bind(printable(&ev.event))
     .bind(ev.outcome.as_str())
-    .bind(ev.source)
-    .bind(ev.detail)
+    .bind(clean(ev.source))
+    .bind(printable(&ev.detail))
     .execute(db.pool())
     .await?;
     Ok(())
@@ -144,7 +147,8 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditRecord>> {
         .collect()
 }
 
-/// `text` with control characters replaced, safe to echo into a terminal or a log line.
+/// `text` made safe to store and to echo into a terminal or a log line (see
+/// [`crate::text::printable`]).
 pub fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    crate::text::printable(text)
 }

@@ -98,7 +98,7 @@ pub async fn add_member(db: &Db, group: &str, user: &str) -> Result<()> {
         .execute(db.pool())
         .await
         .map_err(|e| Error::from_insert(e, "membership", &format!("{user} in {group}")))?;
-    Ok(())
+    crate::access::changed(db).await
 }
 
 pub async fn remove_member(db: &Db, group: &str, user: &str) -> Result<()> {
@@ -112,7 +112,7 @@ pub async fn remove_member(db: &Db, group: &str, user: &str) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("membership", format!("{user} in {group}")));
     }
-    Ok(())
+    crate::access::changed(db).await
 }
 
 /// Turns the group's force-2FA switch on or off.
@@ -125,7 +125,7 @@ pub async fn set_force_2fa(db: &Db, group: &str, on: bool) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("group", group));
     }
-    Ok(())
+    crate::access::changed(db).await
 }
 
 /// Restricts the group to `methods` (`None`: inherit the global set).
@@ -139,7 +139,7 @@ pub async fn set_allowed_methods(db: &Db, group: &str, methods: Option<&[Method]
     if done.rows_affected() == 0 {
         return Err(Error::not_found("group", group));
     }
-    Ok(())
+    crate::access::changed(db).await
 }
 
 pub async fn delete(db: &Db, name: &str) -> Result<()> {
@@ -147,5 +147,5 @@ pub async fn delete(db: &Db, name: &str) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("group", name));
     }
-    Ok(())
+    crate::access::changed(db).await
 }

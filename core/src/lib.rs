@@ -19,6 +19,7 @@
 //!   that every node sees them.
 //! - [`Gateway`]: the handle that front ends hold: database, vault and config.
 
+pub mod access;
 pub mod app_passcodes;
 pub mod audit;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod recordings;
 pub mod ssh_keys;
 pub mod targets;
+pub mod text;
 pub mod time;
 pub mod trusted_devices;
 pub mod users;

@@ -122,6 +122,17 @@ pub async fn request_terminate(db: &Db, id: i64) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Asks the nodes running `user_name`'s sessions to end them all (the account was locked
+/// or deleted). Returns how many were asked.
+pub async fn terminate_user(db: &Db, user_name: &str) -> Result<u64> {
+    let done = sqlx::query("UPDATE live_sessions SET terminate_requested = $1 WHERE user_name = $2")
+        .bind(flag(true))
+        .bind(user_name)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Whether an administrator asked to end session `id`. A row that is gone (removed by
 /// [`prune_stale`] after a long database outage) counts as "no": only an explicit request
 /// ends a session.

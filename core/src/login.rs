@@ -6,8 +6,8 @@ use ssh_key::PublicKey;
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
-use crate::lockout::{self, Lock};
-use crate::policy::{self, Requirement};
+use crate::lockout::{self, Admission, Attempt, Lock};
+use crate::policy;
 use crate::users::{self, User};
 use crate::{Gateway, Result, app_passcodes, audit, ssh_keys};
 
@@ -35,8 +35,19 @@ fn event(login: &LoginContext, name: &str, outcome: Outcome) -> AuditEvent {
         .source(login.source.clone())
 }
 
-async fn failed(gw: &Gateway, login: &LoginContext, name: &str, detail: String) -> Result<()> {
-    let caused = lockout::record_failure(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await?;
+/// Audits a failure and the lock it caused. `attempt` is the admitted guess that failed
+/// (`None`: a failure that was not a guess admitted first, e.g. a key not enrolled).
+async fn failed(
+    gw: &Gateway,
+    login: &LoginContext,
+    attempt: impl Into<Option<Attempt>>,
+    name: &str,
+    detail: String,
+) -> Result<()> {
+    let caused = match attempt.into() {
+        Some(a) => a.failed(&gw.db, &gw.config.lockout).await?,
+        None => lockout::record_failure(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await?,
+    };
     gw.audit(event(login, name, Outcome::Failure).detail(format!("{detail} via {}", login.frontend))).await?;
     if let Some(lock) = caused {
         let what = match lock {
@@ -52,9 +63,36 @@ async fn failed(gw: &Gateway, login: &LoginContext, name: &str, detail: String) 
     Ok(())
 }
 
-/// The lock in force for this login, audited when it refuses one.
+/// The lock in force for this login, if any (nothing is audited).
 pub async fn lock_in_force(gw: &Gateway, login: &LoginContext) -> Result<Option<Lock>> {
     lockout::current(&gw.db, &login.user_name, &login.source).await
+}
+
+/// The lock in force for this login, audited as a refused password step when there is
+/// one: a front end that asks for nothing while a lock holds calls this first.
+pub async fn refuse_if_locked(gw: &Gateway, login: &LoginContext) -> Result<Option<Lock>> {
+    let lock = lock_in_force(gw, login).await?;
+    if lock.is_some() {
+        gw.audit(
+            event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend)),
+        )
+        .await?;
+    }
+    Ok(lock)
+}
+
+/// What a forced user without a usable factor reads once their first-login enrollment
+/// window is over.
+pub const ENROLLMENT_CLOSED: &str = "A second factor is required, and the time to set one up with your password alone is over.\n\
+Ask an administrator to reset your second factors.";
+
+/// Audits a login refused because the first-login enrollment window is over.
+pub async fn enrollment_closed(gw: &Gateway, login: &LoginContext) -> Result<()> {
+    gw.audit(event(login, "enrollment_closed", Outcome::Failure).detail(format!(
+        "no usable second factor and the first-login enrollment window is over, via {}",
+        login.frontend
+    )))
+    .await
 }
 
 /// Checks a password.
@@ -83,13 +121,26 @@ async fn password_or_passcode(
     password: &str,
     passcodes: bool,
 ) -> Result<(Primary, Typed)> {
-    if let Some(lock) = lock_in_force(gw, login).await? {
-        gw.audit(
-            event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend)),
-        )
-        .await?;
-        return Ok((Primary::Locked(lock), Typed::Password));
-    }
+    // Counted before it is checked: a burst of guesses cannot overrun the threshold.
+    let attempt = match lockout::admit(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await? {
+        Admission::Admitted(a) => a,
+        Admission::Locked(lock) => {
+            gw.audit(
+                event(login, "password", Outcome::Failure)
+                    .detail(format!("refused while locked via {}", login.frontend)),
+            )
+            .await?;
+            return Ok((Primary::Locked(lock), Typed::Password));
+        }
+        Admission::Busy => {
+            gw.audit(
+                event(login, "password", Outcome::Failure)
+                    .detail(format!("refused unchecked: too many guesses in flight, via {}", login.frontend)),
+            )
+            .await?;
+            return Ok((Primary::Rejected, Typed::Password));
+        }
+    };
     let user = users::find(&gw.db, &login.user_name).await?;
     let matches = match &user {
         Some(u) => u.check_password(password).await,
@@ -101,40 +152,46 @@ async fn password_or_passcode(
     };
     match user {
         Some(u) if matches && !u.locked => {
+            attempt.passed(&gw.db).await?;
             gw.audit(event(login, "password", Outcome::Success).detail(format!("via {}", login.frontend))).await?;
             Ok((Primary::Accepted(u), Typed::Password))
         }
-        Some(u) if passcodes && !u.locked => match app_passcodes::verify(&gw.db, u.id, password).await? {
-            // A passcode stands in for a second factor the user has; one who must enroll
-            // one first (e.g. after an administrator reset their factors) gets nothing.
-            Some(label) if matches!(policy::requirement(&gw.db, &u).await?, Requirement::MustEnroll { .. }) => {
-                gw.audit(event(login, "passcode", Outcome::Failure).detail(format!(
-                    "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
-                    login.frontend
-                )))
-                .await?;
-                Ok((Primary::Rejected, Typed::Password))
+        Some(u) if passcodes && !u.locked => {
+            match app_passcodes::verify(&gw.db, u.id, password).await? {
+                // A passcode stands in for a second factor the user has; one who must enroll
+                // one first (e.g. after an administrator reset their factors) gets nothing.
+                Some(label) if policy::requirement(&gw.db, &u).await?.must_enroll() => {
+                    attempt.passed(&gw.db).await?;
+                    gw.audit(event(login, "passcode", Outcome::Failure).detail(format!(
+                        "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
+                        login.frontend
+                    )))
+                    .await?;
+                    Ok((Primary::Rejected, Typed::Password))
+                }
+                Some(label) => {
+                    attempt.passed(&gw.db).await?;
+                    gw.audit(
+                        event(login, "passcode", Outcome::Success)
+                            .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
+                    )
+                    .await?;
+                    Ok((Primary::Accepted(u), Typed::Passcode(label)))
+                }
+                None => {
+                    failed(gw, login, attempt, "password", "wrong password or application passcode".to_string())
+                        .await?;
+                    Ok((Primary::Rejected, Typed::Password))
+                }
             }
-            Some(label) => {
-                gw.audit(
-                    event(login, "passcode", Outcome::Success)
-                        .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
-                )
-                .await?;
-                Ok((Primary::Accepted(u), Typed::Passcode(label)))
-            }
-            None => {
-                failed(gw, login, "password", "wrong password or application passcode".to_string()).await?;
-                Ok((Primary::Rejected, Typed::Password))
-            }
-        },
+        }
         other => {
             let why = match other {
                 None => "unknown user",
                 Some(u) if u.locked => "account disabled by an administrator",
                 Some(_) => "wrong password",
             };
-            failed(gw, login, "password", why.to_string()).await?;
+            failed(gw, login, attempt, "password", why.to_string()).await?;
             Ok((Primary::Rejected, Typed::Password))
         }
     }
@@ -143,7 +200,9 @@ async fn password_or_passcode(
 /// Is `key` one of the user's enrolled keys? A cheap check for the offer step of a
 /// public-key login: it counts nothing and audits nothing (clients offer several keys).
 pub async fn key_is_enrolled(gw: &Gateway, user_name: &str, key: &PublicKey) -> Result<bool> {
-    let Some(user) = users::find(&gw.db, user_name).await? else { return Ok(false) };
+    let Some(user) = users::find(&gw.db, user_name).await? else {
+        return Ok(false);
+    };
     Ok(!user.locked && ssh_keys::matching(&gw.db, user.id, key).await?.is_some())
 }
 
@@ -155,11 +214,11 @@ pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> 
     }
     let fp = ssh_keys::fingerprint(key);
     let Some(user) = users::find(&gw.db, &login.user_name).await? else {
-        failed(gw, login, "publickey", format!("unknown user, key {fp}")).await?;
+        failed(gw, login, None, "publickey", format!("unknown user, key {fp}")).await?;
         return Ok(Primary::Rejected);
     };
     if user.locked {
-        failed(gw, login, "publickey", "account disabled by an administrator".into()).await?;
+        failed(gw, login, None, "publickey", "account disabled by an administrator".into()).await?;
         return Ok(Primary::Rejected);
     }
     match ssh_keys::matching(&gw.db, user.id, key).await? {
@@ -169,7 +228,7 @@ pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> 
             Ok(Primary::Accepted(user))
         }
         None => {
-            failed(gw, login, "publickey", format!("key {fp} not enrolled")).await?;
+            failed(gw, login, None, "publickey", format!("key {fp} not enrolled")).await?;
             Ok(Primary::Rejected)
         }
     }
@@ -183,7 +242,8 @@ pub async fn challenge(gw: &Gateway, login: &LoginContext, user: &User, method: 
     }
 }
 
-/// Checks an answer to a second-factor challenge. Failures count towards the lock and
+/// Checks an answer to a second-factor challenge. The guess is counted before it is
+/// checked ([`lockout::admit`]), so answers racing each other never exceed the threshold;
 /// every attempt is audited; a passed method (other than a backup code) becomes the
 /// user's default. On [`Verdict::Continue`] the challenge holds the next question.
 pub async fn answer(
@@ -194,27 +254,49 @@ pub async fn answer(
     answer: &str,
 ) -> Result<Verdict> {
     let method = challenge.method;
-    if let Some(lock) = lock_in_force(gw, login).await? {
-        gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
-        let _ = lock;
+    let attempt = match lockout::admit(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await? {
+        Admission::Admitted(a) => a,
+        Admission::Locked(_) => {
+            gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
+            return Ok(Verdict::Rejected);
+        }
+        Admission::Busy => {
+            gw.audit(
+                event(login, "factor", Outcome::Failure)
+                    .detail(format!("{method} refused unchecked: too many guesses in flight")),
+            )
+            .await?;
+            return Ok(Verdict::Rejected);
+        }
+    };
+    let Some(factor) = factors::factor(method) else {
+        failed(gw, login, attempt, "factor", format!("{method}: not available")).await?;
         return Ok(Verdict::Rejected);
-    }
-    let Some(factor) = factors::factor(method) else { return Ok(Verdict::Rejected) };
-    let verdict = factor.verify(gw, user, challenge, answer).await?;
-    settle(gw, login, user, method, verdict).await?;
+    };
+    let verdict = match factor.verify(gw, user, challenge, answer).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Not the user's fault: the guess is not counted, and the login fails closed.
+            attempt.passed(&gw.db).await?;
+            return Err(e);
+        }
+    };
+    settle(gw, login, user, method, verdict, Some(attempt)).await?;
     Ok(verdict)
 }
 
 /// Asks a challenge that can wait for its state once, with the same bookkeeping as
 /// [`answer`].
 pub async fn poll(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge) -> Result<Verdict> {
-    let Some(factor) = factors::factor(challenge.method) else { return Ok(Verdict::Rejected) };
+    let Some(factor) = factors::factor(challenge.method) else {
+        return Ok(Verdict::Rejected);
+    };
     if !challenge.can_wait {
         return Ok(Verdict::Rejected);
     }
     let verdict = factor.poll(gw, user, challenge).await?;
     if verdict != Verdict::Pending {
-        settle(gw, login, user, challenge.method, verdict).await?;
+        settle(gw, login, user, challenge.method, verdict, None).await?;
     }
     Ok(verdict)
 }
@@ -249,7 +331,25 @@ pub async fn wait(
     }
 }
 
-async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method, verdict: Verdict) -> Result<()> {
+/// Records a verdict: audit, the user's default method, and the lockout count (the
+/// admitted `attempt` of an answer is kept as a failure or taken back).
+async fn settle(
+    gw: &Gateway,
+    login: &LoginContext,
+    user: &User,
+    method: Method,
+    verdict: Verdict,
+    attempt: Option<Attempt>,
+) -> Result<()> {
+    let is_failure =
+        !matches!(verdict, Verdict::Accepted | Verdict::Pending | Verdict::Continue | Verdict::Unavailable);
+    let attempt = match attempt {
+        Some(a) if !is_failure => {
+            a.passed(&gw.db).await?;
+            None
+        }
+        other => other,
+    };
     match verdict {
         Verdict::Accepted => {
             if method.becomes_default() {
@@ -272,7 +372,7 @@ async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method,
                 Verdict::Expired => "expired",
                 _ => "wrong answer",
             };
-            failed(gw, login, "factor", format!("{method}: {why}")).await
+            failed(gw, login, attempt, "factor", format!("{method}: {why}")).await
         }
     }
 }

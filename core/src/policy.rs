@@ -7,11 +7,16 @@
 
 use crate::factors::{self, Method, MethodSet};
 use crate::users::User;
-use crate::{Db, Error, Result, groups};
+use crate::{Db, Error, Result, access, groups};
 
 const FORCE_2FA: &str = "force_2fa";
 const ALLOWED_METHODS: &str = "allowed_methods";
 const BACKUP_CODE_COUNT: &str = "backup_code_count";
+const ENROLLMENT_WINDOW_DAYS: &str = "enrollment_window_days";
+
+/// Days a forced user without a usable factor may enroll one with the password alone,
+/// counted from the account's creation or an administrator's reset of its factors.
+pub const DEFAULT_ENROLLMENT_WINDOW_DAYS: u32 = 7;
 
 /// The global policy.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,6 +25,8 @@ pub struct Policy {
     pub allowed_methods: MethodSet,
     /// How many backup codes a new set has.
     pub backup_code_count: u32,
+    /// Days of the first-login enrollment window (see [`Requirement::EnrollmentClosed`]).
+    pub enrollment_window_days: u32,
 }
 
 async fn setting(db: &Db, key: &str) -> Result<Option<String>> {
@@ -47,15 +54,29 @@ pub async fn load(db: &Db) -> Result<Policy> {
             .map(|s| MethodSet::parse_stored(&s))
             .unwrap_or_else(MethodSet::all),
         backup_code_count: setting(db, BACKUP_CODE_COUNT).await?.and_then(|s| s.parse().ok()).unwrap_or(10),
+        enrollment_window_days: setting(db, ENROLLMENT_WINDOW_DAYS)
+            .await?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_ENROLLMENT_WINDOW_DAYS),
     })
 }
 
 pub async fn set_force_2fa(db: &Db, on: bool) -> Result<()> {
-    set_setting(db, FORCE_2FA, if on { "on" } else { "off" }).await
+    set_setting(db, FORCE_2FA, if on { "on" } else { "off" }).await?;
+    access::changed(db).await
 }
 
 pub async fn set_allowed_methods(db: &Db, methods: &MethodSet) -> Result<()> {
-    set_setting(db, ALLOWED_METHODS, &methods.to_stored()).await
+    set_setting(db, ALLOWED_METHODS, &methods.to_stored()).await?;
+    access::changed(db).await
+}
+
+/// Sets the days of the first-login enrollment window (1–365).
+pub async fn set_enrollment_window_days(db: &Db, days: u32) -> Result<()> {
+    if !(1..=365).contains(&days) {
+        return Err(Error::invalid("enrollment window", "must be 1-365 days"));
+    }
+    set_setting(db, ENROLLMENT_WINDOW_DAYS, &days.to_string()).await
 }
 
 pub async fn set_backup_code_count(db: &Db, n: u32) -> Result<()> {
@@ -77,6 +98,17 @@ pub enum Requirement {
     /// Required, but nothing usable is enrolled: the user may only enroll. `allowed` says
     /// what they may enroll.
     MustEnroll { allowed: MethodSet },
+    /// Required, nothing usable is enrolled, and the first-login enrollment window (after
+    /// the account was created or an administrator reset its factors) is over or was
+    /// used: the password alone gets nothing, an administrator must reset the factors.
+    EnrollmentClosed,
+}
+
+impl Requirement {
+    /// Whether the user has no usable factor and must enroll one (window open or not).
+    pub fn must_enroll(&self) -> bool {
+        matches!(self, Requirement::MustEnroll { .. } | Requirement::EnrollmentClosed)
+    }
 }
 
 /// Why 2FA applies, for messages and audit.
@@ -86,6 +118,8 @@ pub struct Resolution {
     pub forced_by_groups: Vec<String>,
     pub allowed: Option<MethodSet>,
     pub enrolled: Vec<Method>,
+    /// Whether the user is inside their first-login enrollment window.
+    pub enrollment_open: bool,
 }
 
 /// Resolves the requirement for `user` from the policy, their groups and their factors.
@@ -110,6 +144,7 @@ pub async fn resolve(db: &Db, user: &User) -> Result<Resolution> {
         forced_by_groups: groups.iter().filter(|g| g.force_2fa).map(|g| g.name.clone()).collect(),
         allowed: Some(allowed),
         enrolled: factors::enrolled(db, user.id).await?,
+        enrollment_open: user.enrollment_window_open(policy.enrollment_window_days, crate::time::now()),
     })
 }
 
@@ -127,6 +162,9 @@ pub fn decide(user: &User, r: &Resolution, allowed: &MethodSet) -> Requirement {
         r.enrolled.iter().copied().filter(|m| allowed.contains(*m) && factors::factor(*m).is_some()).collect();
     // Backup codes alone still let a user in: they are what is left after losing a phone.
     if usable.is_empty() {
+        if !r.enrollment_open {
+            return Requirement::EnrollmentClosed;
+        }
         return Requirement::MustEnroll { allowed: allowed.clone() };
     }
     // The last-used method first, then the others in their stable order, backup codes last.
@@ -149,6 +187,7 @@ mod tests {
             exempt_2fa: exempt,
             last_method: last,
             created_at: 0,
+            enroll_from: Some(0),
         }
     }
 
@@ -158,6 +197,7 @@ mod tests {
             forced_by_groups: groups.iter().map(|s| s.to_string()).collect(),
             allowed: None,
             enrolled: enrolled.to_vec(),
+            enrollment_open: true,
         }
     }
 
@@ -177,6 +217,16 @@ mod tests {
         for r in [res(true, &[], &[]), res(false, &["ops"], &[])] {
             assert!(matches!(decide(&user(None, false), &r, &MethodSet::all()), Requirement::MustEnroll { .. }));
         }
+    }
+
+    #[test]
+    fn forced_without_factor_after_the_window_is_refused() {
+        let mut r = res(true, &[], &[]);
+        r.enrollment_open = false;
+        assert_eq!(decide(&user(None, false), &r, &MethodSet::all()), Requirement::EnrollmentClosed);
+        // A usable factor makes the window irrelevant.
+        r.enrolled = vec![Method::Totp];
+        assert!(matches!(decide(&user(None, false), &r, &MethodSet::all()), Requirement::Required { .. }));
     }
 
     #[test]

@@ -94,7 +94,9 @@ pub async fn matching(db: &Db, user_id: i64, key: &PublicKey) -> Result<Option<S
         .bind(fingerprint(key))
         .fetch_optional(db.pool())
         .await?;
-    let Some(found) = row.as_ref().map(from_row).transpose()? else { return Ok(None) };
+    let Some(found) = row.as_ref().map(from_row).transpose()? else {
+        return Ok(None);
+    };
     let stored = PublicKey::from_openssh(&found.public_key).ok();
     Ok(stored.filter(|s| s.key_data() == key.key_data()).map(|_| found))
 }
@@ -119,5 +121,5 @@ pub async fn remove(db: &Db, user_id: i64, fingerprint: &str) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("key", fingerprint));
     }
-    Ok(())
+    crate::access::changed(db).await
 }

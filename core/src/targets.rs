@@ -174,7 +174,7 @@ pub async fn delete(db: &Db, name: &str) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("target", name));
     }
-    Ok(())
+    crate::access::changed(db).await
 }
 
 /// Pins (or re-pins) the target's host key.
@@ -252,7 +252,7 @@ pub async fn revoke(db: &Db, target: &str, grantee: Grantee<'_>) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::not_found("grant", format!("{target} to {}", grantee_label(grantee))));
     }
-    Ok(())
+    crate::access::changed(db).await
 }
 
 /// The targets `user_id` may reach, directly or through any of their groups.

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use crate::db::flag;
 use crate::db::sql;
 use crate::factors::Method;
-use crate::{Db, Error, Result, time, vault};
+use crate::{Db, Error, Result, access, time, vault};
 
 /// A gateway user. The password hash never leaves this crate.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,6 +24,24 @@ pub struct User {
     pub exempt_2fa: bool,
     pub last_method: Option<Method>,
     pub created_at: i64,
+    /// Start of the first-login enrollment window (creation, or an administrator's reset
+    /// of the factors); `None` once a factor was enrolled.
+    pub enroll_from: Option<i64>,
+}
+
+const DAY: i64 = 24 * 3600;
+
+impl User {
+    /// Whether, at `now`, the user may still enroll a first factor with the password
+    /// alone (see [`crate::policy::Requirement::EnrollmentClosed`]).
+    pub fn enrollment_window_open(&self, days: u32, now: i64) -> bool {
+        self.enroll_from.is_some_and(|from| now < from + i64::from(days) * DAY)
+    }
+
+    /// When the window closes, if it is open at `now`.
+    pub fn enrollment_window_end(&self, days: u32, now: i64) -> Option<i64> {
+        self.enroll_from.map(|from| from + i64::from(days) * DAY).filter(|end| now < *end)
+    }
 }
 
 /// What `create` needs.
@@ -35,7 +53,8 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at";
+const COLUMNS: &str =
+    "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at, enroll_from";
 
 fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -48,6 +67,7 @@ fn from_row(row: &AnyRow) -> Result<User> {
         exempt_2fa: row.try_get::<i64, _>("exempt_2fa")? != 0,
         last_method: row.try_get::<Option<String>, _>("last_method")?.and_then(|m| m.parse::<Method>().ok()),
         created_at: row.try_get("created_at")?,
+        enroll_from: row.try_get("enroll_from")?,
     })
 }
 
@@ -109,8 +129,8 @@ pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
         None => None,
     };
     let row = sqlx::query(sql!(
-        "INSERT INTO users (name, email, password_hash, is_admin, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO users (name, email, password_hash, is_admin, created_at, enroll_from)
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     ))
     .bind(new.name)
     .bind(new.email)
@@ -182,17 +202,37 @@ pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<u64> {
         .await?
         .rows_affected();
     tx.commit().await?;
+    if revoked > 0 {
+        access::changed(db).await?;
+    }
     Ok(revoked)
 }
 
-/// Locks or unlocks the account by an administrator's decision.
+/// Locks or unlocks the account by an administrator's decision. A lock ends the user's
+/// live connections and target sessions on every node ([`access::changed`], and each
+/// session's terminate flag).
 pub async fn set_locked(db: &Db, name: &str, locked: bool) -> Result<()> {
-    update_one(db, name, "UPDATE users SET locked = $1 WHERE name = $2", flag(locked)).await
+    update_one(db, name, "UPDATE users SET locked = $1 WHERE name = $2", flag(locked)).await?;
+    if locked {
+        crate::live_sessions::terminate_user(db, name).await?;
+    }
+    access::changed(db).await
 }
 
 /// Marks the user exempt from the second factor (or not).
 pub async fn set_exempt(db: &Db, name: &str, exempt: bool) -> Result<()> {
-    update_one(db, name, "UPDATE users SET exempt_2fa = $1 WHERE name = $2", flag(exempt)).await
+    update_one(db, name, "UPDATE users SET exempt_2fa = $1 WHERE name = $2", flag(exempt)).await?;
+    access::changed(db).await
+}
+
+/// Opens the first-login enrollment window again (an administrator reset the factors).
+pub async fn reopen_enrollment(db: &Db, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
+        .bind(time::now())
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    access::changed(db).await
 }
 
 /// Grants or removes the administrator flag.
@@ -211,12 +251,15 @@ pub async fn set_last_method(db: &Db, user_id: i64, method: Method) -> Result<()
 }
 
 /// Deletes the user; keys, factors, memberships and grants go with it (foreign keys).
+/// The id is never given to another user, and the user's live connections and target
+/// sessions end on every node.
 pub async fn delete(db: &Db, name: &str) -> Result<()> {
     let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(db.pool()).await?;
     if done.rows_affected() == 0 {
         return Err(Error::not_found("user", name));
     }
-    Ok(())
+    crate::live_sessions::terminate_user(db, name).await?;
+    access::changed(db).await
 }
 
 impl User {

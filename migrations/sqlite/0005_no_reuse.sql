@@ -7,10 +7,13 @@
 --    SQLite cannot add it in place, so users, groups and targets are rebuilt (the
 --    documented procedure: foreign keys off, copy, drop, rename, check, foreign keys on).
 -- 2. `users.enroll_from`: the start of the first-login enrollment window (account
---    created, or factors reset by an administrator); NULL once it was used or closed.
+--    created, or factors reset by an administrator); NULL once a factor was enrolled.
+--    Users who have no factor yet get a window that starts now, not at their creation.
 -- 3. `access_revision`: one counter every change that can withdraw access bumps (lock,
 --    delete, policy, grants, factors, keys, passcodes), so every node re-checks its live
 --    connections when it moves.
+-- 4. `login_failures.pending`: a guess is counted (pending) before it is checked, and
+--    settled as a failure or removed after, so parallel guesses never exceed the threshold.
 PRAGMA foreign_keys = OFF;
 BEGIN;
 
@@ -29,7 +32,7 @@ CREATE TABLE users_new (
 );
 INSERT INTO users_new (id, name, email, password_hash, is_admin, locked, exempt_2fa, must_change_password, last_method, created_at, enroll_from)
     SELECT id, name, email, password_hash, is_admin, locked, exempt_2fa, must_change_password, last_method, created_at,
-           CASE WHEN EXISTS (SELECT 1 FROM factors f WHERE f.user_id = users.id) THEN NULL ELSE created_at END
+           CASE WHEN EXISTS (SELECT 1 FROM factors f WHERE f.user_id = users.id) THEN NULL ELSE CAST(strftime('%s', 'now') AS INTEGER) END
     FROM users;
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
@@ -67,6 +70,8 @@ CREATE TABLE access_revision (
     revision        INTEGER NOT NULL
 );
 INSERT INTO access_revision (id, revision) VALUES (1, 0);
+
+ALTER TABLE login_failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
 
 COMMIT;
 PRAGMA foreign_keys = ON;

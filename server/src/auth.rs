@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use gatehouse_core::access::{Admitted, Passage};
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::{LoginContext, Verdict};
 use gatehouse_core::lockout::Lock;
@@ -110,6 +111,9 @@ impl Connection {
         }
         let ctx = self.login_context();
         let outcome = login::public_key(&self.gw, &ctx, key).await;
+        if matches!(outcome, Ok(Primary::Accepted(_))) {
+            self.primary_key = Some(gatehouse_core::ssh_keys::fingerprint(key));
+        }
         self.after_primary(outcome, "publickey", started).await
     }
 
@@ -128,7 +132,7 @@ impl Connection {
     fn out_of_turn(&self) -> Auth {
         match self.state {
             AuthState::Gate(_) => continue_with_gate(),
-            AuthState::Refused | AuthState::Locked => refuse_for_good(),
+            AuthState::Refused | AuthState::Locked | AuthState::Notice(_) => refuse_for_good(),
             _ => reject(),
         }
     }
@@ -144,17 +148,8 @@ impl Connection {
             // A new keyboard-interactive exchange.
             (AuthState::Start | AuthState::AwaitingPassword, None) => {
                 let ctx = self.login_context();
-                match login::lock_in_force(&self.gw, &ctx).await {
+                match login::refuse_if_locked(&self.gw, &ctx).await {
                     Ok(Some(lock)) => {
-                        let _ = self
-                            .gw
-                            .audit(
-                                AuditEvent::new("login.password", Outcome::Failure)
-                                    .user(&self.user_name)
-                                    .source(ctx.source.clone())
-                                    .detail("refused while locked via ssh"),
-                            )
-                            .await;
                         self.state = AuthState::Locked;
                         notice(lock_notice(lock))
                     }
@@ -189,6 +184,12 @@ impl Connection {
             }
             (AuthState::Gate(_), Some(answer)) => self.gate_answer(answer, started).await,
             (AuthState::Locked, _) => refuse_for_good(),
+            (AuthState::Notice(_), _) => {
+                let AuthState::Notice(text) = std::mem::replace(&mut self.state, AuthState::Refused) else {
+                    return reject();
+                };
+                notice(text)
+            }
             _ => reject(),
         }
     }
@@ -199,7 +200,7 @@ impl Connection {
         match outcome {
             Ok((Primary::Accepted(user), Typed::Passcode(label))) => {
                 let how = format!("application passcode \"{label}\"");
-                self.finish_with(user, "passcode", &how, false, Some(label)).await
+                self.finish(user, "passcode", &how, Passage::Passcode(label)).await
             }
             Ok((primary, _)) => self.after_primary(Ok(primary), "password", started).await,
             Err(e) => self.after_primary(Err(e), "password", started).await,
@@ -237,7 +238,9 @@ impl Connection {
             }
         };
         match requirement {
-            Requirement::NotRequired => self.finish(user, primary, "no second factor required", false).await,
+            Requirement::NotRequired => {
+                self.finish(user, primary, "no second factor required", Passage::NotRequired).await
+            }
             Requirement::Exempt => {
                 let ctx = self.login_context();
                 if self
@@ -253,9 +256,20 @@ impl Connection {
                 {
                     return reject();
                 }
-                self.finish(user, primary, "exempt from the second factor", false).await
+                self.finish(user, primary, "exempt from the second factor", Passage::Exempt).await
             }
-            Requirement::MustEnroll { .. } => self.finish(user, primary, "enrollment required", true).await,
+            Requirement::MustEnroll { .. } => {
+                self.finish(user, primary, "enrollment required", Passage::Enrollment).await
+            }
+            Requirement::EnrollmentClosed => {
+                let ctx = self.login_context();
+                if let Err(e) = login::enrollment_closed(&self.gw, &ctx).await {
+                    tracing::error!(error = %e, "audit failed");
+                }
+                slow_down(started).await;
+                self.state = AuthState::Notice(login::ENROLLMENT_CLOSED.to_string());
+                continue_with_gate()
+            }
             Requirement::Required { methods } => {
                 let Some(gate) = Gate::new(methods, self.gw.config.ssh.gate_attempts) else {
                     return reject();
@@ -270,7 +284,9 @@ impl Connection {
     /// when the method changed) and shows its instructions with the prompt.
     async fn prompt_with_challenge(&mut self, mut prompt: Prompt) -> Auth {
         let ctx = self.login_context();
-        let AuthState::Gate(g) = &mut self.state else { return reject() };
+        let AuthState::Gate(g) = &mut self.state else {
+            return reject();
+        };
         let method = g.gate.current();
         if g.challenge.as_ref().map(|c| c.method) != Some(method) {
             match login::challenge(&self.gw, &ctx, &g.user, method).await {
@@ -311,7 +327,9 @@ impl Connection {
 
     async fn gate_answer(&mut self, answer: String, started: Instant) -> Auth {
         let ctx = self.login_context();
-        let AuthState::Gate(g) = &mut self.state else { return reject() };
+        let AuthState::Gate(g) = &mut self.state else {
+            return reject();
+        };
         match g.gate.input(&answer) {
             Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
             Step::Wait(method) => {
@@ -325,7 +343,9 @@ impl Connection {
                 };
                 let note = match verdict {
                     Ok(Verdict::Pending) => {
-                        let Step::Ask(prompt) = g.gate.not_yet("Not approved yet.") else { return refuse_for_good() };
+                        let Step::Ask(prompt) = g.gate.not_yet("Not approved yet.") else {
+                            return refuse_for_good();
+                        };
                         return self.prompt_with_challenge(prompt).await;
                     }
                     Ok(Verdict::Accepted) => "",
@@ -364,7 +384,9 @@ impl Connection {
                 let (accepted, note) = match verdict {
                     Ok(Verdict::Accepted) => (true, ""),
                     Ok(Verdict::Continue) => {
-                        let Step::Ask(prompt) = g.gate.follow_up() else { return refuse_for_good() };
+                        let Step::Ask(prompt) = g.gate.follow_up() else {
+                            return refuse_for_good();
+                        };
                         return self.prompt_with_challenge(prompt).await;
                     }
                     Ok(Verdict::Unavailable) => (
@@ -399,7 +421,7 @@ impl Connection {
                     return reject();
                 };
                 let how = format!("{} + {}", g.primary, method);
-                self.finish(g.user, g.primary, &how, false).await
+                self.finish(g.user, g.primary, &how, Passage::SecondFactor).await
             }
             Step::Ask(prompt) => {
                 slow_down(started).await;
@@ -418,27 +440,17 @@ impl Connection {
         }
     }
 
-    /// Every step passed: record it and let the client in.
-    async fn finish(&mut self, user: User, primary: &'static str, how: &str, enrollment_only: bool) -> Auth {
-        self.finish_with(user, primary, how, enrollment_only, None).await
-    }
-
-    async fn finish_with(
-        &mut self,
-        user: User,
-        primary: &'static str,
-        how: &str,
-        enrollment_only: bool,
-        app_passcode: Option<String>,
-    ) -> Auth {
+    /// Every step passed: record it and let the client in. `passage` says what the login
+    /// proved, which every later channel re-checks.
+    async fn finish(&mut self, user: User, primary: &'static str, how: &str, passage: Passage) -> Auth {
         let ctx = self.login_context();
         if let Err(e) = login::completed(&self.gw, &ctx, how).await {
             tracing::error!(error = %e, "recording the login failed; refusing");
             return reject();
         }
         tracing::info!(user = %user.name, peer = %self.peer, primary, how, "login");
-        let passed_with = how.to_string();
-        self.mark_authenticated(Visitor { user, source: ctx.source, enrollment_only, passed_with, app_passcode });
+        let login = Admitted { user_id: user.id, user_name: user.name.clone(), passage, key: self.primary_key.clone() };
+        self.mark_authenticated(Visitor { user, source: ctx.source, passed_with: how.to_string(), login });
         Auth::Accept
     }
 }

@@ -10,12 +10,18 @@
 //! - X11, remote forwarding, streamlocal: refused.
 //!
 //! Before the gate nothing opens: russh refuses channel requests until authentication has
-//! succeeded, and every handler here checks `visitor` again.
+//! succeeded, and every handler here checks `visitor` again. After it, every new channel
+//! and every program started on one re-checks the login against the database first
+//! ([`access::recheck`]): a connection is not a licence.
+//!
+//! A login by application passcode never gets a terminal: its PTY requests are refused,
+//! and so are the menu and an interactive target session.
 
 use std::sync::Arc;
 
+use gatehouse_core::Gateway;
+use gatehouse_core::access::{self, Refusal, Wanted};
 use gatehouse_core::audit::{AuditEvent, Outcome};
-use gatehouse_core::{Gateway, targets};
 use gatehouse_shell::{AgentIo, AgentOpener, AgentOpening, Input, Output, Terminal, Visitor};
 use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
@@ -39,7 +45,7 @@ enum Program {
 
 impl Connection {
     pub async fn open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle) {
-        if self.visitor.is_none() {
+        if self.standing("session").await.is_none() {
             reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
             return;
         }
@@ -47,7 +53,15 @@ impl Connection {
         reply.accept().await;
     }
 
-    pub fn pty(&mut self, channel: ChannelId, term: &str, cols: u32, rows: u32, session: &mut Session) {
+    pub async fn pty(&mut self, channel: ChannelId, term: &str, cols: u32, rows: u32, session: &mut Session) {
+        if let Some(v) = self.visitor.clone()
+            && let Some(label) = v.app_passcode()
+        {
+            let detail = format!("terminal refused: logged in with application passcode \"{label}\"");
+            self.audit_channel(&v, "session.refused", Outcome::Failure, detail).await;
+            let _ = session.channel_failure(channel);
+            return;
+        }
         match self.channels.get_mut(&channel) {
             Some(c) if c.input.is_none() => {
                 c.pty = Some(PtyRequest { term: term.to_string(), cols, rows });
@@ -88,15 +102,15 @@ impl Connection {
         self.channels.remove(&channel);
     }
 
-    pub fn shell(&mut self, channel: ChannelId, session: &mut Session) {
+    pub async fn shell(&mut self, channel: ChannelId, session: &mut Session) {
         let program = match &self.target_in_name {
             Some(t) => Program::Direct { target: t.clone(), command: None },
             None => Program::Menu,
         };
-        self.start(channel, program, session);
+        self.start(channel, program, session).await;
     }
 
-    pub fn exec(&mut self, channel: ChannelId, command: &[u8], session: &mut Session) {
+    pub async fn exec(&mut self, channel: ChannelId, command: &[u8], session: &mut Session) {
         let command = String::from_utf8_lossy(command).trim().to_string();
         let program = match &self.target_in_name {
             Some(t) => Program::Direct { target: t.clone(), command: Some(command).filter(|c| !c.is_empty()) },
@@ -111,14 +125,14 @@ impl Connection {
                 }
             }
         };
-        self.start(channel, program, session);
+        self.start(channel, program, session).await;
     }
 
-    pub fn subsystem(&mut self, channel: ChannelId, name: &str, session: &mut Session) {
+    pub async fn subsystem(&mut self, channel: ChannelId, name: &str, session: &mut Session) {
         match &self.target_in_name {
             Some(t) => {
                 let program = Program::Subsystem { target: t.clone(), name: name.to_string() };
-                self.start(channel, program, session);
+                self.start(channel, program, session).await;
             }
             None => {
                 // Without a target there is nothing to run the subsystem on.
@@ -130,8 +144,8 @@ impl Connection {
 
     /// Starts `program` on a session channel: the shell gets a [`Terminal`], and a pump
     /// task carries its output back to the client.
-    fn start(&mut self, channel: ChannelId, program: Program, session: &mut Session) {
-        let Some(visitor) = self.visitor.clone() else {
+    async fn start(&mut self, channel: ChannelId, program: Program, session: &mut Session) {
+        let Some(visitor) = self.standing("program").await else {
             let _ = session.channel_failure(channel);
             return;
         };
@@ -144,11 +158,13 @@ impl Connection {
             let _ = session.channel_failure(channel);
             return;
         }
-        if let Some(label) = &visitor.app_passcode {
-            // A passcode login never gets a terminal: no menu, no interactive target.
+        if let Some(label) = visitor.app_passcode() {
+            // A passcode login never gets a terminal: no PTY (see `pty`), no menu, no
+            // interactive target.
             let interactive = match &program {
                 Program::Menu => Some("the menu"),
                 Program::Direct { command: None, .. } => Some("an interactive session"),
+                _ if slot.pty.is_some() => Some("a terminal"),
                 _ => None,
             };
             if let Some(what) = interactive {
@@ -194,22 +210,23 @@ impl Connection {
             reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
             return;
         };
-        let allowed = if visitor.enrollment_only {
-            None
-        } else {
-            match targets::granted_to(&self.gw.db, visitor.user.id).await {
-                Ok(list) => list.into_iter().find(|t| t.host.eq_ignore_ascii_case(host) && u32::from(t.port) == port),
-                Err(e) => {
-                    tracing::error!(error = %e, "grant lookup failed; refusing forwarding");
-                    None
-                }
+        let detail = format!("{host}:{port}");
+        let refused = match access::granted(&self.gw.db, &visitor.login, Wanted::Address { host, port }).await {
+            Ok(Ok(granted)) => Ok(granted),
+            Ok(Err(Refusal::Withdrawn(why))) => Err(format!("{detail}: login no longer stands ({why})")),
+            Ok(Err(_)) => Err(format!("{detail} not granted")),
+            Err(e) => {
+                tracing::error!(error = %e, "grant lookup failed; refusing forwarding");
+                Err(format!("{detail}: grant lookup failed"))
             }
         };
-        let detail = format!("{host}:{port}");
-        let Some(target) = allowed else {
-            self.audit_channel(&visitor, "forward.direct", Outcome::Failure, format!("{detail} not granted")).await;
-            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
-            return;
+        let target = match refused {
+            Ok(granted) => granted.target().clone(),
+            Err(why) => {
+                self.audit_channel(&visitor, "forward.direct", Outcome::Failure, why).await;
+                reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+                return;
+            }
         };
         let stream = match tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await {
             Ok(s) => s,
@@ -243,8 +260,10 @@ impl Connection {
     /// `ssh -A`: remembered on the channel, so the target sessions it starts can reach the
     /// user's agent. Only when the gateway allows it, and never in enrollment mode.
     pub async fn agent(&mut self, channel: ChannelId) -> bool {
-        let Some(v) = self.visitor.clone() else { return false };
-        let allowed = self.gw.config.ssh.allow_agent_forwarding && !v.enrollment_only;
+        let Some(v) = self.visitor.clone() else {
+            return false;
+        };
+        let allowed = self.gw.config.ssh.allow_agent_forwarding && !v.enrollment_only();
         match self.channels.get_mut(&channel) {
             Some(slot) if allowed && slot.input.is_none() => {
                 slot.agent = true;
@@ -265,6 +284,28 @@ impl Connection {
 
     async fn audit_channel(&self, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
         audit(&self.gw, v, event, outcome, detail).await;
+    }
+
+    /// The visitor, if the login still stands now (re-checked against the database);
+    /// `None` refuses what was asked. A login that no longer stands is audited, and the
+    /// accept loop ends the connection.
+    async fn standing(&mut self, what: &str) -> Option<Visitor> {
+        let mut visitor = self.visitor.clone()?;
+        match access::recheck(&self.gw.db, &visitor.login).await {
+            Ok(Ok(user)) => {
+                visitor.user = user;
+                Some(visitor)
+            }
+            Ok(Err(why)) => {
+                let detail = format!("{what} refused: login no longer stands ({why})");
+                self.audit_channel(&visitor, "session.refused", Outcome::Failure, detail).await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "re-checking the login failed; refusing");
+                None
+            }
+        }
     }
 }
 

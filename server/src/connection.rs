@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use gatehouse_core::Gateway;
+use gatehouse_core::access::Admitted;
 use gatehouse_core::factors::{Challenge, LoginContext};
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
@@ -25,6 +25,9 @@ pub(crate) enum AuthState {
     Gate(Box<GateState>),
     /// The account or address is locked; the notice was shown.
     Locked,
+    /// The login is refused with this explanation, shown at the next keyboard-interactive
+    /// round (e.g. the first-login enrollment window is over).
+    Notice(String),
     /// The login failed for good in this connection (gate failures exhausted, or the
     /// client changed user name mid-login).
     Refused,
@@ -61,7 +64,11 @@ pub(crate) struct PtyRequest {
 pub(crate) struct Connection {
     pub gw: Gateway,
     pub peer: SocketAddr,
-    authenticated: Arc<AtomicBool>,
+    /// Set once every login step has passed: what the login proved, which the accept
+    /// loop re-checks whenever access may have been withdrawn.
+    admitted: Arc<OnceLock<Admitted>>,
+    /// The fingerprint of the public key that passed the primary step, if one did.
+    pub primary_key: Option<String>,
     pub state: AuthState,
     /// The SSH user name of the first request (`alice` or `alice:target`); a later request
     /// with another name is refused.
@@ -84,7 +91,8 @@ impl Connection {
         Connection {
             gw,
             peer,
-            authenticated: Arc::new(AtomicBool::new(false)),
+            admitted: Arc::new(OnceLock::new()),
+            primary_key: None,
             state: AuthState::Start,
             requested_name: None,
             user_name: String::new(),
@@ -96,15 +104,16 @@ impl Connection {
         }
     }
 
-    /// Set once every login step has passed; the accept loop's login deadline reads it.
-    pub fn authenticated_flag(&self) -> Arc<AtomicBool> {
-        self.authenticated.clone()
+    /// Set once every login step has passed; the accept loop's login deadline and its
+    /// re-checks read it.
+    pub fn admitted(&self) -> Arc<OnceLock<Admitted>> {
+        self.admitted.clone()
     }
 
     pub fn mark_authenticated(&mut self, visitor: Visitor) {
+        let _already_set = self.admitted.set(visitor.login.clone());
         self.visitor = Some(visitor);
         self.state = AuthState::Done;
-        self.authenticated.store(true, Ordering::Release);
     }
 
     pub fn login_context(&self) -> LoginContext {

@@ -112,7 +112,7 @@ impl Handler for Connection {
         _modes: &[(Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.pty(channel, term, col_width, row_height, session);
+        self.pty(channel, term, col_width, row_height, session).await;
         Ok(())
     }
 
@@ -143,7 +143,7 @@ impl Handler for Connection {
     }
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
-        self.shell(channel, session);
+        self.shell(channel, session).await;
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl Handler for Connection {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.exec(channel, data, session);
+        self.exec(channel, data, session).await;
         Ok(())
     }
 
@@ -163,7 +163,7 @@ impl Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.subsystem(channel, name, session);
+        self.subsystem(channel, name, session).await;
         Ok(())
     }
 

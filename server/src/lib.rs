@@ -8,8 +8,10 @@
 //! - `handler`: the russh `Handler` impl, which only forwards russh callbacks to the
 //!   connection.
 //! - `host_keys`: the gateway's host keys, generated once into the data dir.
-//! - [`Server`]: the accept loop, with a login deadline for unauthenticated connections
-//!   and graceful shutdown.
+//! - [`Server`]: the accept loop, with a login deadline for unauthenticated connections,
+//!   graceful shutdown, and the watch on the database's access revision that ends a
+//!   connection whose login no longer stands (the user locked, deleted, or no longer
+//!   satisfying the policy), whichever node made the change.
 //!
 //! Invariant: before the gate is passed no channel of any kind opens; after it, each
 //! channel type is allowed only by explicit policy (`channels`).
@@ -24,10 +26,11 @@ mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use gatehouse_core::Gateway;
+use gatehouse_core::access;
+use gatehouse_core::audit::{AuditEvent, Outcome};
 use russh::server::Config;
 use russh::{MethodKind, MethodSet, Preferred};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,6 +56,9 @@ pub enum Error {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// At most this many connections at once; further ones wait in the kernel backlog.
 const MAX_CONNECTIONS: usize = 4096;
+/// How often the node reads the access revision (one small query per node, whatever the
+/// number of connections): the longest a withdrawn login keeps its connection.
+const REVISION_POLL: Duration = Duration::from_secs(1);
 
 /// The SSH listener, bound and ready to run.
 pub struct Server {
@@ -103,6 +109,7 @@ impl Server {
     /// close and waits a few seconds for them.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let tracker = TaskTracker::new();
+        let revisions = watch_revision(self.gw.clone(), shutdown.clone());
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let permit = tokio::select! {
@@ -127,8 +134,9 @@ impl Server {
             let gw = self.gw.clone();
             let config = self.config.clone();
             let stop = shutdown.child_token();
+            let revisions = revisions.clone();
             tracker.spawn(async move {
-                serve_connection(gw, config, socket, peer, stop).await;
+                serve_connection(gw, config, socket, peer, stop, revisions).await;
                 drop(permit);
             });
         }
@@ -140,17 +148,68 @@ impl Server {
     }
 }
 
-/// Runs one connection: the SSH session, a deadline for authentication, and shutdown.
+/// Reads the access revision every [`REVISION_POLL`] and publishes it to the connections.
+/// A read that fails is logged and retried; the connections' own channel checks fail
+/// closed meanwhile.
+fn watch_revision(gw: Gateway, shutdown: CancellationToken) -> tokio::sync::watch::Receiver<i64> {
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REVISION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match access::revision(&gw.db).await {
+                Ok(r) => {
+                    tx.send_if_modified(|seen| std::mem::replace(seen, r) != r);
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the access revision failed"),
+            }
+        }
+    });
+    rx
+}
+
+/// Whether the login of a connection still stands; audits and explains when it does not.
+/// `None` when the check itself failed (the connection stays; its channels fail closed).
+async fn withdrawn(gw: &Gateway, login: &access::Admitted, peer: SocketAddr) -> Option<String> {
+    match access::recheck(&gw.db, login).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(why)) => {
+            let ev = AuditEvent::new("session.ended", Outcome::Info)
+                .actor("gateway")
+                .user(login.user_name.clone())
+                .source(peer.ip().to_string())
+                .detail(format!("SSH connection ended: {why}"));
+            if let Err(e) = gw.audit(ev).await {
+                tracing::error!(error = %e, "audit write failed");
+            }
+            tracing::info!(user = %login.user_name, %peer, reason = %why, "login withdrawn; disconnecting");
+            Some(format!("Your access was withdrawn ({why})."))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "re-checking a live login failed");
+            None
+        }
+    }
+}
+
+/// Runs one connection: the SSH session, a deadline for authentication, the re-check of
+/// the login whenever access may have been withdrawn, and shutdown.
 async fn serve_connection(
     gw: Gateway,
     config: Arc<Config>,
     socket: TcpStream,
     peer: SocketAddr,
     stop: CancellationToken,
+    mut revisions: tokio::sync::watch::Receiver<i64>,
 ) {
     let login_deadline = Duration::from_secs(gw.config.ssh.login_timeout_secs);
-    let conn = Connection::new(gw, peer);
-    let authenticated = conn.authenticated_flag();
+    let conn = Connection::new(gw.clone(), peer);
+    let admitted = conn.admitted();
+    revisions.mark_unchanged();
     let session = match tokio::time::timeout(login_deadline, russh::server::run_stream(config, socket, conn)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -177,11 +236,22 @@ async fn serve_connection(
             }
             _ = &mut deadline, if deadline_armed => {
                 deadline_armed = false;
-                if !authenticated.load(Ordering::Acquire) {
+                if admitted.get().is_none() {
                     tracing::info!(%peer, "login not completed in time; disconnecting");
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "Login timed out.".into(), "en".into())
                         .await;
+                }
+            }
+            // Not guarded by "authenticated": a guard is read only when the select starts,
+            // and the login completes while it waits. A change before the login completes
+            // needs no re-check (the login itself reads the state after it).
+            Ok(()) = revisions.changed() => {
+                let Some(login) = admitted.get() else { continue };
+                if let Some(message) = withdrawn(&gw, login, peer).await {
+                    let _ = handle.disconnect(russh::Disconnect::ByApplication, message, "en".into()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+                    return;
                 }
             }
             _ = stop.cancelled() => {

@@ -8,6 +8,8 @@ pub enum ShellError {
     NotGranted(String),
     #[error("a second factor must be enrolled before any target can be reached")]
     EnrollmentRequired,
+    #[error("your login no longer stands ({0}); log in again")]
+    Withdrawn(gatehouse_core::access::Withdrawn),
     #[error("could not reach {address}: {reason}")]
     Unreachable { address: String, reason: String },
     #[error(

@@ -45,6 +45,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use gatehouse_core::Gateway;
+use gatehouse_core::access::{self, Passage};
 
 use gatehouse_core::users::User;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -111,16 +112,31 @@ pub struct Terminal {
 /// Who is on the other end of a terminal, and how they got in.
 #[derive(Debug, Clone)]
 pub struct Visitor {
+    /// The user as they were at login; [`access::recheck`] gives them as they are now.
     pub user: User,
     /// The client's address, for audit.
     pub source: String,
-    /// Forced to use 2FA with nothing enrolled: only enrollment is offered.
-    pub enrollment_only: bool,
     /// How the second factor was passed ("totp", "exempt", "not required"), for the greeting.
     pub passed_with: String,
-    /// Logged in with this application passcode instead of password and second factor:
-    /// only non-interactive work on a granted target (a command, sftp, scp, `-J`).
-    pub app_passcode: Option<String>,
+    /// What the login proved, re-checked before every target session.
+    pub login: access::Admitted,
+}
+
+impl Visitor {
+    /// Forced to use 2FA with nothing enrolled: only enrollment is offered.
+    pub fn enrollment_only(&self) -> bool {
+        self.login.passage == Passage::Enrollment
+    }
+
+    /// The label of the application passcode the login used instead of password and
+    /// second factor: only non-interactive work on a granted target (a command, sftp,
+    /// scp, `-J`), never a terminal.
+    pub fn app_passcode(&self) -> Option<&str> {
+        match &self.login.passage {
+            Passage::Passcode(label) => Some(label),
+            _ => None,
+        }
+    }
 }
 
 impl Terminal {
@@ -140,7 +156,7 @@ async fn finish(term: Terminal, status: u32) {
 /// A session with no command (PTY or not): the target menu, or enrollment mode when the
 /// visitor must enroll a second factor first.
 pub async fn run_interactive(gw: Gateway, visitor: Visitor, mut term: Terminal) {
-    let status = if visitor.enrollment_only {
+    let status = if visitor.enrollment_only() {
         enrollment::run(&gw, &visitor, &mut term).await
     } else {
         interactive::run(&gw, &visitor, &mut term).await

@@ -8,10 +8,7 @@ pub fn for_terminal(text: &str) -> String {
     text.chars().filter(|&c| !is_unsafe(c)).collect()
 }
 
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
-}
+use gatehouse_core::text::is_unsafe;
 
 /// Cuts `text` to at most `width` characters, marking a cut with `…`.
 pub fn fit(text: &str, width: usize) -> String {

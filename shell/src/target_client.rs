@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatehouse_core::Gateway;
+use gatehouse_core::access::Granted;
 use gatehouse_core::targets::{self, CredentialKind, Target};
 use russh::client::{self, ChannelOpenHandle, KeyboardInteractiveAuthResponse, Msg};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -77,10 +78,14 @@ impl client::Handler for Pinning {
         reply: ChannelOpenHandle,
         _: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        let Some(agent) = self.agent.clone() else { return refuse(reply, "agent").await };
+        let Some(agent) = self.agent.clone() else {
+            return refuse(reply, "agent").await;
+        };
         reply.accept().await;
         tokio::spawn(async move {
-            let Some(mut user_side) = agent.open().await else { return };
+            let Some(mut user_side) = agent.open().await else {
+                return;
+            };
             let mut target_side = channel.into_stream();
             let _ = tokio::io::copy_bidirectional(&mut target_side, &mut user_side).await;
         });
@@ -176,11 +181,15 @@ fn client_config() -> client::Config {
 
 /// Connects to `target`, verifies or pins its host key, and authenticates. `agent` is the
 /// user's forwarded agent, offered to the target when it asks.
+///
+/// Takes the proof that the target is granted to a login that still stands: no path to a
+/// target can skip that check.
 pub async fn connect(
     gw: &Gateway,
-    target: &Target,
+    granted: &Granted,
     agent: Option<Arc<dyn AgentOpener>>,
 ) -> Result<Connection, ShellError> {
+    let target = granted.target();
     let address = format!("{}:{}", target.host, target.port);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let handler = Pinning { pinned: target.host_key.clone(), seen: seen.clone(), agent };
@@ -198,7 +207,9 @@ pub async fn connect(
         (s.key.clone(), s.certificate)
     };
     let mut handle = match attempt {
-        Err(_) => return Err(ShellError::Unreachable { address, reason: "timed out".into() }),
+        Err(_) => {
+            return Err(ShellError::Unreachable { address, reason: "timed out".into() });
+        }
         Ok(Err(e)) => {
             if let Some(key) = &seen_key
                 && let Verdict::Mismatch { pinned, presented } = host_key::verify(target.host_key.as_deref(), key)

@@ -13,9 +13,10 @@
 use std::time::{Duration, Instant};
 
 use gatehouse_core::Gateway;
+use gatehouse_core::access::{self, Granted, Refusal, Wanted};
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::live_sessions::{self, NewLiveSession};
-use gatehouse_core::targets::{self, Target};
+use gatehouse_core::targets::Target;
 use russh::ChannelMsg;
 use russh::client::Msg;
 
@@ -65,13 +66,15 @@ pub(crate) async fn audit(gw: &Gateway, ev: AuditEvent) {
     }
 }
 
-/// The granted target called `name`, checked against the database now.
-async fn granted(gw: &Gateway, visitor: &Visitor, name: &str) -> Result<Target, ShellError> {
-    targets::granted_to(&gw.db, visitor.user.id)
-        .await?
-        .into_iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| ShellError::NotGranted(for_terminal(name)))
+/// The granted target called `name`, checked against the database now together with the
+/// login itself (the account still there, not locked, the policy still satisfied).
+async fn granted(gw: &Gateway, visitor: &Visitor, name: &str) -> Result<Granted, ShellError> {
+    match access::granted(&gw.db, &visitor.login, Wanted::Name(name)).await? {
+        Ok(g) => Ok(g),
+        Err(Refusal::Withdrawn(why)) => Err(ShellError::Withdrawn(why)),
+        Err(Refusal::EnrollmentOnly) => Err(ShellError::EnrollmentRequired),
+        Err(Refusal::NotGranted) => Err(ShellError::NotGranted(for_terminal(name))),
+    }
 }
 
 /// Connects `visitor` to target `name`, runs `request` there and proxies it through `term`
@@ -89,17 +92,15 @@ pub async fn visit(
             .await;
         Err(e)
     };
-    if visitor.enrollment_only {
-        return refuse(ShellError::EnrollmentRequired).await;
-    }
-    let target = match granted(gw, visitor, name).await {
-        Ok(t) => t,
+    let granted = match granted(gw, visitor, name).await {
+        Ok(g) => g,
         Err(e) => return refuse(e).await,
     };
+    let target = granted.target().clone();
     // The user's agent goes only to sessions they can drive (not to file transfer).
     let agent = term.agent.clone().filter(|_| !matches!(request, Request::Subsystem(_)));
     let forwards_agent = agent.is_some();
-    let conn = match target_client::connect(gw, &target, agent).await {
+    let conn = match target_client::connect(gw, &granted, agent).await {
         Ok(c) => c,
         Err(e) => return refuse(e).await,
     };

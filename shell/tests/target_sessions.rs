@@ -90,7 +90,7 @@ async fn ungranted_targets_and_enrollment_mode_reach_nothing() {
 
     targets::grant(&world.gw.db, "web1", targets::Grantee::User("alice")).await.unwrap();
     let mut visitor = world.visitor().await;
-    visitor.enrollment_only = true;
+    visitor.login.passage = gatehouse_core::access::Passage::Enrollment;
     let (term, mut remote) = terminal(false);
     run_subsystem(world.gw.clone(), visitor, "web1".into(), "sftp".into(), term).await;
     remote.until_closed().await;

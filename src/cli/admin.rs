@@ -107,6 +107,9 @@ pub enum PolicyCmd {
     },
     /// How many backup codes a new set has.
     BackupCodes { count: u32 },
+    /// Days a forced user without a factor may enroll one with the password alone, after
+    /// the account is created or its factors are reset.
+    EnrollmentWindow { days: u32 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -418,6 +421,11 @@ pub async fn policy(gw: &Gateway, cmd: PolicyCmd) -> Result<()> {
             policy::set_backup_code_count(db, count).await?;
             audit_cli(gw, "policy.backup_codes", None, count.to_string()).await?;
             println!("backup code sets now have {count} codes");
+        }
+        PolicyCmd::EnrollmentWindow { days } => {
+            policy::set_enrollment_window_days(db, days).await?;
+            audit_cli(gw, "policy.enrollment_window", None, format!("{days} days")).await?;
+            println!("first-login enrollment window: {days} days");
         }
     }
     Ok(())

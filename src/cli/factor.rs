@@ -42,6 +42,9 @@ pub enum FactorCmd {
     },
     /// Remove one of a user's factors.
     Remove { user: String, method: String },
+    /// Remove every factor and backup code of a user and open a new first-login
+    /// enrollment window (a user who lost their phone, or whose window is over).
+    Reset { user: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,6 +207,13 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             }
             audit(gw, "factor.remove", &user, m.as_str()).await?;
             println!("{m} removed from {user}");
+        }
+        FactorCmd::Reset { user } => {
+            let u = users::get(db, &user).await?;
+            let removed = factors::reset(db, u.id).await?;
+            let names: Vec<&str> = removed.iter().map(|m| m.as_str()).collect();
+            audit(gw, "factor.reset", &user, &format!("removed [{}]", names.join(", "))).await?;
+            println!("factors of {user} reset; they may enroll a new one at their next login");
         }
     }
     Ok(())

@@ -41,6 +41,7 @@ pub async fn regenerate(db: &Db, user_id: i64, count: u32) -> Result<Vec<String>
             .execute(&mut *tx)
             .await?;
     }
+    super::close_enrollment_window(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(codes.into_iter().map(|c| format!("{}-{}", &c[..4], &c[4..])).collect())
 }
@@ -74,7 +75,9 @@ impl SecondFactor for BackupCodes {
         })
         .await
         .unwrap_or(None);
-        let Some(id) = matched else { return Ok(Verdict::Rejected) };
+        let Some(id) = matched else {
+            return Ok(Verdict::Rejected);
+        };
         let done = sqlx::query("UPDATE backup_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(time::now())
             .bind(id)

@@ -16,7 +16,10 @@ pub async fn set(gw: &Gateway, user_id: i64, keyword: &str) -> Result<()> {
         return Err(Error::invalid("keyword", "must be 6-256 characters"));
     }
     let hash = vault::hash_blocking(keyword.to_string()).await?;
-    upsert(gw.db.pool(), user_id, Method::Keyword, &hash, "access keyword").await
+    let mut tx = gw.db.begin().await?;
+    upsert(&mut tx, user_id, Method::Keyword, &hash, "access keyword").await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -347,14 +347,42 @@ pub async fn remove(db: &Db, user_id: i64, method: Method) -> Result<bool> {
             .execute(db.pool())
             .await?
     };
+    crate::access::changed(db).await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Stores or replaces the factor row for `method` (one per method and user).
-pub(crate) async fn upsert<'e, E>(exec: E, user_id: i64, method: Method, secret: &str, label: &str) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+/// An administrator's reset: every factor and backup code goes, and the user gets a new
+/// first-login enrollment window. Returns the methods that were enrolled.
+pub async fn reset(db: &Db, user_id: i64) -> Result<Vec<Method>> {
+    let methods = enrolled(db, user_id).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
+        .bind(crate::time::now())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    crate::access::changed(db).await?;
+    Ok(methods)
+}
+
+/// A factor was enrolled: the first-login enrollment window is used up.
+pub(crate) async fn close_enrollment_window(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET enroll_from = NULL WHERE id = $1").bind(user_id).execute(conn).await?;
+    Ok(())
+}
+
+/// Stores or replaces the factor row for `method` (one per method and user), and closes
+/// the user's first-login enrollment window.
+pub(crate) async fn upsert(
+    conn: &mut sqlx::AnyConnection,
+    user_id: i64,
+    method: Method,
+    secret: &str,
+    label: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO factors (user_id, method, secret, label, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, method) DO UPDATE SET secret = excluded.secret, label = excluded.label,
@@ -365,9 +393,9 @@ where
     .bind(secret)
     .bind(label)
     .bind(crate::time::now())
-    .execute(exec)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    close_enrollment_window(conn, user_id).await
 }
 
 /// Normalises a typed code: drops spaces and dashes, lower-cases.

@@ -149,13 +149,14 @@ impl World {
     }
 
     pub async fn visitor(&self) -> Visitor {
-        Visitor {
-            user: users::get(&self.gw.db, "alice").await.expect("alice"),
-            source: "127.0.0.1:50000".into(),
-            enrollment_only: false,
-            passed_with: "totp".into(),
-            app_passcode: None,
-        }
+        let user = users::get(&self.gw.db, "alice").await.expect("alice");
+        let login = gatehouse_core::access::Admitted {
+            user_id: user.id,
+            user_name: user.name.clone(),
+            passage: gatehouse_core::access::Passage::SecondFactor,
+            key: None,
+        };
+        Visitor { user, source: "127.0.0.1:50000".into(), passed_with: "totp".into(), login }
     }
 }
 

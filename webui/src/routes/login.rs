@@ -146,6 +146,11 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
             login::completed(&gw, &ctx, "password (must enroll a factor)").await?;
             full(&gw, old, &user, &v.source).await
         }
+        Requirement::EnrollmentClosed => {
+            login::enrollment_closed(&gw, &ctx).await?;
+            slow_down(started).await;
+            Ok(login_page(StatusCode::FORBIDDEN, &csrf, name, Notice::error("form", login::ENROLLMENT_CLOSED)))
+        }
         Requirement::NotRequired => {
             login::completed(&gw, &ctx, "password").await?;
             full(&gw, old, &user, &v.source).await
@@ -242,7 +247,9 @@ fn factor_page_with(
 pub async fn factor_form(State(gw): State<Gateway>, v: Visitor, Query(q): Query<MethodQuery>) -> WebResult {
     let p = pending(&gw, &v).await?;
     // `Required` always names at least one method.
-    let Some(default) = p.methods.first().copied() else { return Err(WebError::LoginRequired) };
+    let Some(default) = p.methods.first().copied() else {
+        return Err(WebError::LoginRequired);
+    };
     let chosen = q.method.and_then(|m| m.parse::<Method>().ok()).filter(|m| p.methods.contains(m)).unwrap_or(default);
     factor_page(&gw, &v, &p, chosen, StatusCode::OK, Notice::none()).await
 }

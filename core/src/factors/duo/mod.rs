@@ -51,7 +51,9 @@ pub async fn enroll(gw: &Gateway, user: &User, duo_user: Option<&str>) -> Result
     if name.is_empty() || name.len() > MAX_DUO_USER || name.chars().any(char::is_control) {
         return Err(Error::invalid("duo user", format!("must be 1-{MAX_DUO_USER} bytes without control characters")));
     }
-    upsert(gw.db.pool(), user.id, Method::Duo, &name, &format!("Duo user {name}")).await?;
+    let mut tx = gw.db.begin().await?;
+    upsert(&mut tx, user.id, Method::Duo, &name, &format!("Duo user {name}")).await?;
+    tx.commit().await?;
     Ok(name)
 }
 
@@ -367,7 +369,9 @@ impl SecondFactor for Duo {
     async fn verify(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict> {
         let login = match read(challenge) {
             None | Some(Step::Refused) => return Ok(Verdict::Rejected),
-            Some(Step::Bypass { login, status_msg }) => return bypass(gw, user, &login, &status_msg).await,
+            Some(Step::Bypass { login, status_msg }) => {
+                return bypass(gw, user, &login, &status_msg).await;
+            }
             Some(Step::Ready { login, .. } | Step::Pushed { login, .. } | Step::Failed { login }) => login,
         };
         let passcode = answer.trim();

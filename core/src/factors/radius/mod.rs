@@ -27,7 +27,9 @@ pub async fn enroll(gw: &Gateway, user: &User, radius_user: Option<&str>) -> Res
     if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
         return Err(Error::invalid("radius user", "must be 1-253 bytes without control characters"));
     }
-    upsert(gw.db.pool(), user.id, Method::Radius, &name, &format!("RADIUS user {name}")).await?;
+    let mut tx = gw.db.begin().await?;
+    upsert(&mut tx, user.id, Method::Radius, &name, &format!("RADIUS user {name}")).await?;
+    tx.commit().await?;
     Ok(name)
 }
 
@@ -72,7 +74,9 @@ impl SecondFactor for Radius {
         // Whatever happens, the next answer starts a fresh exchange unless a new
         // Access-Challenge says otherwise.
         challenge.prompt = format!("{}: ", Method::Radius.label());
-        let Some(name) = radius_user(gw, user.id).await? else { return Ok(Verdict::Rejected) };
+        let Some(name) = radius_user(gw, user.id).await? else {
+            return Ok(Verdict::Rejected);
+        };
         let mut config = gw.config.radius.clone();
         if config.nas_identifier.is_empty() {
             config.nas_identifier = gw.config.node_name();

@@ -145,11 +145,14 @@ async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: 
     let requirement = match policy::requirement(&gw.db, &u).await? {
         Requirement::NotRequired => "not required".to_string(),
         Requirement::Exempt => "exempt (never asked)".to_string(),
-        Requirement::Required { methods } => {
-            format!("required; asked first for: {}", methods.first().map(|m| m.label()).unwrap_or("—"))
-        }
+        Requirement::Required { methods } => format!("required; asked first for: {}", methods.first().map(|m| m.label()).unwrap_or("—")),
         Requirement::MustEnroll { .. } => {
-            "required, nothing enrolled yet: the user must enroll at next login".to_string()
+            let days = policy::load(&gw.db).await?.enrollment_window_days;
+            let end = u.enrollment_window_end(days, gatehouse_core::time::now()).map(gatehouse_core::time::format_utc).unwrap_or_default();
+            format!("required, nothing enrolled yet: the user may enroll one with the password alone until {end}")
+        }
+        Requirement::EnrollmentClosed => {
+            "required, nothing usable enrolled, and the first-login enrollment window is over: the user is refused until an administrator resets the factors".to_string()
         }
     };
     let enrolled: Vec<String> = factors::describe(&gw.db, u.id)
@@ -205,7 +208,9 @@ pub async fn lock(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    let Some(on) = switch(&f.on) else {
+        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
+    };
     let u = target_user(&gw, &name).await?;
     if on && u.id == a.user.id {
         return user_page(
@@ -235,7 +240,9 @@ pub async fn admin_flag(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    let Some(on) = switch(&f.on) else {
+        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
+    };
     let u = target_user(&gw, &name).await?;
     if !on && u.id == a.user.id {
         return user_page(
@@ -259,7 +266,9 @@ pub async fn exempt(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    let Some(on) = switch(&f.on) else {
+        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
+    };
     target_user(&gw, &name).await?;
     users::set_exempt(&gw.db, &name, on).await?;
     audit_change(
@@ -281,10 +290,7 @@ pub async fn reset_factors(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
     let u = target_user(&gw, &name).await?;
-    let methods = factors::enrolled(&gw.db, u.id).await?;
-    for m in &methods {
-        factors::remove(&gw.db, u.id, *m).await?;
-    }
+    let methods = factors::reset(&gw.db, u.id).await?;
     let browsers = trusted_devices::revoke_others(&gw.db, u.id, "").await?;
     let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
     audit_change(
