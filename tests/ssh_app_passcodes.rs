@@ -63,6 +63,31 @@ fn run_with_askpass(b: &Bastion, client: &Ssh, program: &str, args: &[&str], std
     run_with_timeout(&mut cmd, stdin, Duration::from_secs(120))
 }
 
+/// `ssh -tt gw web1 bash -il` with a passcode: never a terminal. The PTY request is
+/// refused and audited (so `-tt`, which insists on one, gives up); the same command
+/// without `-tt` runs, on no terminal: commands are what a passcode is for.
+#[tokio::test(flavor = "multi_thread")]
+async fn passcode_never_gets_a_terminal_even_with_a_command() {
+    let b = bastion();
+    b.add_granted("web1");
+    let code = passcode_then_forced_2fa(&b).await;
+    for user in ["alice", "alice:web1"] {
+        let remote: &[&str] = if user == "alice" { &["web1", "tty"] } else { &["tty"] };
+        let out = with_secret(&b, user, &code).arg("-tt").run(remote);
+        assert!(!stdout(&out).contains("/dev/pts"), "a passcode login got a terminal ({user}):\n{}", describe(&out));
+        let refused = common::stderr(&out).contains("PTY allocation request failed");
+        assert!(refused, "the PTY is refused ({user}):\n{}", describe(&out));
+        // Without -tt the same command runs, on no terminal.
+        let out = with_secret(&b, user, &code).run(remote);
+        assert!(
+            stdout(&out).contains("not a tty"),
+            "the command runs without a terminal ({user}):\n{}",
+            describe(&out)
+        );
+    }
+    assert!(b.audit("session.refused").contains("terminal refused"), "{}", b.audit("session.refused"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn passcode_opens_commands_and_transfers_to_granted_targets_only() {
     let b = bastion();

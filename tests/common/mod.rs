@@ -30,6 +30,7 @@ pub mod keys;
 pub mod postgres;
 pub mod process;
 pub mod radius;
+pub mod raw;
 pub mod smtp;
 pub mod ssh;
 pub mod sshd;

@@ -1,0 +1,196 @@
+//! Attacks on connections that are already open: a login is not a licence. Each test
+//! holds a real OpenSSH connection open (ControlMaster) or one of the harness's own, then
+//! changes the account behind it, and checks that nothing opens afterwards and that the
+//! connection itself ends.
+
+mod common;
+mod shell_support;
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ClientKey, Ssh, describe, stdout};
+use shell_support::{Bastion, bastion};
+
+/// A master connection (`ssh -M -N`) as `user` with `key`, in the background.
+struct Master {
+    child: Child,
+    socket: PathBuf,
+    port: u16,
+    user: String,
+}
+
+impl Master {
+    fn open(b: &Bastion, user: &str, key: &ClientKey) -> Master {
+        let socket = b.gw.dir.path().join(format!("mux-{user}"));
+        let ssh = Ssh::new(b.gw.ssh_port, user)
+            .identity(key)
+            .option("ControlMaster=yes")
+            .option(&format!("ControlPath={}", socket.display()))
+            .arg("-N");
+        let mut cmd = ssh.command(&[]);
+        let child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting ssh -M");
+        let master = Master { child, socket, port: b.gw.ssh_port, user: user.to_string() };
+        assert!(
+            master.wait_until(Duration::from_secs(30), |m| m.socket.exists()),
+            "the master connection did not come up:\n{}",
+            b.gw.log()
+        );
+        master
+    }
+
+    /// A client that goes through the master (and never logs in by itself: no key, no
+    /// password, batch mode).
+    fn client(&self) -> Ssh {
+        Ssh::new(self.port, &self.user)
+            .option("ControlMaster=no")
+            .option(&format!("ControlPath={}", self.socket.display()))
+            .option("BatchMode=yes")
+            .option("PasswordAuthentication=no")
+            .option("KbdInteractiveAuthentication=no")
+            .timeout(Duration::from_secs(30))
+    }
+
+    fn run(&self, remote: &[&str]) -> std::process::Output {
+        self.client().run(remote)
+    }
+
+    fn wait_until(&self, limit: Duration, what: impl Fn(&Master) -> bool) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if what(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Whether the master process has exited (the gateway ended the connection).
+    fn ended(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn user_id(b: &Bastion, name: &str) -> String {
+    b.sql(&format!("SELECT id FROM users WHERE name = '{name}'")).trim().to_string()
+}
+
+fn key_only(b: &Bastion, name: &str) -> ClientKey {
+    b.gw.cli_ok(&["user", "add", name]);
+    b.gw.add_key(name)
+}
+
+/// How long the gateway may take to notice a change (it polls the database every second).
+const NOTICE: Duration = Duration::from_secs(15);
+
+#[test]
+fn deleted_users_connection_does_not_inherit_the_next_users_rights() {
+    let b = bastion();
+    b.add_granted("web1");
+    b.add_target("web2", &b.sshd, &b.target_key, Some(&b.sshd.host_key_pub));
+    let zed_key = key_only(&b, "zed");
+    b.gw.cli_ok(&["target", "grant", "web1", "--user", "zed"]);
+    let mut zed = Master::open(&b, "zed", &zed_key);
+    let out = zed.run(&["web1", "echo", "zed-was-here"]);
+    assert!(stdout(&out).contains("zed-was-here"), "zed's own target works first:\n{}", describe(&out));
+    let zed_id = user_id(&b, "zed");
+
+    b.gw.cli_ok(&["user", "delete", "zed"]);
+    b.gw.cli_ok(&["user", "add", "yara"]);
+    assert_ne!(user_id(&b, "yara"), zed_id, "a new user must never get a deleted user's id");
+    b.gw.cli_ok(&["target", "grant", "web2", "--user", "yara"]);
+
+    let out = zed.run(&["web2", "echo", "leak"]);
+    assert!(!stdout(&out).contains("leak"), "zed's connection ran a command with yara's grant:\n{}", describe(&out));
+    let out = zed.run(&["web1", "echo", "leak"]);
+    assert!(!stdout(&out).contains("leak"), "a deleted user's connection ran a command:\n{}", describe(&out));
+    assert!(zed.ended(NOTICE), "the deleted user's connection is still open:\n{}", b.gw.log());
+    let audit = b.audit("session");
+    assert!(audit.contains("account deleted"), "the end is audited:\n{audit}");
+}
+
+#[test]
+fn lock_ends_open_connections_and_their_target_sessions() {
+    let b = bastion();
+    b.add_granted("web1");
+    let mut alice = Master::open(&b, "alice", &b.key);
+    assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
+
+    // A target session in progress through the master.
+    let mut long = alice.client().command(&["web1", "sleep 120; echo finished"]);
+    let mut running =
+        long.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("a long command");
+    std::thread::sleep(Duration::from_secs(2));
+
+    let started = Instant::now();
+    b.gw.cli_ok(&["user", "lock", "alice"]);
+    let out = alice.run(&["web1", "echo", "after"]);
+    assert!(!stdout(&out).contains("after"), "a locked user's open connection ran a command:\n{}", describe(&out));
+    assert!(alice.ended(NOTICE), "the locked user's connection is still open:\n{}", b.gw.log());
+    let ended = loop {
+        if let Ok(Some(_)) = running.try_wait() {
+            break true;
+        }
+        if started.elapsed() > NOTICE {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = running.kill();
+    assert!(ended, "the target session of a locked user went on");
+    let audit = b.audit("session");
+    assert!(audit.contains("account locked"), "{audit}");
+}
+
+#[test]
+fn forcing_2fa_ends_connections_made_without_a_factor() {
+    let b = bastion();
+    b.add_granted("web1");
+    let mut alice = Master::open(&b, "alice", &b.key);
+    assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
+    b.gw.cli_ok(&["policy", "force-2fa", "on"]);
+    let out = alice.run(&["web1", "echo", "after"]);
+    assert!(
+        !stdout(&out).contains("after"),
+        "a connection without a factor ran a command after 2FA was forced:\n{}",
+        describe(&out)
+    );
+    assert!(alice.ended(NOTICE), "the connection made without a factor is still open");
+    assert!(b.audit("session").contains("policy now requires a second factor"), "{}", b.audit("session"));
+}
+
+#[test]
+fn removing_the_login_key_or_the_grant_closes_what_they_opened() {
+    let b = bastion();
+    b.add_granted("web1");
+    let alice = Master::open(&b, "alice", &b.key);
+    // A revoked grant: the next session to that target is refused, the connection stays.
+    b.gw.cli_ok(&["target", "revoke", "web1", "--user", "alice"]);
+    let out = alice.run(&["web1", "echo", "leak"]);
+    assert!(!stdout(&out).contains("leak"), "{}", describe(&out));
+    b.gw.cli_ok(&["target", "grant", "web1", "--user", "alice"]);
+    assert!(stdout(&alice.run(&["web1", "echo", "again"])).contains("again"));
+    // The key the connection logged in with is removed (behind the gateway's back, so
+    // only the check at the next channel can see it): nothing opens any more.
+    b.sql("DELETE FROM ssh_keys WHERE user_id = (SELECT id FROM users WHERE name = 'alice')");
+    let out = alice.run(&["web1", "echo", "leak"]);
+    assert!(!stdout(&out).contains("leak"), "a connection whose key was removed ran a command:\n{}", describe(&out));
+    assert!(b.audit("session").contains("key removed"), "{}", b.audit("session"));
+}
