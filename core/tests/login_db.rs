@@ -170,7 +170,11 @@ async fn requirement_resolution() {
         groups::set_allowed_methods(db, "ops", Some(&[Method::Totp])).await.unwrap();
         assert_eq!(req("bob").await, Requirement::Required { methods: vec![Method::Totp] }, "{backend:?}");
         policy::set_allowed_methods(db, &MethodSet::parse_list("keyword").unwrap()).await.unwrap();
-        assert!(matches!(req("bob").await, Requirement::MustEnroll { .. }), "{backend:?}: nothing allowed is enrolled");
+        // Nothing allowed is enrolled, and bob used his first-login window when he enrolled:
+        // refused until an administrator resets his factors, which opens a new window.
+        assert_eq!(req("bob").await, Requirement::EnrollmentClosed, "{backend:?}: nothing allowed is enrolled");
+        gatehouse_core::factors::reset(db, bob.id).await.unwrap();
+        assert!(matches!(req("bob").await, Requirement::MustEnroll { .. }), "{backend:?}: after a reset");
     }
 }
 
@@ -214,5 +218,37 @@ async fn login_steps_write_audit_rows() {
             .await
             .unwrap();
         assert_eq!(logins.len(), ev.len(), "{backend:?}");
+    }
+}
+
+/// 40 wrong keyword answers at once, on each engine (the web factor step and the SSH
+/// gate both call `login::answer`): no more than the threshold are checked, and the
+/// account ends up locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_answers_never_exceed_the_threshold() {
+    for backend in backends() {
+        let t = open_with(backend, |c| {
+            c.lockout.user_threshold = 5;
+            c.lockout.source_threshold = 10_000;
+        })
+        .await;
+        let alice = user(&t, "alice").await;
+        keyword::set(&t, alice.id, "open sesame").await.unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let (gw, alice) = (t.gw.clone(), alice.clone());
+                tokio::spawn(async move {
+                    let ctx = login("alice", &format!("192.0.2.{i}"));
+                    let mut ch = login::challenge(&gw, &ctx, &alice, Method::Keyword).await.unwrap().unwrap();
+                    login::answer(&gw, &ctx, &alice, &mut ch, "wrong guess").await.unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_ne!(task.await.unwrap(), gatehouse_core::factors::Verdict::Accepted);
+        }
+        let checked = events(&t, "alice").await.iter().filter(|e| e.detail.contains("wrong answer")).count();
+        assert!((1..=5).contains(&checked), "{backend:?}: {checked} answers checked with a threshold of 5");
+        assert!(matches!(lockout::current(&t.db, "alice", "203.0.113.1").await.unwrap(), Some(Lock::User { .. })), "{backend:?}");
     }
 }
