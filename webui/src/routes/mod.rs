@@ -5,6 +5,7 @@ pub mod admin;
 pub mod credentials;
 pub mod devices;
 pub mod email;
+pub mod factor_step;
 pub mod login;
 pub mod statics;
 pub mod yubikey;
