@@ -1,6 +1,7 @@
 //! "My account": the user's second factors — overview, backup codes, access keyword,
 //! removal (confirmed by a current factor) — and the authenticator-app enrollment that
-//! also serves as the forced-enrollment page.
+//! also serves as the forced-enrollment page. Every change here needs a fresh proof
+//! (`super::confirm`) and is mailed to the user.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -8,7 +9,11 @@ use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, totp};
 use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::sudo::{self, Change};
+use gatehouse_core::web_sessions::ProofKind;
 use gatehouse_core::{Gateway, login};
+
+use super::confirm;
 
 use crate::error::WebResult;
 use crate::form::{CsrfForm, Empty};
@@ -143,12 +148,17 @@ pub async fn overview(State(gw): State<Gateway>, a: Authed, Query(d): Query<Done
 
 /// `POST /account/backup-codes`: a new set, shown once.
 pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/backup-codes", "/account").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     if !allowed(&gw, &a).await?.contains(Method::BackupCode) {
         return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("form", "Backup codes are not allowed for your account.")).await;
     }
     let count = policy::load(&gw.db).await?.backup_code_count;
     let codes = backup_codes::regenerate(&gw.db, a.user.id, count).await?;
     gw.audit(AuditEvent::new("factor.backup_codes", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{count} new codes via web"))).await?;
+    grant.done(&gw, &Change::BackupCodes).await?;
     let mut resp = ok(&CodesPage { c: a.chrome.clone().with_section("account"), sub: "factors", codes });
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(resp)
@@ -166,6 +176,10 @@ pub struct KeywordForm {
 /// user must enroll).
 pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<KeywordForm>) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    let grant = match confirm::grant(&gw, &a, "/account/keyword", if forced { "/enroll" } else { "/account" }).await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let fail = |msg: String| keyword_failed(&gw, &a, forced, msg);
     if !allowed(&gw, &a).await?.contains(Method::Keyword) {
         return fail("The access keyword is not allowed for your account.".into()).await;
@@ -180,6 +194,7 @@ pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, Csr
         };
     }
     gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("keyword via web")).await?;
+    grant.done(&gw, &Change::Keyword).await?;
     Ok(Redirect::to("/account?ok=keyword").into_response())
 }
 
@@ -203,7 +218,8 @@ pub struct RemoveForm {
 }
 
 /// `POST /account/factors/remove`: removes one of the user's own factors after checking
-/// a current factor (counted and audited like a login answer).
+/// a current factor (counted and audited like a login answer). That factor is the fresh
+/// proof the removal needs, so it is recorded as a confirmation first.
 pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveForm>) -> WebResult {
     let enrolled = factors::enrolled(&gw.db, a.user.id).await?;
     let Some(method) = f.method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
@@ -234,8 +250,15 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
     if verdict != Verdict::Accepted {
         return account_page(&gw, &a, StatusCode::UNAUTHORIZED, Notice::error("proof", "That code is not right; nothing was removed.")).await;
     }
+    let mut a = a;
+    sudo::confirmed(&gw, &mut a.session, &a.user, &a.source, ProofKind::Factor, &format!("{proof_method}, to remove {method}")).await?;
+    let grant = match confirm::grant(&gw, &a, "/account/factors/remove", "/account").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     factors::remove(&gw.db, a.user.id, method).await?;
     gw.audit(AuditEvent::new("factor.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{method} via web"))).await?;
+    grant.done(&gw, &Change::FactorRemoved(method)).await?;
     Ok(Redirect::to("/account?ok=removed").into_response())
 }
 
@@ -286,11 +309,17 @@ pub async fn enroll(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebRe
     if !forced {
         return Ok(Redirect::to("/account").into_response());
     }
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/enroll").await? {
+        return Ok(to_confirm);
+    }
     totp_page(&gw, &a, true, StatusCode::OK, Notice::none()).await
 }
 
 /// `GET /account/totp`: a new seed, its QR code, manual key and URI.
 pub async fn totp_form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/totp").await? {
+        return Ok(to_confirm);
+    }
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
     totp_page(&gw, &a, forced, StatusCode::OK, Notice::none()).await
 }
@@ -307,6 +336,10 @@ pub struct TotpForm {
 /// step is recorded so it cannot be used again to log in.
 pub async fn totp_confirm(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<TotpForm>) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    let grant = match confirm::grant(&gw, &a, "/account/totp", if forced { "/enroll" } else { "/account/totp" }).await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     if !allowed(&gw, &a).await?.contains(Method::Totp) {
         return totp_page(&gw, &a, forced, StatusCode::BAD_REQUEST, Notice::error("code", "Authenticator apps are not allowed for your account.")).await;
     }
@@ -321,6 +354,7 @@ pub async fn totp_confirm(State(gw): State<Gateway>, Enrolling(a): Enrolling, Cs
     };
     totp::enroll(&gw, a.user.id, &seed, Some(step)).await?;
     gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("totp via web")).await?;
+    grant.done(&gw, &Change::Totp).await?;
     Ok(Redirect::to("/account?ok=totp").into_response())
 }
 

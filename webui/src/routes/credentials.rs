@@ -1,13 +1,16 @@
 //! "My account": SSH public keys and the password. A password change revokes every
-//! application passcode and ends the user's other web sessions.
+//! application passcode and ends the user's other web sessions. Every change here needs a
+//! fresh proof (`super::confirm`) and is mailed to the user.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
 
 use super::account::Done;
+use super::confirm;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
@@ -54,9 +57,14 @@ pub struct KeyForm {
 
 /// `POST /account/keys`: adds a key to the logged-in user (never anyone else).
 pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<KeyForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/keys", "/account/keys").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
         Ok(k) => {
-            gw.audit(AuditEvent::new("key.add", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(k.fingerprint)).await?;
+            gw.audit(AuditEvent::new("key.add", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(k.fingerprint.clone())).await?;
+            grant.done(&gw, &Change::KeyAdded(k.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-added").into_response())
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
@@ -78,9 +86,14 @@ pub struct RemoveKeyForm {
 /// `POST /account/keys/remove`: removes one of the user's own keys; a fingerprint of
 /// another user's key is simply not found.
 pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveKeyForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/keys/remove", "/account/keys").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
         Ok(()) => {
-            gw.audit(AuditEvent::new("key.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(f.fingerprint)).await?;
+            gw.audit(AuditEvent::new("key.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(f.fingerprint.clone())).await?;
+            grant.done(&gw, &Change::KeyRemoved(f.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-removed").into_response())
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
@@ -108,6 +121,9 @@ async fn password_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) 
 
 /// `GET /account/password` (also the forced-change page after a one-time password).
 pub async fn password(State(gw): State<Gateway>, Changing(a): Changing, Query(d): Query<Done>) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/password").await? {
+        return Ok(to_confirm);
+    }
     password_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
 }
 
@@ -123,6 +139,10 @@ pub struct PasswordForm {
 
 /// `POST /account/password`.
 pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/password", "/account/password").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let bad = |field: &str, msg: String| password_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg));
     if f.current.is_empty() {
         return bad("current", "Enter your current password.".into()).await;
@@ -152,6 +172,7 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
             .detail(format!("changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended")),
     )
     .await?;
+    grant.done(&gw, &Change::Password).await?;
     // After a forced change, on to whatever is due next (enrollment, or the account).
     Ok(Redirect::to(if forced { "/account?ok=password" } else { "/account/password?ok=password" }).into_response())
 }
