@@ -3,7 +3,7 @@
 //! credential — no TOTP seed, application passcode, SSH key or keyword — until they pass
 //! a second factor at the confirmation page, which counts wrong answers towards the lock,
 //! returns only to local pages, and holds for a few minutes. Each change is mailed to the
-//! user.
+//! user. A wrong current password at the password page counts like a failed login.
 
 mod common;
 mod web_support;
@@ -377,4 +377,58 @@ async fn every_change_of_credentials_is_mailed_to_the_user() {
         "the passcode itself is never mailed: {body}"
     );
     assert_eq!(smtp.mails_to(ALICE).len(), 2, "one mail per change");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_lock_the_account() {
+    let mut gw = Gw::with_config(
+        Backend::Sqlite,
+        "[lockout]\nuser_threshold = 3\nsource_threshold = 100\nwindow_secs = 600\nduration_secs = 600\n",
+    );
+    gw.start();
+    gw.add_user("alice", PASSWORD);
+    let b = Browser::new(&gw);
+    b.login("alice", PASSWORD).await;
+    let token = b.get("/account/password").await.csrf();
+    let change = |current: &'static str| {
+        let token = token.clone();
+        let b = &b;
+        async move {
+            b.post(
+                "/account/password",
+                &[
+                    ("csrf", &token),
+                    ("current", current),
+                    ("new", "a new password 1"),
+                    ("confirm", "a new password 1"),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        change("a wrong guess")
+            .await
+            .assert_status(StatusCode::BAD_REQUEST, "wrong current password")
+            .assert_contains("not your current password", "message");
+    }
+    change(PASSWORD)
+        .await
+        .assert_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked: even the right password changes nothing",
+        )
+        .assert_contains("account is locked", "the page says so");
+    assert!(
+        audit(&gw, "login.lockout").contains("account locked"),
+        "the same lock as failed logins"
+    );
+    assert!(
+        !audit(&gw, "user.password").contains("changed via web"),
+        "the password was not changed"
+    );
+    Browser::new(&gw)
+        .password_step("alice", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS, "the login is locked too");
 }

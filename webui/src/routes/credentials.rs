@@ -1,16 +1,19 @@
 //! "My account": SSH public keys and the password. A password change revokes every
 //! application passcode and ends the user's other web sessions. Every change here needs a
-//! fresh proof (`super::confirm`) and is mailed to the user.
+//! fresh proof (`super::confirm`) and is mailed to the user; a wrong current password
+//! counts towards the lockout like a failed login.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::login::{self, Primary};
 use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
 
 use super::account::Done;
 use super::confirm;
+use super::factor_step::slow_down;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
@@ -137,7 +140,9 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// `POST /account/password`.
+/// `POST /account/password`. The current password is checked by the login's own check,
+/// so a wrong one counts towards the same per-user and per-source lock as a failed login,
+/// and a locked account changes nothing.
 pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
     let grant = match confirm::grant(&gw, &a, "/account/password", "/account/password").await? {
         Ok(grant) => grant,
@@ -156,9 +161,18 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
     if f.new == f.current {
         return bad("new", "Choose a password different from the current one.".into()).await;
     }
-    if !a.user.check_password(&f.current).await {
-        gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
-        return bad("current", "That is not your current password.".into()).await;
+    let started = tokio::time::Instant::now();
+    match login::password(&gw, &a.login_context(), &f.current).await? {
+        Primary::Accepted(u) if u.id == a.user.id => {}
+        Primary::Locked(lock) => {
+            let msg = format!("Too many failed attempts: the account is locked until {}. Your password was not changed.", when(Some(lock.until())));
+            return password_page(&gw, &a, StatusCode::TOO_MANY_REQUESTS, Notice::error("current", msg)).await;
+        }
+        _ => {
+            gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
+            slow_down(started).await;
+            return bad("current", "That is not your current password.".into()).await;
+        }
     }
     let forced = users::must_change_password(&gw.db, a.user.id).await?;
     let passcodes = users::set_password(&gw.db, &a.user.name, &f.new).await?;
