@@ -42,14 +42,16 @@ fn measure(logins: usize, concurrency: usize, login: impl Fn(usize) -> bool + Sy
     let samples = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..concurrency {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= logins {
-                    return;
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= logins {
+                        return;
+                    }
+                    let t = Instant::now();
+                    assert!(login(i), "login {i} failed");
+                    samples.lock().expect("samples lock").push(t.elapsed());
                 }
-                let t = Instant::now();
-                assert!(login(i), "login {i} failed");
-                samples.lock().expect("samples lock").push(t.elapsed());
             });
         }
     });
@@ -118,7 +120,14 @@ fn main() {
     println!("\nlogins per measurement: {logins}; concurrency for the concurrent rows: {concurrency}");
     println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "", "p50 ms", "p90 ms", "p99 ms", "logins/s");
     for (name, s) in &rows {
-        println!("{:<38} {:>10.1} {:>10.1} {:>10.1} {:>12.1}", name, s.pct(0.5), s.pct(0.9), s.pct(0.99), s.per_second());
+        println!(
+            "{:<38} {:>10.1} {:>10.1} {:>10.1} {:>12.1}",
+            name,
+            s.pct(0.5),
+            s.pct(0.9),
+            s.pct(0.99),
+            s.per_second()
+        );
     }
     println!(
         "\ngateway / sshd: p50 latency {:.2}x, throughput {:.2}x (sequential); throughput {:.2}x (concurrent)",

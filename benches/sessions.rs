@@ -57,8 +57,19 @@ fn setup() -> Bench {
     let port = target.port.to_string();
     let target_key = target_key.display().to_string();
     gw.cli_ok(&[
-        "target", "add", "t1", "--host", "127.0.0.1", "--port", &port, "--user", &target.user, "--key-file", &target_key,
-        "--host-key", &target.host_key_pub,
+        "target",
+        "add",
+        "t1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        &target.user,
+        "--key-file",
+        &target_key,
+        "--host-key",
+        &target.host_key_pub,
     ]);
     gw.cli_ok(&["target", "grant", "t1", "--user", "bench"]);
 
@@ -116,36 +127,54 @@ fn throughput(b: &Bench, file: &Path, bytes: u64, runs: usize) {
     // (row name, command builder); pairs run interleaved so drift hits both alike.
     type Build<'a> = Box<dyn Fn() -> Command + 'a>;
     let rows: Vec<(&str, Build)> = vec![
-        ("PTY cat, direct to sshd", Box::new(|| {
-            let mut c = b.ssh();
-            c.args(["-tt", "target", &cat]);
-            c
-        })),
-        ("PTY cat, via gateway (recorded)", Box::new(|| {
-            let mut c = b.ssh();
-            c.args(["-tt", "gw-t1", &cat]);
-            c
-        })),
-        ("scp, direct to sshd", Box::new(|| {
-            let mut c = Command::new("scp");
-            c.arg("-F").arg(&b.config).args([&format!("target:{f}"), "/dev/null"]);
-            c
-        })),
-        ("scp, via gateway", Box::new(|| {
-            let mut c = Command::new("scp");
-            c.arg("-F").arg(&b.config).args([&format!("gw-t1:{f}"), "/dev/null"]);
-            c
-        })),
-        ("cat, ssh -J via OpenSSH sshd", Box::new(|| {
-            let mut c = b.ssh();
-            c.args(["-J", "jump", "target", &cat]);
-            c
-        })),
-        ("cat, ssh -J via gateway", Box::new(|| {
-            let mut c = b.ssh();
-            c.args(["-J", "gw", "target", &cat]);
-            c
-        })),
+        (
+            "PTY cat, direct to sshd",
+            Box::new(|| {
+                let mut c = b.ssh();
+                c.args(["-tt", "target", &cat]);
+                c
+            }),
+        ),
+        (
+            "PTY cat, via gateway (recorded)",
+            Box::new(|| {
+                let mut c = b.ssh();
+                c.args(["-tt", "gw-t1", &cat]);
+                c
+            }),
+        ),
+        (
+            "scp, direct to sshd",
+            Box::new(|| {
+                let mut c = Command::new("scp");
+                c.arg("-F").arg(&b.config).args([&format!("target:{f}"), "/dev/null"]);
+                c
+            }),
+        ),
+        (
+            "scp, via gateway",
+            Box::new(|| {
+                let mut c = Command::new("scp");
+                c.arg("-F").arg(&b.config).args([&format!("gw-t1:{f}"), "/dev/null"]);
+                c
+            }),
+        ),
+        (
+            "cat, ssh -J via OpenSSH sshd",
+            Box::new(|| {
+                let mut c = b.ssh();
+                c.args(["-J", "jump", "target", &cat]);
+                c
+            }),
+        ),
+        (
+            "cat, ssh -J via gateway",
+            Box::new(|| {
+                let mut c = b.ssh();
+                c.args(["-J", "gw", "target", &cat]);
+                c
+            }),
+        ),
     ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
     for _ in 0..runs {
@@ -168,7 +197,8 @@ fn throughput(b: &Bench, file: &Path, bytes: u64, runs: usize) {
 
 /// One interactive `stty raw -echo; cat` session; measures single-byte round trips.
 fn echo_latency(mut cmd: Command, echoes: usize) -> Vec<Duration> {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawning ssh");
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawning ssh");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel::<u8>();
@@ -248,7 +278,9 @@ fn proc_field(path: &str, field: &str) -> u64 {
 }
 
 fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 /// A soft limit from `/proc/PID/limits`.
@@ -291,7 +323,8 @@ fn open_idle(n: usize, batch: usize, cmd: impl Fn() -> Command, ready: impl Fn(u
     while clients.len() < n {
         let upto = (clients.len() + batch).min(n);
         while clients.len() < upto {
-            let child = cmd().stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawning ssh");
+            let child =
+                cmd().stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawning ssh");
             clients.push(child);
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -324,7 +357,10 @@ fn logins(gw: &Gw) -> usize {
 fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
     let gw_pid = b.gw.pid().expect("the gateway runs");
     let limit = proc_limit(gw_pid, "Max open files");
-    assert!(limit > idle as u64 + 100, "the gateway may open {limit} files: too few for {idle} sessions (raise ulimit -n)");
+    assert!(
+        limit > idle as u64 + 100,
+        "the gateway may open {limit} files: too few for {idle} sessions (raise ulimit -n)"
+    );
     let menu = || {
         let mut c = b.ssh();
         c.args(["-tt", "gw"]);
@@ -351,11 +387,16 @@ fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
     // A logged-in session has a process titled `sshd: USER@pts/N`.
     let logged_in = || sshd_procs().iter().filter(|(p, _)| cmdline(*p).contains('@')).count();
     // Batches of 5 stay under sshd's MaxStartups (10 unauthenticated at once).
-    let sessions = open_idle(idle_sshd, 5, || {
-        let mut c = b.ssh();
-        c.args(["-tt", "target"]);
-        c
-    }, |n| logged_in() >= n);
+    let sessions = open_idle(
+        idle_sshd,
+        5,
+        || {
+            let mut c = b.ssh();
+            c.args(["-tt", "target"]);
+            c
+        },
+        |n| logged_in() >= n,
+    );
     std::thread::sleep(Duration::from_secs(3));
     let procs = sshd_procs();
     let idle_sshd = logged_in();
@@ -365,7 +406,10 @@ fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
 
     let per = (after.saturating_sub(before)) as f64 / idle as f64;
     println!("\nmemory of idle authenticated sessions");
-    println!("gateway: {idle} idle menu sessions opened in {:.1} s; RSS {before} KiB -> {after} KiB: {per:.1} KiB per session", opened_in.as_secs_f64());
+    println!(
+        "gateway: {idle} idle menu sessions opened in {:.1} s; RSS {before} KiB -> {after} KiB: {per:.1} KiB per session",
+        opened_in.as_secs_f64()
+    );
     println!(
         "OpenSSH sshd: {idle_sshd} idle shell sessions, {} sshd processes: PSS {:.1} KiB, RSS {:.1} KiB per session (shell not counted)",
         procs.len(),

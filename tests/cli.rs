@@ -81,11 +81,34 @@ fn help_on_every_command() {
     command_paths(&gw, Vec::new(), &mut paths);
     let joined: Vec<String> = paths.iter().map(|p| p.join(" ")).collect();
     for expected in [
-        "serve", "migrate", "user add", "user list", "user show", "user passwd", "user lock", "user unlock",
-        "user delete", "user add-key", "user exempt", "group add", "group list", "group add-member",
-        "group remove-member", "policy show", "policy force-2fa", "policy methods", "target add", "target list",
-        "target grant", "target revoke", "factor totp enroll", "factor backup-codes", "factor keyword",
-        "factor list", "factor remove", "audit",
+        "serve",
+        "migrate",
+        "user add",
+        "user list",
+        "user show",
+        "user passwd",
+        "user lock",
+        "user unlock",
+        "user delete",
+        "user add-key",
+        "user exempt",
+        "group add",
+        "group list",
+        "group add-member",
+        "group remove-member",
+        "policy show",
+        "policy force-2fa",
+        "policy methods",
+        "target add",
+        "target list",
+        "target grant",
+        "target revoke",
+        "factor totp enroll",
+        "factor backup-codes",
+        "factor keyword",
+        "factor list",
+        "factor remove",
+        "audit",
     ] {
         assert!(joined.iter().any(|p| p == expected), "no '{expected}' command; found {joined:?}");
     }
@@ -106,7 +129,10 @@ fn user_add_list_show() {
         let gw = Gw::new(backend);
         assert_eq!(gw.cli_ok(&["migrate"]).trim(), "database is up to date");
         gw.add_user("alice", "correct horse");
-        let out = gw.cli_stdin(&["user", "add", "root-ops", "--password-stdin", "--admin", "--email", "ops@example.com"], "battery staple\n");
+        let out = gw.cli_stdin(
+            &["user", "add", "root-ops", "--password-stdin", "--admin", "--email", "ops@example.com"],
+            "battery staple\n",
+        );
         assert!(out.status.success(), "{}", describe(&out));
         gw.cli_ok(&["user", "add", "keyonly"]);
         assert_eq!(user_names(&gw), vec!["alice", "keyonly", "root-ops"], "{backend:?}");
@@ -196,7 +222,11 @@ fn user_add_key() {
         let third = gw.new_key("x");
         refused(&gw, &["user", "add-key", "nobody", "--key", &third.line]);
         usage_error(&gw, &["user", "add-key", "alice"]);
-        assert_eq!(user_json(&gw, "alice")["keys"].as_array().unwrap().len(), 2, "{backend:?}: a refused key was written");
+        assert_eq!(
+            user_json(&gw, "alice")["keys"].as_array().unwrap().len(),
+            2,
+            "{backend:?}: a refused key was written"
+        );
     }
 }
 
@@ -217,7 +247,8 @@ fn groups_and_members() {
                 .unwrap()
                 .iter()
                 .map(|g| {
-                    let members = g["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+                    let members =
+                        g["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
                     (g["group"]["name"].as_str().unwrap().to_string(), members)
                 })
                 .collect()
@@ -358,7 +389,11 @@ fn readme_command_paths(readme: &str) -> Vec<Vec<String>> {
         let line = line.split('#').next().unwrap_or_default();
         let words = |alt: &str| -> Vec<String> {
             alt.split_whitespace()
-                .take_while(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !w.starts_with('-'))
+                .take_while(|w| {
+                    !w.is_empty()
+                        && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                        && !w.starts_with('-')
+                })
                 .map(str::to_string)
                 .collect()
         };
@@ -410,7 +445,11 @@ fn readme_matches_the_commands_and_config_keys() {
     }
     // The keys an unknown key's error lists, for the top level or one table.
     let keys_in = |table_name: &str| -> Vec<String> {
-        let probe = if table_name.is_empty() { "zz_unknown = 1\n".to_string() } else { format!("[{table_name}]\nzz_unknown = 1\n") };
+        let probe = if table_name.is_empty() {
+            "zz_unknown = 1\n".to_string()
+        } else {
+            format!("[{table_name}]\nzz_unknown = 1\n")
+        };
         let gw = Gw::with_config(Backend::Sqlite, &probe);
         let e = refused(&gw, &["migrate"]);
         let expected = e.split("expected").nth(1).unwrap_or_else(|| panic!("no list of keys in: {e}"));

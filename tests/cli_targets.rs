@@ -51,7 +51,12 @@ fn add<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 fn target_json(gw: &Gw, name: &str) -> Value {
     let all = json(gw, &["target", "list", "--json"]);
-    all.as_array().unwrap().iter().find(|t| t["target"]["name"] == name).map(|t| t["target"].clone()).unwrap_or(Value::Null)
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"]["name"] == name)
+        .map(|t| t["target"].clone())
+        .unwrap_or(Value::Null)
 }
 
 #[test]
@@ -61,14 +66,40 @@ fn target_add_list_delete() {
         let key = gw.new_key("target");
         let private = key.private.display().to_string();
         let host_key = gw.new_key("hostkey").line;
-        gw.cli_ok(&["target", "add", "web1", "--host", "127.0.0.1", "--port", "2201", "--user", "deploy", "--key-file", &private]);
+        gw.cli_ok(&[
+            "target",
+            "add",
+            "web1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "2201",
+            "--user",
+            "deploy",
+            "--key-file",
+            &private,
+        ]);
         let out = gw.cli_stdin(
-            &["target", "add", "db1", "--host", "db.internal", "--user", "postgres", "--password-stdin", "--host-key", &host_key],
+            &[
+                "target",
+                "add",
+                "db1",
+                "--host",
+                "db.internal",
+                "--user",
+                "postgres",
+                "--password-stdin",
+                "--host-key",
+                &host_key,
+            ],
             "target-password\n",
         );
         assert!(out.status.success(), "{}", describe(&out));
         let web1 = target_json(&gw, "web1");
-        assert_eq!((web1["host"].as_str(), web1["port"].as_u64(), web1["username"].as_str()), (Some("127.0.0.1"), Some(2201), Some("deploy")));
+        assert_eq!(
+            (web1["host"].as_str(), web1["port"].as_u64(), web1["username"].as_str()),
+            (Some("127.0.0.1"), Some(2201), Some("deploy"))
+        );
         assert_eq!(web1["credential_kind"], "key");
         assert_eq!(web1["host_key"], Value::Null);
         let db1 = target_json(&gw, "db1");
@@ -92,7 +123,11 @@ fn target_add_list_delete() {
         let e = refused(&gw, &add("web2", &["--key-file", &public]), None);
         assert!(e.contains("private key"), "a public key is not a credential: {e}");
         refused(&gw, &add("web2", &["--key-file", "/nonexistent/id"]), None);
-        refused(&gw, &["target", "add", "web2", "--host", "bad host!", "--user", "u", "--password-stdin"], Some("pw\n"));
+        refused(
+            &gw,
+            &["target", "add", "web2", "--host", "bad host!", "--user", "u", "--password-stdin"],
+            Some("pw\n"),
+        );
         refused(&gw, &add("web2", &["--password-stdin", "--host-key", "ssh-ed25519 garbage"]), Some("pw\n"));
         refused(&gw, &add("bad/name", &["--password-stdin"]), Some("pw\n"));
         usage_error(&gw, &["target", "add", "web2", "--host", "h", "--user", "u"]);
@@ -177,7 +212,8 @@ fn factor_commands() {
         let again = gw.cli_ok(&["factor", "backup-codes", "alice"]);
         assert!(codes.lines().all(|c| !again.contains(c)), "regenerated codes must be new");
         let listed = json(&gw, &["factor", "list", "alice", "--json"]);
-        let backup = listed.as_array().unwrap().iter().find(|f| f["method"] == "backup-code").cloned().unwrap_or_default();
+        let backup =
+            listed.as_array().unwrap().iter().find(|f| f["method"] == "backup-code").cloned().unwrap_or_default();
         assert_eq!(backup["label"], "4 unused", "{backend:?}: the old set is void: {listed}");
 
         gw.cli_stdin(&["factor", "keyword", "alice", "--stdin"], "open sesame\n");

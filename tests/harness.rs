@@ -92,7 +92,10 @@ fn backends_include_postgres_when_configured() {
     if configured {
         let url = common::fresh_postgres_url();
         assert!(url.contains("/gh_test_"), "{url}");
-        let out = Command::new("psql").args(["-X", "-A", "-t", "-d", &url, "-c", "SELECT current_database()"]).output().unwrap();
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-t", "-d", &url, "-c", "SELECT current_database()"])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", describe(&out));
         assert!(stdout(&out).trim().starts_with("gh_test_"));
     }
@@ -107,7 +110,10 @@ fn gateway_starts_answers_health_and_stops_on_sigterm() {
         assert!(common::gateway::healthz(gw.web_port));
         let log = gw.log();
         assert_eq!(log.matches("One-time password").count(), 1, "{backend:?}: bootstrap password printed once:\n{log}");
-        assert!(log.contains(&format!("ssh=127.0.0.1:{}", gw.ssh_port)), "{backend:?}: the log says where it listens:\n{log}");
+        assert!(
+            log.contains(&format!("ssh=127.0.0.1:{}", gw.ssh_port)),
+            "{backend:?}: the log says where it listens:\n{log}"
+        );
         assert!(!log.contains('\u{1b}'), "{backend:?}: escape codes in the log file:\n{log}");
         let admin_password = gw.bootstrap_password().expect("the one-time password");
         assert!(admin_password.len() >= 12, "{admin_password}");

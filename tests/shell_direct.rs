@@ -10,13 +10,14 @@ mod shell_support;
 use std::time::Duration;
 
 use common::{Ssh, Sshd, describe, stderr, stdout};
-use shell_support::{MUST, Bastion, bastion, bastion_with_config, run, ssh_exit};
+use shell_support::{Bastion, MUST, bastion, bastion_with_config, run, ssh_exit};
 
 #[test]
 fn command_after_the_target_returns_output_and_exit_status() {
     let b = bastion();
     b.add_granted("web1");
-    let out = Ssh::new(b.gw.ssh_port, "alice").identity(&b.key).run(&["web1", "echo out-$((40+2)); echo err >&2; exit 7"]);
+    let out =
+        Ssh::new(b.gw.ssh_port, "alice").identity(&b.key).run(&["web1", "echo out-$((40+2)); echo err >&2; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}\n{}", describe(&out), b.gw.log());
     assert_eq!(stdout(&out), "out-42\n");
     assert!(stderr(&out).contains("err"), "{}", describe(&out));
@@ -103,7 +104,8 @@ fn proxy_jump_reaches_granted_targets_only() {
     let (other, _key) = Sshd::start_with_new_key();
     other.authorize(&b.key.line);
     let port = other.port.to_string();
-    let out = run("ssh", &["-F", &config, "-J", "gw", "-p", &port, "direct", "echo should-not-run"], Duration::from_secs(60));
+    let out =
+        run("ssh", &["-F", &config, "-J", "gw", "-p", &port, "direct", "echo should-not-run"], Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
     assert!(!stdout(&out).contains("should-not-run"));
     let audit = b.audit("forward.direct");
@@ -128,10 +130,15 @@ fn agent_forwarding_reaches_the_target_only_when_allowed() {
             .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID=").map(str::to_string))
             .expect("ssh-agent prints its pid");
         let key = b.gw.new_key("in-agent");
-        let added = std::process::Command::new("ssh-add").arg(&key.private).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+        let added =
+            std::process::Command::new("ssh-add").arg(&key.private).env("SSH_AUTH_SOCK", &sock).output().unwrap();
         assert!(added.status.success(), "{}", describe(&added));
         let agent = format!("IdentityAgent={sock_s}");
-        let out = run("ssh", &["-F", &config, "-A", "-o", &agent, "via-web1", "ssh-add -l; echo status=$?"], Duration::from_secs(60));
+        let out = run(
+            "ssh",
+            &["-F", &config, "-A", "-o", &agent, "via-web1", "ssh-add -l; echo status=$?"],
+            Duration::from_secs(60),
+        );
         let _ = run("kill", &[&pid], Duration::from_secs(10));
         (out, key.fingerprint())
     }

@@ -74,7 +74,9 @@ finish
         assert!(ev[0].is_f64() && (ev[1] == "o" || ev[1] == "r"), "{line}");
     }
     // asciinema itself accepts the file and replays the output.
-    let played = shell_support::asciinema_cat(files.iter().find(|f| std::fs::read_to_string(f).unwrap().contains("marker-42")).unwrap());
+    let played = shell_support::asciinema_cat(
+        files.iter().find(|f| std::fs::read_to_string(f).unwrap().contains("marker-42")).unwrap(),
+    );
     assert!(played.status.success(), "{}", describe(&played));
     assert!(stdout(&played).contains("marker-42"));
 
@@ -128,7 +130,10 @@ expect eof
     let session = std::thread::spawn(move || client.interact(&[], &body));
     let deadline = Instant::now() + Duration::from_secs(60);
     let file = loop {
-        let found = b.recording_files().into_iter().find(|f| std::fs::read_to_string(f).unwrap_or_default().contains("marker-42"));
+        let found = b
+            .recording_files()
+            .into_iter()
+            .find(|f| std::fs::read_to_string(f).unwrap_or_default().contains("marker-42"));
         if let Some(f) = found {
             break f;
         }

@@ -92,11 +92,7 @@ fn bulk_data_both_ways_at_once_through_cat() {
     let original = work.join("in.bin");
     random_file(&original, 16 * 1024 * 1024);
     let echoed = work.join("out.bin");
-    let script = format!(
-        "ssh -F '{config}' via-web1 cat < '{}' > '{}'",
-        original.display(),
-        echoed.display()
-    );
+    let script = format!("ssh -F '{config}' via-web1 cat < '{}' > '{}'", original.display(), echoed.display());
     let out = run("sh", &["-c", &script], Duration::from_secs(180));
     assert!(out.status.success(), "cat both ways:\n{}\n{}", describe(&out), b.gw.log());
     assert_eq!(sha256(&echoed), sha256(&original));

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{Ssh, describe, run_with_timeout, stdout};
-use shell_support::{PASSWORD, Bastion, bastion, random_file, sha256};
+use shell_support::{Bastion, PASSWORD, bastion, random_file, sha256};
 use web_support::Browser;
 
 /// A passcode for alice, made through the web UI while she needs no second factor; then
@@ -106,25 +106,54 @@ async fn passcode_opens_commands_and_transfers_to_granted_targets_only() {
     let original = work.join("data.bin");
     random_file(&original, 1024 * 1024 + 3);
     let up = format!("127.0.0.1:{}/up.bin", remote.path().display());
-    let out = run_with_askpass(&b, &client, "scp", &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", original.to_str().unwrap(), &up], None);
+    let out = run_with_askpass(
+        &b,
+        &client,
+        "scp",
+        &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", original.to_str().unwrap(), &up],
+        None,
+    );
     assert!(out.status.success(), "scp up:\n{}\n{}", describe(&out), b.gw.log());
     assert_eq!(sha256(&remote.path().join("up.bin")), sha256(&original));
     let back = work.join("back.bin");
-    let out = run_with_askpass(&b, &client, "scp", &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", &up, back.to_str().unwrap()], None);
+    let out = run_with_askpass(
+        &b,
+        &client,
+        "scp",
+        &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", &up, back.to_str().unwrap()],
+        None,
+    );
     assert!(out.status.success(), "scp down:\n{}", describe(&out));
     assert_eq!(sha256(&back), sha256(&original));
 
     // Commands on stdin, not `-b`: batch mode forbids password prompts.
     let commands = format!("ls {}\nbye\n", remote.path().display());
-    let out = run_with_askpass(&b, &client, "sftp", &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", "127.0.0.1"], Some(&commands));
+    let out = run_with_askpass(
+        &b,
+        &client,
+        "sftp",
+        &["-P", &port, "-o", "User=alice:web1", "-o", "PubkeyAuthentication=no", "127.0.0.1"],
+        Some(&commands),
+    );
     assert!(out.status.success() && stdout(&out).contains("up.bin"), "sftp:\n{}\n{}", describe(&out), b.audit(""));
 
     // -J: the gateway gets the passcode, the target the key of its own user.
     let sshd_port = b.sshd.port.to_string();
     let target_key = b.target_key.display().to_string();
     let dest = format!("{}@127.0.0.1", b.sshd.user);
-    let out = run_with_askpass(&b, &client, "ssh", &["-J", "jumpgw", "-i", &target_key, "-p", &sshd_port, &dest, "echo jumped"], None);
-    assert!(out.status.success() && stdout(&out).contains("jumped"), "-J with a passcode:\n{}\n{}", describe(&out), b.gw.log());
+    let out = run_with_askpass(
+        &b,
+        &client,
+        "ssh",
+        &["-J", "jumpgw", "-i", &target_key, "-p", &sshd_port, &dest, "echo jumped"],
+        None,
+    );
+    assert!(
+        out.status.success() && stdout(&out).contains("jumped"),
+        "-J with a passcode:\n{}\n{}",
+        describe(&out),
+        b.gw.log()
+    );
 
     let audit = b.audit("");
     assert!(audit.matches("login.passcode").count() >= 5, "each use is audited:\n{audit}");
@@ -135,7 +164,11 @@ async fn passcode_opens_commands_and_transfers_to_granted_targets_only() {
     // passcode stands in for nothing.
     b.gw.cli_ok(&["factor", "remove", "alice", "totp"]);
     let out = with_secret(&b, "alice", &code).run(&["web1", "echo", "leak"]);
-    assert!(!out.status.success() && !stdout(&out).contains("leak"), "passcode while enrollment is due:\n{}", describe(&out));
+    assert!(
+        !out.status.success() && !stdout(&out).contains("leak"),
+        "passcode while enrollment is due:\n{}",
+        describe(&out)
+    );
     assert!(b.audit("login.passcode").contains("must be enrolled first"), "{}", b.audit("login.passcode"));
     b.gw.enroll_totp("alice");
 

@@ -66,7 +66,11 @@ fn a_passcode_gets_in_and_a_wrong_one_does_not() {
         let client = ssh(&gw, "alice", &key).on_prompt("Duo passcode", Duo::PASSCODE);
         let out = client.run(&[]);
         assert_in(&gw, &client, &out, &format!("{backend:?}: right passcode"));
-        assert!(client.prompts_seen().iter().any(|p| p.contains("Duo passcode, or Enter for a push")), "{:?}", client.prompts_seen());
+        assert!(
+            client.prompts_seen().iter().any(|p| p.contains("Duo passcode, or Enter for a push")),
+            "{:?}",
+            client.prompts_seen()
+        );
         assert!(stderr(&out).contains(Duo::DEVICE), "the push device is named:\n{}", describe(&out));
 
         // What Duo saw: preauth, then the passcode, each signed with HMAC-SHA512.
@@ -84,7 +88,11 @@ fn a_passcode_gets_in_and_a_wrong_one_does_not() {
         gw.assert_refused(&out, "wrong passcode");
         assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
         assert!(audit(&gw, "login.factor").contains("duo: wrong answer"));
-        let refused: Vec<_> = duo.requests_to("/auth/v2/auth").into_iter().filter_map(|r| r.param("passcode").map(str::to_string)).collect();
+        let refused: Vec<_> = duo
+            .requests_to("/auth/v2/auth")
+            .into_iter()
+            .filter_map(|r| r.param("passcode").map(str::to_string))
+            .collect();
         assert_eq!(refused, [Duo::PASSCODE, "111111", "222222"], "each answer was asked of Duo");
 
         // A Duo user name of its own, with a token only: no push is offered.
@@ -116,7 +124,10 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         let pushes = duo.requests_to("/auth/v2/auth");
         assert_eq!(pushes.len(), 1, "{pushes:?}");
         let push = &pushes[0];
-        assert_eq!((push.param("factor"), push.param("async"), push.param("device")), (Some("push"), Some("1"), Some("auto")));
+        assert_eq!(
+            (push.param("factor"), push.param("async"), push.param("device")),
+            (Some("push"), Some("1"), Some("auto"))
+        );
         let info = push.param("pushinfo").unwrap_or_default();
         for part in [format!("Gateway=test-{}", gw.ssh_port), "From=127.0.0.1".into(), "Via=ssh".into()] {
             assert!(info.contains(&part), "pushinfo names the login: {info}");
@@ -131,7 +142,8 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         let out = ssh(&gw, "bob", &key).answers(&["", ""]).run(&[]);
         gw.assert_refused(&out, "denied push");
         assert!(stderr(&out).contains("The login was denied (Duo)."), "{}", describe(&out));
-        let bob_pushes = duo.requests_to("/auth/v2/auth").into_iter().filter(|r| r.param("username") == Some("bob")).count();
+        let bob_pushes =
+            duo.requests_to("/auth/v2/auth").into_iter().filter(|r| r.param("username") == Some("bob")).count();
         assert_eq!(bob_pushes, 1, "no second attempt after a denial");
         assert!(audit(&gw, "login.factor").contains("duo: wrong answer"), "a denied push counts as a failure");
     }
@@ -181,7 +193,10 @@ fn duos_preauth_answers_are_shown_or_honoured() {
         let out = client.run(&[]);
         assert_in(&gw, &client, &out, &format!("{backend:?}: Duo bypass"));
         let bypass = audit(&gw, "login.duo.bypass");
-        assert!(bypass.contains("frank") && bypass.contains("Duo bypass") && bypass.contains("Allowing unknown user"), "{bypass}");
+        assert!(
+            bypass.contains("frank") && bypass.contains("Duo bypass") && bypass.contains("Allowing unknown user"),
+            "{bypass}"
+        );
     }
 }
 
@@ -243,7 +258,12 @@ fn fail_open_lets_a_login_through_while_duo_is_down_and_says_so() {
         let out = client.run(&[]);
         assert_in(&gw, &client, &out, &format!("{backend:?}: fail_open with Duo down"));
         let loud = audit(&gw, "login.duo.fail_open");
-        assert!(loud.contains("alice") && loud.contains("Duo unreachable") && loud.contains("let through because fail_open is set"), "{loud}");
+        assert!(
+            loud.contains("alice")
+                && loud.contains("Duo unreachable")
+                && loud.contains("let through because fail_open is set"),
+            "{loud}"
+        );
         assert!(gw.log().contains("letting the login through because duo.fail_open is set"), "{}", gw.log());
     }
 }

@@ -56,7 +56,12 @@ async fn get(url: &str) -> (StatusCode, String) {
 }
 
 async fn post(url: &str, action: &str) -> (StatusCode, String) {
-    let resp = reqwest::Client::new().post(url).form(&[("action", action)]).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let resp = reqwest::Client::new()
+        .post(url)
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let status = resp.status();
     (status, resp.text().await.expect("reading the page"))
 }
@@ -103,7 +108,10 @@ fn the_mailed_code_lets_the_user_in_once() {
         let mail = smtp.wait_for(ALICE, sent + 1);
         assert_eq!(mail.header("Subject").as_deref(), Some("Gatehouse login: your code"));
         let body = mail.body();
-        assert!(body.contains("from:  127.0.0.1 (ssh)") && body.contains(&format!("test-{}", gw.ssh_port)), "the mail names the login:\n{body}");
+        assert!(
+            body.contains("from:  127.0.0.1 (ssh)") && body.contains(&format!("test-{}", gw.ssh_port)),
+            "the mail names the login:\n{body}"
+        );
         write_answer(&file, &mail.code());
         let (client, out) = running.join().unwrap();
         gw.assert_logged_in(&out, &format!("{backend:?}: the mailed code"));
@@ -114,7 +122,8 @@ fn the_mailed_code_lets_the_user_in_once() {
         assert_eq!(smtp.mails_to(ALICE).len(), sent + 1, "one mail per login");
 
         // The same code in another login is refused: that login gets a mail of its own.
-        let replay = ssh(&gw, &key).on_prompt(PROMPT, &mail.code()).on_prompt(PROMPT, "000000").on_prompt(PROMPT, "000001");
+        let replay =
+            ssh(&gw, &key).on_prompt(PROMPT, &mail.code()).on_prompt(PROMPT, "000000").on_prompt(PROMPT, "000001");
         let out = replay.run(&[]);
         gw.assert_refused(&out, "a code from an earlier login");
         assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
@@ -210,7 +219,11 @@ fn a_dead_relay_is_said_at_once_and_refuses_the_login() {
     let client = ssh(&gw, &key).answers(&["", "", ""]);
     let out = client.run(&[]);
     gw.assert_refused(&out, "relay down");
-    assert!(stderr(&out).contains("No mail could be sent"), "the user is told why, without waiting:\n{}", describe(&out));
+    assert!(
+        stderr(&out).contains("No mail could be sent"),
+        "the user is told why, without waiting:\n{}",
+        describe(&out)
+    );
     let audit = gw.cli_ok(&["audit", "--event", "login"]);
     assert!(!audit.contains("login.success"), "{audit}");
     gw.stop();

@@ -94,7 +94,12 @@ fn too_many_wrong_codes_end_the_login() {
     let out = client.run(&[]);
     gw.assert_refused(&out, "three wrong codes");
     // Three tries in the connection, then nothing more is asked.
-    assert_eq!(client.prompts_seen().iter().filter(|p| p.contains("Authenticator code")).count(), 3, "{:?}", client.prompts_seen());
+    assert_eq!(
+        client.prompts_seen().iter().filter(|p| p.contains("Authenticator code")).count(),
+        3,
+        "{:?}",
+        client.prompts_seen()
+    );
 }
 
 #[test]
@@ -124,7 +129,14 @@ fn two_parallel_logins_with_one_code_only_one_wins() {
             handles.into_iter().map(|h| h.join().expect("ssh thread")).collect()
         });
         let winners = outs.iter().filter(|o| common::ssh::authenticated(o)).count();
-        assert_eq!(winners, 1, "{backend:?}: exactly one login may use the code\n{}\n{}\n{}", describe(&outs[0]), describe(&outs[1]), gw.log());
+        assert_eq!(
+            winners,
+            1,
+            "{backend:?}: exactly one login may use the code\n{}\n{}\n{}",
+            describe(&outs[0]),
+            describe(&outs[1]),
+            gw.log()
+        );
     }
 }
 
@@ -190,7 +202,11 @@ fn switching_methods_and_the_last_used_one_comes_first() {
     gw.assert_logged_in(&out, "switch to keyword");
     let prompts = client.prompts_seen();
     assert!(prompts[0].contains("Authenticator code (or ? for another method)"), "{prompts:?}");
-    assert!(stderr(&out).contains("1) Authenticator code") && stderr(&out).contains("2) Access keyword"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("1) Authenticator code") && stderr(&out).contains("2) Access keyword"),
+        "{}",
+        describe(&out)
+    );
 
     // The keyword is now the last-used method: asked first.
     let client = ssh(&gw, "alice").identity(&key).on_prompt("Access keyword", "open sesame");
@@ -255,8 +271,17 @@ fn forced_user_with_nothing_enrolled_reaches_no_target() {
     let (gw, key) = gateway_with_alice(Backend::Sqlite);
     let (sshd, gateway_key) = Sshd::start_with_new_key();
     gw.cli_ok(&[
-        "target", "add", "web1", "--host", "127.0.0.1", "--port", &sshd.port.to_string(), "--user", &sshd.user,
-        "--key-file", gateway_key.to_str().expect("utf-8 path"),
+        "target",
+        "add",
+        "web1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &sshd.port.to_string(),
+        "--user",
+        &sshd.user,
+        "--key-file",
+        gateway_key.to_str().expect("utf-8 path"),
     ]);
     gw.cli_ok(&["target", "grant", "web1", "--user", "alice"]);
     gw.cli_ok(&["policy", "force-2fa", "on"]);
@@ -269,12 +294,16 @@ fn forced_user_with_nothing_enrolled_reaches_no_target() {
 
 #[test]
 fn lockout_after_failures_then_unlock() {
-    let mut gw = Gw::with_config(Backend::Sqlite, "[lockout]\nuser_threshold = 3\nsource_threshold = 50\nwindow_secs = 600\nduration_secs = 600\n");
+    let mut gw = Gw::with_config(
+        Backend::Sqlite,
+        "[lockout]\nuser_threshold = 3\nsource_threshold = 50\nwindow_secs = 600\nduration_secs = 600\n",
+    );
     gw.start();
     gw.add_user("alice", PASSWORD);
     let secret = gw.enroll_totp("alice");
     for _ in 0..3 {
-        let bad = ssh(&gw, "alice").preferred("password").answers(&["wrong password"]).option("NumberOfPasswordPrompts=1");
+        let bad =
+            ssh(&gw, "alice").preferred("password").answers(&["wrong password"]).option("NumberOfPasswordPrompts=1");
         gw.assert_refused(&bad.run(&[]), "wrong password");
     }
     // The right password and a right code are now refused too: 2FA exempts no one.
@@ -301,11 +330,19 @@ fn lockout_after_failures_then_unlock() {
 fn disabled_and_unknown_users_look_like_wrong_passwords() {
     let (gw, _key) = gateway_with_alice(Backend::Sqlite);
     gw.cli_ok(&["user", "lock", "alice"]);
-    let locked = ssh(&gw, "alice").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
-    let unknown = ssh(&gw, "mallory").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
+    let locked =
+        ssh(&gw, "alice").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
+    let unknown =
+        ssh(&gw, "mallory").preferred("password").password(PASSWORD).option("NumberOfPasswordPrompts=1").run(&[]);
     gw.assert_refused(&locked, "disabled user");
     gw.assert_refused(&unknown, "unknown user");
-    let last = |o: &Output| stderr(o).lines().filter(|l| l.contains("Permission denied")).map(|l| l.replace("mallory", "alice")).collect::<Vec<_>>();
+    let last = |o: &Output| {
+        stderr(o)
+            .lines()
+            .filter(|l| l.contains("Permission denied"))
+            .map(|l| l.replace("mallory", "alice"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(last(&locked), last(&unknown));
 }
 
@@ -315,8 +352,17 @@ fn nothing_opens_before_the_gate() {
     gw.enroll_totp("alice");
     let (sshd, gateway_key) = Sshd::start_with_new_key();
     gw.cli_ok(&[
-        "target", "add", "web1", "--host", "127.0.0.1", "--port", &sshd.port.to_string(), "--user", &sshd.user,
-        "--key-file", gateway_key.to_str().expect("utf-8 path"),
+        "target",
+        "add",
+        "web1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &sshd.port.to_string(),
+        "--user",
+        &sshd.user,
+        "--key-file",
+        gateway_key.to_str().expect("utf-8 path"),
     ]);
     gw.cli_ok(&["target", "grant", "web1", "--user", "alice"]);
     let local = common::free_port();
@@ -349,7 +395,14 @@ fn nothing_opens_before_the_gate() {
 fn after_the_gate_only_granted_forwarding_is_allowed() {
     let (gw, key) = gateway_with_alice(Backend::Sqlite);
     // Not forced, nothing enrolled: the gate is passed with the key alone.
-    let out = ssh(&gw, "alice").identity(&key).arg("-N").arg("-o").arg("ExitOnForwardFailure=yes").arg("-R").arg("0:127.0.0.1:9").run(&[]);
+    let out = ssh(&gw, "alice")
+        .identity(&key)
+        .arg("-N")
+        .arg("-o")
+        .arg("ExitOnForwardFailure=yes")
+        .arg("-R")
+        .arg("0:127.0.0.1:9")
+        .run(&[]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(stderr(&out).contains("remote port forwarding failed"), "{}", describe(&out));
     // -W to an address that is no granted target is prohibited.
@@ -377,6 +430,9 @@ fn two_nodes_share_used_codes() {
         assert!(stderr(&out).contains("already used"), "{backend:?}: {}", describe(&out));
         let log = audit(&a, "login.success");
         assert_eq!(log.lines().filter(|l| l.contains("login.success")).count(), 1, "{backend:?}: {log}");
-        assert!(audit(&a, "login.factor").contains("code already used"), "{backend:?}: node B's refusal is in the shared log");
+        assert!(
+            audit(&a, "login.factor").contains("code already used"),
+            "{backend:?}: node B's refusal is in the shared log"
+        );
     }
 }

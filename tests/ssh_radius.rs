@@ -18,7 +18,10 @@ fn gateway(backend: Backend, servers: &[String], user: &str, radius_user: Option
     let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
     let mut gw = Gw::with_config(
         backend,
-        &format!("[radius]\nservers = [{}]\ntimeout_secs = 1\nretries = 1\nnas_identifier = \"gatehouse-test\"\n", list.join(", ")),
+        &format!(
+            "[radius]\nservers = [{}]\ntimeout_secs = 1\nretries = 1\nnas_identifier = \"gatehouse-test\"\n",
+            list.join(", ")
+        ),
     );
     // The secret comes from the environment, as the README advises.
     gw.set_env("GATEHOUSE_RADIUS__SECRET", Radius::SECRET);
@@ -82,7 +85,8 @@ fn access_challenge_shows_the_reply_message_and_takes_a_second_answer() {
     assert_in(&gw, Some(&radius), &out, "challenge round trip");
     let prompts = client.prompts_seen();
     let first = prompts.iter().position(|p| p.contains("RADIUS")).expect("asked for the RADIUS answer");
-    let second = prompts.iter().position(|p| p.contains(Radius::CAROL_QUESTION)).expect("the Reply-Message is the next prompt");
+    let second =
+        prompts.iter().position(|p| p.contains(Radius::CAROL_QUESTION)).expect("the Reply-Message is the next prompt");
     assert!(first < second, "{prompts:?}");
     // The State went back: FreeRADIUS only accepts the PIN with it.
     assert!(radius.log().contains("State = 0x676174652d73746570"), "{}", radius.log());
@@ -122,7 +126,8 @@ fn the_radius_user_name_may_differ_and_servers_are_tried_in_order() {
 fn no_server_answering_refuses_the_login() {
     let dead = [format!("127.0.0.1:{}", free_udp_port()), format!("127.0.0.1:{}", free_udp_port())];
     let (gw, key) = gateway(Backend::Sqlite, &dead, "radalice", None);
-    let client = ssh(&gw, "radalice", &key).answers(&[Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD]);
+    let client =
+        ssh(&gw, "radalice", &key).answers(&[Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD, Radius::ALICE_PASSWORD]);
     let out = client.run(&[]);
     gw.assert_refused(&out, "RADIUS servers down");
     assert!(stderr(&out).contains("did not answer"), "the user is told why:\n{}", describe(&out));

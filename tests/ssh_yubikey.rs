@@ -69,7 +69,10 @@ fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
         let (key, enrolling_otp) = enrolled(&gw, "alice", &mut yubikey);
         let list = gw.cli_ok(&["factor", "list", "alice"]);
         assert!(list.contains(&format!("YubiKey {}", yubikey.public_id)), "{list}");
-        assert!(audit(&gw, "factor.enroll").contains(&format!("yubikey {}", yubikey.public_id)), "the enrollment is audited");
+        assert!(
+            audit(&gw, "factor.enroll").contains(&format!("yubikey {}", yubikey.public_id)),
+            "the enrollment is audited"
+        );
 
         // The OTP that enrolled is spent: it cannot log in.
         let out = ssh(&gw, "alice", &key).answers(&[&enrolling_otp]).run(&[]);

@@ -76,7 +76,14 @@ async fn browser_story_from_first_login_to_trusted_browser() {
     wait_text(&c, "Stop requiring 2FA").await;
     assert!(body(&c).await.contains(">dave</a>"), "dave is a member");
     shot(&c, "04-admin-group-forced").await;
-    for (p, name) in [("/admin/users", "05-admin-users"), ("/admin/policy", "06-admin-policy"), ("/admin/audit", "07-admin-audit"), ("/admin/targets", "08-admin-targets"), ("/admin/recordings", "09-admin-recordings"), ("/admin/live", "10-admin-live")] {
+    for (p, name) in [
+        ("/admin/users", "05-admin-users"),
+        ("/admin/policy", "06-admin-policy"),
+        ("/admin/audit", "07-admin-audit"),
+        ("/admin/targets", "08-admin-targets"),
+        ("/admin/recordings", "09-admin-recordings"),
+        ("/admin/live", "10-admin-live"),
+    ] {
         c.goto(&format!("{}{p}", gw.web_url())).await.expect("goto admin page");
         shot(&c, name).await;
     }
@@ -127,8 +134,13 @@ async fn browser_story_from_first_login_to_trusted_browser() {
     let ssh = ssh_password(&gw, "dave", DAVE_PASSWORD).on_prompt("keyword", KEYWORD);
     let out = ssh.run(&[]);
     assert!(stderr(&out).contains("Authenticated to"), "{:?}\n{}", ssh.prompts_seen(), stderr(&out));
-    let first_factor = ssh.prompts_seen().into_iter().find(|p| !p.to_lowercase().contains("password")).unwrap_or_default();
-    assert!(first_factor.contains("keyword"), "SSH must ask first for the method last used on the web: {:?}", ssh.prompts_seen());
+    let first_factor =
+        ssh.prompts_seen().into_iter().find(|p| !p.to_lowercase().contains("password")).unwrap_or_default();
+    assert!(
+        first_factor.contains("keyword"),
+        "SSH must ask first for the method last used on the web: {:?}",
+        ssh.prompts_seen()
+    );
 
     // The trusted browser skips the web prompt...
     c.goto(&format!("{}/account/devices", gw.web_url())).await.expect("goto devices");

@@ -44,7 +44,8 @@ async fn web_login_with_a_duo_passcode_or_a_push() {
             .assert_status(StatusCode::UNAUTHORIZED, "wrong Duo passcode")
             .assert_contains("not right", "message");
         let page = b.get("/login/factor").await;
-        page.assert_contains("Wait for approval", "a push can be waited for").assert_contains(Duo::DEVICE, "the device is named");
+        page.assert_contains("Wait for approval", "a push can be waited for")
+            .assert_contains(Duo::DEVICE, "the device is named");
         b.post("/login/factor", &[("csrf", &page.csrf()), ("method", "duo"), ("code", Duo::PASSCODE)])
             .await
             .assert_redirect("/account", "right Duo passcode");
@@ -56,7 +57,11 @@ async fn web_login_with_a_duo_passcode_or_a_push() {
         c.post("/login/factor", &[("csrf", &page.csrf()), ("method", "duo"), ("code", ""), ("action", "wait")])
             .await
             .assert_redirect("/account", "approved push");
-        let push = duo.requests_to("/auth/v2/auth").into_iter().find(|r| r.param("factor") == Some("push")).expect("a push was sent");
+        let push = duo
+            .requests_to("/auth/v2/auth")
+            .into_iter()
+            .find(|r| r.param("factor") == Some("push"))
+            .expect("a push was sent");
         assert!(push.param("pushinfo").unwrap_or_default().contains("Via=web"), "{push:?}");
         assert!(duo.requests().iter().all(|r| r.signature == Ok("sha512")));
 
@@ -89,7 +94,11 @@ async fn the_wait_button_in_a_browser_waits_for_the_push() {
     fill(&c, "#password", PASSWORD).await;
     click(&c, "form[action='/login'] button[type=submit]").await;
     wait_path(&c, "/login/factor").await;
-    assert!(body(&c).await.contains("Enter for a push") || body(&c).await.contains("send a push"), "{}", body(&c).await);
+    assert!(
+        body(&c).await.contains("Enter for a push") || body(&c).await.contains("send a push"),
+        "{}",
+        body(&c).await
+    );
     // The code field stays empty: the button needs none.
     click(&c, "button[name=action][value=wait]").await;
     wait_path(&c, "/account").await;

@@ -36,7 +36,9 @@ async fn alice_enrolled(gw: &Gw, smtp: &SmtpSink) -> Browser {
     b.post("/account/email/confirm", &[("csrf", &sent.csrf()), ("code", "000000"), ("sent_to", ALICE)])
         .await
         .assert_status(StatusCode::UNAUTHORIZED, "wrong confirmation code");
-    b.submit("/account/email", "/account/email/confirm", &[("code", &code)]).await.assert_redirect("/account?ok=email", "confirmed");
+    b.submit("/account/email", "/account/email/confirm", &[("code", &code)])
+        .await
+        .assert_redirect("/account?ok=email", "confirmed");
     let list = gw.cli_ok(&["factor", "list", "alice"]);
     assert!(list.contains("email") && list.contains(ALICE), "{list}");
     b
@@ -52,7 +54,9 @@ async fn web_login_takes_the_mailed_code_or_waits_for_the_click() {
     let b = Browser::new(&gw);
     b.login_to_factor("alice", PASSWORD).await;
     let page = b.get("/login/factor").await;
-    page.assert_status(StatusCode::OK, "factor page").assert_contains("a***@example.com", "where the mail went").assert_contains("Wait for approval", "the wait button");
+    page.assert_status(StatusCode::OK, "factor page")
+        .assert_contains("a***@example.com", "where the mail went")
+        .assert_contains("Wait for approval", "the wait button");
     // Reloading the page sends no second mail.
     b.get("/login/factor").await.assert_status(StatusCode::OK, "reload");
     assert_eq!(smtp.mails_to(ALICE).len(), 2, "one confirmation and one login mail");
@@ -73,7 +77,12 @@ async fn web_login_takes_the_mailed_code_or_waits_for_the_click() {
     let link = smtp.wait_for(ALICE, 3).authorize_link();
     let clicker = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let resp = reqwest::Client::new().post(&link).form(&[("action", "authorize")]).send().await.expect("clicking Authorize");
+        let resp = reqwest::Client::new()
+            .post(&link)
+            .form(&[("action", "authorize")])
+            .send()
+            .await
+            .expect("clicking Authorize");
         resp.text().await.expect("the page")
     });
     c.post("/login/factor", &[("csrf", &page.csrf()), ("method", "email"), ("action", "wait")])
@@ -99,7 +108,8 @@ async fn a_link_opened_by_someone_else_shows_nothing() {
     let bob = Browser::new(&gw);
     bob.login("bob", PASSWORD).await;
     let page = bob.get(&path).await;
-    page.assert_status(StatusCode::FORBIDDEN, "another account's link").assert_contains("belongs to another account", "message");
+    page.assert_status(StatusCode::FORBIDDEN, "another account's link")
+        .assert_contains("belongs to another account", "message");
     assert!(!page.body.contains("127.0.0.1 ("), "nothing of the login is shown:\n{}", page.body);
     bob.post(&path, &[("action", "authorize")]).await.assert_status(StatusCode::FORBIDDEN, "bob cannot authorize it");
     // Still open for alice.
@@ -129,7 +139,10 @@ async fn health_page_sends_a_test_mail_and_shows_the_last_error() {
     page.assert_contains("No mail went out", "the failure is said");
     let page = admin.get("/admin/health").await;
     let row = page.body.split("<tr>").find(|r| r.contains("<td>Email code</td>")).unwrap_or_default().to_string();
-    assert!(row.contains(&format!("127.0.0.1:{port}")) && row.contains("did not take the mail"), "the last error is shown:\n{row}");
+    assert!(
+        row.contains(&format!("127.0.0.1:{port}")) && row.contains("did not take the mail"),
+        "the last error is shown:\n{row}"
+    );
     let audit = gw.cli_ok(&["audit", "--event", "email.test"]);
     assert!(audit.contains("o***@example.com"), "{audit}");
 }
@@ -178,7 +191,8 @@ async fn in_a_real_browser_enroll_then_authorize_a_waiting_ssh_login() {
     click(&c, "form[action='/account/email/confirm'] button[type=submit]").await;
     wait_text(&c, "Your mail address is confirmed").await;
 
-    let client = common::Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").identity(&key).on_prompt("Code from the mail", "");
+    let client =
+        common::Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").identity(&key).on_prompt("Code from the mail", "");
     let running = std::thread::spawn(move || client.run(&[]));
     let link = smtp.wait_for(ALICE, 2).authorize_link();
     c.goto(&link).await.expect("opening the link");
@@ -213,12 +227,24 @@ async fn the_mailed_code_confirms_removing_a_factor() {
     let gw = started(&smtp);
     let b = alice_enrolled(&gw, &smtp).await;
     gw.cli_stdin(&["factor", "keyword", "alice", "--stdin"], "purple elephant\n");
-    let asked = b.submit("/account", "/account/factors/remove", &[("method", "keyword"), ("proof_method", "email"), ("proof", "")]).await;
-    asked.assert_status(StatusCode::ACCEPTED, "a mail is sent, nothing removed yet").assert_contains("a***@example.com", "where it went");
+    let asked = b
+        .submit(
+            "/account",
+            "/account/factors/remove",
+            &[("method", "keyword"), ("proof_method", "email"), ("proof", "")],
+        )
+        .await;
+    asked
+        .assert_status(StatusCode::ACCEPTED, "a mail is sent, nothing removed yet")
+        .assert_contains("a***@example.com", "where it went");
     let code = smtp.wait_for(ALICE, 2).code();
-    b.submit("/account", "/account/factors/remove", &[("method", "keyword"), ("proof_method", "email"), ("proof", &code)])
-        .await
-        .assert_redirect("/account?ok=removed", "removed with the mailed code");
+    b.submit(
+        "/account",
+        "/account/factors/remove",
+        &[("method", "keyword"), ("proof_method", "email"), ("proof", &code)],
+    )
+    .await
+    .assert_redirect("/account?ok=removed", "removed with the mailed code");
     let list = gw.cli_ok(&["factor", "list", "alice"]);
     assert!(!list.contains("keyword") && list.contains("email"), "{list}");
 }

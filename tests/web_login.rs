@@ -26,8 +26,14 @@ async fn first_start_admin_must_choose_a_new_password_before_anything_else() {
     b.get("/account").await.assert_redirect("/login", "anonymous");
     b.get("/admin/users").await.assert_redirect("/login", "anonymous admin page");
 
-    b.password_step("admin", "not the password").await.assert_status(StatusCode::UNAUTHORIZED, "wrong password").assert_contains("Wrong user name or password", "message");
-    b.password_step("", &once).await.assert_status(StatusCode::BAD_REQUEST, "empty name").assert_contains("Enter your user name", "message");
+    b.password_step("admin", "not the password")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED, "wrong password")
+        .assert_contains("Wrong user name or password", "message");
+    b.password_step("", &once)
+        .await
+        .assert_status(StatusCode::BAD_REQUEST, "empty name")
+        .assert_contains("Enter your user name", "message");
 
     b.login("admin", &once).await;
     for path in ["/account", "/admin/users", "/account/keys", "/enroll"] {
@@ -36,18 +42,38 @@ async fn first_start_admin_must_choose_a_new_password_before_anything_else() {
     let page = b.get("/account/password").await;
     page.assert_status(StatusCode::OK, "forced page").assert_contains("Choose a new password", "banner");
     let token = page.csrf();
-    let short = b.post("/account/password", &[("csrf", &token), ("current", &once), ("new", "short"), ("confirm", "short")]).await;
+    let short = b
+        .post("/account/password", &[("csrf", &token), ("current", &once), ("new", "short"), ("confirm", "short")])
+        .await;
     short.assert_status(StatusCode::BAD_REQUEST, "short password").assert_contains("at least 8 characters", "message");
-    let differ = b.post("/account/password", &[("csrf", &token), ("current", &once), ("new", ADMIN_PASSWORD), ("confirm", "something else")]).await;
+    let differ = b
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", &once), ("new", ADMIN_PASSWORD), ("confirm", "something else")],
+        )
+        .await;
     differ.assert_status(StatusCode::BAD_REQUEST, "mismatch").assert_contains("The two entries differ", "message");
-    let wrong = b.post("/account/password", &[("csrf", &token), ("current", "wrong current"), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)]).await;
-    wrong.assert_status(StatusCode::BAD_REQUEST, "wrong current").assert_contains("not your current password", "message");
+    let wrong = b
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", "wrong current"), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)],
+        )
+        .await;
+    wrong
+        .assert_status(StatusCode::BAD_REQUEST, "wrong current")
+        .assert_contains("not your current password", "message");
     b.get("/account").await.assert_redirect("/account/password", "still forced after bad input");
 
-    b.post("/account/password", &[("csrf", &token), ("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)])
+    b.post(
+        "/account/password",
+        &[("csrf", &token), ("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)],
+    )
+    .await
+    .assert_redirect("/account?ok=password", "change");
+    b.get("/admin/users")
         .await
-        .assert_redirect("/account?ok=password", "change");
-    b.get("/admin/users").await.assert_status(StatusCode::OK, "admin page after the change").assert_contains(">admin</a>", "user list");
+        .assert_status(StatusCode::OK, "admin page after the change")
+        .assert_contains(">admin</a>", "user list");
 
     let other = Browser::new(&gw);
     other.password_step("admin", &once).await.assert_status(StatusCode::UNAUTHORIZED, "one-time password is spent");
@@ -64,19 +90,24 @@ async fn session_cookie_is_rotated_at_each_step_and_flags_are_set() {
     let b = Browser::new(&gw);
 
     let login = b.get("/login").await;
-    let cookie = login.set_cookies.iter().find(|c| c.starts_with("gh_session=")).expect("a session cookie on the login page");
+    let cookie =
+        login.set_cookies.iter().find(|c| c.starts_with("gh_session=")).expect("a session cookie on the login page");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
     let anonymous = b.session_id().expect("anonymous session id");
 
-    b.post("/login", &[("csrf", &login.csrf()), ("username", "alice"), ("password", PASSWORD)]).await.assert_redirect("/login/factor", "password");
+    b.post("/login", &[("csrf", &login.csrf()), ("username", "alice"), ("password", PASSWORD)])
+        .await
+        .assert_redirect("/login/factor", "password");
     let after_password = b.session_id().expect("session after the password");
     assert_ne!(anonymous, after_password, "the id must change when the password is accepted");
     b.get("/account").await.assert_redirect("/login", "half-logged-in session is not a login");
 
     let page = b.get("/login/factor").await;
     page.assert_status(StatusCode::OK, "factor page").assert_contains("Authenticator code", "default method");
-    b.post("/login/factor", &[("csrf", &page.csrf()), ("method", "totp"), ("code", &device.code())]).await.assert_redirect("/account", "factor");
+    b.post("/login/factor", &[("csrf", &page.csrf()), ("method", "totp"), ("code", &device.code())])
+        .await
+        .assert_redirect("/account", "factor");
     let full = b.session_id().expect("full session");
     assert_ne!(after_password, full, "the id must change when the factor is passed");
     b.get("/account").await.assert_status(StatusCode::OK, "logged in");
@@ -84,7 +115,12 @@ async fn session_cookie_is_rotated_at_each_step_and_flags_are_set() {
     // Earlier ids are dead: replaying them gets nowhere.
     let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     for old in [&anonymous, &after_password] {
-        let r = raw.get(format!("{}/account", gw.web_url())).header("cookie", format!("gh_session={old}")).send().await.expect("GET");
+        let r = raw
+            .get(format!("{}/account", gw.web_url()))
+            .header("cookie", format!("gh_session={old}"))
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login"));
     }
@@ -92,8 +128,17 @@ async fn session_cookie_is_rotated_at_each_step_and_flags_are_set() {
     // Logout ends the session on the server, not only in the browser.
     let token = b.get("/account").await.csrf();
     b.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
-    let r = raw.get(format!("{}/account", gw.web_url())).header("cookie", format!("gh_session={full}")).send().await.expect("GET");
-    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login"), "a logged-out id must not work");
+    let r = raw
+        .get(format!("{}/account", gw.web_url()))
+        .header("cookie", format!("gh_session={full}"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login"),
+        "a logged-out id must not work"
+    );
 }
 
 #[tokio::test]
@@ -105,35 +150,66 @@ async fn second_factor_offers_the_last_used_method_and_checks_answers() {
     b.login_to_factor("alice", PASSWORD).await;
     let page = b.get("/login/factor").await;
     let token = page.csrf();
-    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", "")]).await.assert_status(StatusCode::BAD_REQUEST, "empty").assert_contains("Enter the code", "message");
-    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", "000000")]).await.assert_status(StatusCode::UNAUTHORIZED, "wrong").assert_contains("not right", "message");
-    b.post("/login/factor", &[("csrf", &token), ("method", "radius"), ("code", "1")]).await.assert_status(StatusCode::BAD_REQUEST, "method not enrolled");
+    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", "")])
+        .await
+        .assert_status(StatusCode::BAD_REQUEST, "empty")
+        .assert_contains("Enter the code", "message");
+    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", "000000")])
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED, "wrong")
+        .assert_contains("not right", "message");
+    b.post("/login/factor", &[("csrf", &token), ("method", "radius"), ("code", "1")])
+        .await
+        .assert_status(StatusCode::BAD_REQUEST, "method not enrolled");
     let code = device.code();
-    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", &code)]).await.assert_redirect("/account", "right code");
+    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", &code)])
+        .await
+        .assert_redirect("/account", "right code");
 
     // The same code in another browser is a replay.
     let other = Browser::new(&gw);
-    other.login_with_factor("alice", PASSWORD, "totp", &code).await.assert_status(StatusCode::UNAUTHORIZED, "replay").assert_contains("already used", "message");
+    other
+        .login_with_factor("alice", PASSWORD, "totp", &code)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED, "replay")
+        .assert_contains("already used", "message");
 
     // Add a keyword on the web; the default stays the last-used method (TOTP).
     let token = b.get("/account").await.csrf();
-    b.post("/account/keyword", &[("csrf", &token), ("keyword", "open sesame"), ("confirm", "open sesame")]).await.assert_redirect("/account?ok=keyword", "keyword");
+    b.post("/account/keyword", &[("csrf", &token), ("keyword", "open sesame"), ("confirm", "open sesame")])
+        .await
+        .assert_redirect("/account?ok=keyword", "keyword");
     let c = Browser::new(&gw);
     c.login_to_factor("alice", PASSWORD).await;
     let page = c.get("/login/factor").await;
-    page.assert_contains("Enter your <strong>Authenticator code</strong>", "TOTP is the default").assert_contains("/login/factor?method=keyword", "keyword offered");
+    page.assert_contains("Enter your <strong>Authenticator code</strong>", "TOTP is the default")
+        .assert_contains("/login/factor?method=keyword", "keyword offered");
     let page = c.get("/login/factor?method=keyword").await;
     page.assert_contains("Enter your <strong>Access keyword</strong>", "switched");
-    c.post("/login/factor", &[("csrf", &page.csrf()), ("method", "keyword"), ("code", "open sesame")]).await.assert_redirect("/account", "keyword login");
+    c.post("/login/factor", &[("csrf", &page.csrf()), ("method", "keyword"), ("code", "open sesame")])
+        .await
+        .assert_redirect("/account", "keyword login");
 
     // Now the keyword is the default, on the web and over SSH.
     let d = Browser::new(&gw);
     d.login_to_factor("alice", PASSWORD).await;
-    d.get("/login/factor").await.assert_contains("Enter your <strong>Access keyword</strong>", "keyword became the default");
-    let ssh = Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").preferred("password,keyboard-interactive").password(PASSWORD).on_prompt("keyword", "open sesame");
+    d.get("/login/factor")
+        .await
+        .assert_contains("Enter your <strong>Access keyword</strong>", "keyword became the default");
+    let ssh = Ssh::new(gw.ssh_port, "alice")
+        .arg("-v")
+        .stdin("")
+        .preferred("password,keyboard-interactive")
+        .password(PASSWORD)
+        .on_prompt("keyword", "open sesame");
     let out = ssh.run(&[]);
     let prompts = ssh.prompts_seen();
-    assert!(stderr(&out).contains("Authenticated to"), "ssh with the keyword: {prompts:?}\n{}\n{}", stderr(&out), gw.log());
+    assert!(
+        stderr(&out).contains("Authenticated to"),
+        "ssh with the keyword: {prompts:?}\n{}\n{}",
+        stderr(&out),
+        gw.log()
+    );
     let first_factor = prompts.iter().find(|p| !p.to_lowercase().contains("password")).cloned().unwrap_or_default();
     assert!(first_factor.contains("keyword"), "SSH must first ask for the method last used on the web: {prompts:?}");
     let log = audit(&gw, "login.factor");
@@ -142,14 +218,20 @@ async fn second_factor_offers_the_last_used_method_and_checks_answers() {
 
 #[tokio::test]
 async fn failed_web_logins_lock_the_account_for_ssh_too() {
-    let mut gw = Gw::with_config(Backend::Sqlite, "[lockout]\nuser_threshold = 3\nsource_threshold = 100\nwindow_secs = 600\nduration_secs = 600\n");
+    let mut gw = Gw::with_config(
+        Backend::Sqlite,
+        "[lockout]\nuser_threshold = 3\nsource_threshold = 100\nwindow_secs = 600\nduration_secs = 600\n",
+    );
     gw.start();
     gw.add_user("alice", PASSWORD);
     let b = Browser::new(&gw);
     for _ in 0..3 {
         b.password_step("alice", "wrong password!").await.assert_status(StatusCode::UNAUTHORIZED, "wrong password");
     }
-    b.password_step("alice", PASSWORD).await.assert_status(StatusCode::TOO_MANY_REQUESTS, "locked").assert_contains("Too many failed attempts", "message");
+    b.password_step("alice", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS, "locked")
+        .assert_contains("Too many failed attempts", "message");
     let out = Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").preferred("password").password(PASSWORD).run(&[]);
     assert!(!stderr(&out).contains("Authenticated to"), "the web failures must lock SSH as well:\n{}", stderr(&out));
     assert!(audit(&gw, "login.lockout").contains("account locked"));
@@ -170,7 +252,11 @@ async fn every_post_needs_the_session_csrf_token() {
         ("/logout", &[]),
     ];
     for (path, form) in posts {
-        admin.post(path, form).await.assert_status(StatusCode::FORBIDDEN, &format!("{path} without a token")).assert_contains("Form expired", "message");
+        admin
+            .post(path, form)
+            .await
+            .assert_status(StatusCode::FORBIDDEN, &format!("{path} without a token"))
+            .assert_contains("Form expired", "message");
         let mut wrong: Vec<(&str, &str)> = form.to_vec();
         wrong.push(("csrf", "0000"));
         admin.post(path, &wrong).await.assert_status(StatusCode::FORBIDDEN, &format!("{path} with a wrong token"));
@@ -178,16 +264,25 @@ async fn every_post_needs_the_session_csrf_token() {
     // A token of another session is no good either.
     let other = Browser::new(&gw);
     let foreign = other.get("/login").await.csrf();
-    admin.post("/admin/users", &[("csrf", &foreign), ("name", "eve"), ("password", "eve password 1")]).await.assert_status(StatusCode::FORBIDDEN, "foreign token");
+    admin
+        .post("/admin/users", &[("csrf", &foreign), ("name", "eve"), ("password", "eve password 1")])
+        .await
+        .assert_status(StatusCode::FORBIDDEN, "foreign token");
     // The login form itself is protected.
-    other.post("/login", &[("username", "admin"), ("password", ADMIN_PASSWORD)]).await.assert_status(StatusCode::FORBIDDEN, "login without token");
+    other
+        .post("/login", &[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .await
+        .assert_status(StatusCode::FORBIDDEN, "login without token");
 
     // Nothing was written, and the session still works with its own token.
     let users = gw.cli_ok(&["user", "list"]);
     assert!(!users.contains("eve"), "{users}");
     assert!(gw.cli_ok(&["policy", "show"]).contains("force 2FA (global): off"));
     admin.get("/account").await.assert_status(StatusCode::OK, "still logged in");
-    admin.post("/admin/groups", &[("csrf", &token), ("name", "ops")]).await.assert_redirect("/admin/groups/ops", "with the token");
+    admin
+        .post("/admin/groups", &[("csrf", &token), ("name", "ops")])
+        .await
+        .assert_redirect("/admin/groups/ops", "with the token");
     other.login("admin", ADMIN_PASSWORD).await;
 }
 
@@ -200,17 +295,27 @@ async fn trusted_browser_skips_the_web_factor_but_never_ssh() {
     b.login_to_factor("alice", PASSWORD).await;
     let page = b.get("/login/factor").await;
     let token = page.csrf();
-    b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "365")])
-        .await
-        .assert_status(StatusCode::BAD_REQUEST, "too many days")
-        .assert_contains("Choose 1 to 90 days", "message");
-    let done = b.post("/login/factor", &[("csrf", &token), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "30")]).await;
+    b.post(
+        "/login/factor",
+        &[("csrf", &token), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "365")],
+    )
+    .await
+    .assert_status(StatusCode::BAD_REQUEST, "too many days")
+    .assert_contains("Choose 1 to 90 days", "message");
+    let done = b
+        .post(
+            "/login/factor",
+            &[("csrf", &token), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "30")],
+        )
+        .await;
     done.assert_redirect("/account", "factor with trust");
     let trust = done.set_cookies.iter().find(|c| c.starts_with("gh_trust=")).expect("a trust cookie");
     assert!(trust.contains("Max-Age=2592000") && trust.contains("HttpOnly"), "{trust}");
 
     let devices = b.get("/account/devices").await;
-    devices.assert_contains("this browser", "the current browser is marked").assert_contains("Chrome on Linux", "label");
+    devices
+        .assert_contains("this browser", "the current browser is marked")
+        .assert_contains("Chrome on Linux", "label");
     let token = devices.csrf();
     b.post("/logout", &[("csrf", &token)]).await;
 
@@ -220,7 +325,11 @@ async fn trusted_browser_skips_the_web_factor_but_never_ssh() {
     // Another browser is asked.
     Browser::new(&gw).password_step("alice", PASSWORD).await.assert_redirect("/login/factor", "untrusted browser");
     // SSH is always asked, whatever the browser.
-    let ssh = Ssh::new(gw.ssh_port, "alice").arg("-v").stdin("").preferred("password,keyboard-interactive").password(PASSWORD);
+    let ssh = Ssh::new(gw.ssh_port, "alice")
+        .arg("-v")
+        .stdin("")
+        .preferred("password,keyboard-interactive")
+        .password(PASSWORD);
     let out = ssh.run(&[]);
     assert!(!stderr(&out).contains("Authenticated to"), "SSH must not be skipped by a trusted browser");
     assert!(ssh.prompts_seen().iter().any(|p| p.contains("Authenticator code")), "{:?}", ssh.prompts_seen());
@@ -228,7 +337,9 @@ async fn trusted_browser_skips_the_web_factor_but_never_ssh() {
     // Revoking this browser brings the factor back.
     let devices = b.get("/account/devices").await;
     let id = field_value(&devices.body, "id").expect("device id");
-    b.post("/account/devices/revoke", &[("csrf", &devices.csrf()), ("id", &id)]).await.assert_redirect("/account/devices?ok=revoked", "revoke");
+    b.post("/account/devices/revoke", &[("csrf", &devices.csrf()), ("id", &id)])
+        .await
+        .assert_redirect("/account/devices?ok=revoked", "revoke");
     b.get("/account/devices").await.assert_contains("No trusted browsers", "empty state");
     let token = b.get("/account").await.csrf();
     b.post("/logout", &[("csrf", &token)]).await;
@@ -239,30 +350,64 @@ async fn trusted_browser_skips_the_web_factor_but_never_ssh() {
 async fn group_forced_member_must_enroll_before_anything_else_then_ssh_asks() {
     let gw = started();
     let admin = admin_browser(&gw).await;
-    admin.submit("/admin/users", "/admin/users", &[("name", "bob"), ("password", "bob one-time 1")]).await.assert_redirect("/admin/users/bob", "create bob");
-    admin.submit("/admin/groups", "/admin/groups", &[("name", "ops")]).await.assert_redirect("/admin/groups/ops", "create ops");
-    admin.submit("/admin/groups/ops", "/admin/groups/ops/members", &[("user", "bob")]).await.assert_redirect("/admin/groups/ops", "add bob");
-    admin.submit("/admin/groups/ops", "/admin/groups/ops/force", &[("on", "on")]).await.assert_redirect("/admin/groups/ops", "force on");
+    admin
+        .submit("/admin/users", "/admin/users", &[("name", "bob"), ("password", "bob one-time 1")])
+        .await
+        .assert_redirect("/admin/users/bob", "create bob");
+    admin
+        .submit("/admin/groups", "/admin/groups", &[("name", "ops")])
+        .await
+        .assert_redirect("/admin/groups/ops", "create ops");
+    admin
+        .submit("/admin/groups/ops", "/admin/groups/ops/members", &[("user", "bob")])
+        .await
+        .assert_redirect("/admin/groups/ops", "add bob");
+    admin
+        .submit("/admin/groups/ops", "/admin/groups/ops/force", &[("on", "on")])
+        .await
+        .assert_redirect("/admin/groups/ops", "force on");
     admin.get("/admin/groups").await.assert_contains("required", "group list shows the switch");
 
     let b = Browser::new(&gw);
     b.login("bob", "bob one-time 1").await;
-    b.submit("/account/password", "/account/password", &[("current", "bob one-time 1"), ("new", PASSWORD), ("confirm", PASSWORD)]).await.assert_redirect("/account?ok=password", "bob's own password");
+    b.submit(
+        "/account/password",
+        "/account/password",
+        &[("current", "bob one-time 1"), ("new", PASSWORD), ("confirm", PASSWORD)],
+    )
+    .await
+    .assert_redirect("/account?ok=password", "bob's own password");
     for path in ["/account", "/account/keys", "/account/passcodes", "/admin/users"] {
         b.get(path).await.assert_redirect("/enroll", path);
     }
     let page = b.get("/enroll").await;
-    page.assert_status(StatusCode::OK, "enroll page").assert_contains("requires a second factor", "banner").assert_contains("<svg", "QR code").assert_contains("otpauth://totp/Gatehouse:bob", "URI");
+    page.assert_status(StatusCode::OK, "enroll page")
+        .assert_contains("requires a second factor", "banner")
+        .assert_contains("<svg", "QR code")
+        .assert_contains("otpauth://totp/Gatehouse:bob", "URI");
     let key = field_value(&page.body, "seed").expect("the seed in the form");
     let token = page.csrf();
-    b.post("/account/totp", &[("csrf", &token), ("seed", &key), ("code", "123")]).await.assert_status(StatusCode::BAD_REQUEST, "bad code").assert_contains("does not match", "message");
+    b.post("/account/totp", &[("csrf", &token), ("seed", &key), ("code", "123")])
+        .await
+        .assert_status(StatusCode::BAD_REQUEST, "bad code")
+        .assert_contains("does not match", "message");
     b.get("/account").await.assert_redirect("/enroll", "still forced after a bad code");
     let mut device = TotpDevice::new(&key);
-    b.post("/account/totp", &[("csrf", &token), ("seed", &key), ("code", &device.code())]).await.assert_redirect("/account?ok=totp", "enrolled");
-    b.get("/account").await.assert_status(StatusCode::OK, "free after enrolling").assert_contains("required by your group(s): ops", "reason");
+    b.post("/account/totp", &[("csrf", &token), ("seed", &key), ("code", &device.code())])
+        .await
+        .assert_redirect("/account?ok=totp", "enrolled");
+    b.get("/account")
+        .await
+        .assert_status(StatusCode::OK, "free after enrolling")
+        .assert_contains("required by your group(s): ops", "reason");
 
     // Over SSH, bob is now asked for the code by the real client.
-    let ssh = Ssh::new(gw.ssh_port, "bob").arg("-v").stdin("").preferred("password,keyboard-interactive").password(PASSWORD).on_prompt("Authenticator code", &device.code());
+    let ssh = Ssh::new(gw.ssh_port, "bob")
+        .arg("-v")
+        .stdin("")
+        .preferred("password,keyboard-interactive")
+        .password(PASSWORD)
+        .on_prompt("Authenticator code", &device.code());
     let out = ssh.run(&[]);
     assert!(stderr(&out).contains("Authenticated to"), "{:?}\n{}\n{}", ssh.prompts_seen(), stderr(&out), gw.log());
     assert!(ssh.prompts_seen().iter().any(|p| p.contains("Authenticator code")), "{:?}", ssh.prompts_seen());
@@ -282,23 +427,43 @@ async fn web_state_works_on_every_backend() {
         let b = Browser::new(&gw);
         b.login_to_factor("alice", PASSWORD).await;
         let page = b.get("/login/factor").await;
-        b.post("/login/factor", &[("csrf", &page.csrf()), ("method", "totp"), ("code", &device.code()), ("trust", "on"), ("trust_days", "1")])
-            .await
-            .assert_redirect("/account", &format!("{backend:?}: factor"));
+        b.post(
+            "/login/factor",
+            &[
+                ("csrf", &page.csrf()),
+                ("method", "totp"),
+                ("code", &device.code()),
+                ("trust", "on"),
+                ("trust_days", "1"),
+            ],
+        )
+        .await
+        .assert_redirect("/account", &format!("{backend:?}: factor"));
         b.get("/account/devices").await.assert_contains("this browser", &format!("{backend:?}: trusted browser"));
         for label in ["one", "two"] {
-            b.submit("/account/passcodes", "/account/passcodes", &[("label", label)]).await.assert_status(StatusCode::OK, &format!("{backend:?}: passcode"));
+            b.submit("/account/passcodes", "/account/passcodes", &[("label", label)])
+                .await
+                .assert_status(StatusCode::OK, &format!("{backend:?}: passcode"));
         }
         b.get("/account/passcodes").await.assert_contains("two", "listed");
         let token = b.get("/account").await.csrf();
         b.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
         b.login("alice", PASSWORD).await;
         // The trusted browser skipped the factor: the password change asks for it first.
-        b.get("/account/password").await.assert_redirect("/account/confirm?next=%2Faccount%2Fpassword", &format!("{backend:?}: fresh factor needed"));
-        b.confirm("/account/password", "totp", &device.code()).await.assert_redirect("/account/password", &format!("{backend:?}: confirmed"));
-        b.submit("/account/password", "/account/password", &[("current", PASSWORD), ("new", "new password 12"), ("confirm", "new password 12")])
+        b.get("/account/password").await.assert_redirect(
+            "/account/confirm?next=%2Faccount%2Fpassword",
+            &format!("{backend:?}: fresh factor needed"),
+        );
+        b.confirm("/account/password", "totp", &device.code())
             .await
-            .assert_redirect("/account/password?ok=password", &format!("{backend:?}: change"));
+            .assert_redirect("/account/password", &format!("{backend:?}: confirmed"));
+        b.submit(
+            "/account/password",
+            "/account/password",
+            &[("current", PASSWORD), ("new", "new password 12"), ("confirm", "new password 12")],
+        )
+        .await
+        .assert_redirect("/account/password?ok=password", &format!("{backend:?}: change"));
         b.get("/account/passcodes").await.assert_contains("No passcodes", &format!("{backend:?}: passcodes revoked"));
         assert!(audit(&gw, "user.password").contains("2 application passcodes revoked"), "{backend:?}");
     }

@@ -42,7 +42,9 @@ async fn web_login_with_radius_accept_reject_and_challenge() {
 
     let c = Browser::new(&gw);
     let question = c.login_with_factor("carol", PASSWORD, "radius", Radius::CAROL_FIRST).await;
-    question.assert_status(StatusCode::OK, "challenge page").assert_contains(Radius::CAROL_QUESTION, "the server's question");
+    question
+        .assert_status(StatusCode::OK, "challenge page")
+        .assert_contains(Radius::CAROL_QUESTION, "the server's question");
     let state = field_value(&question.body, "state").expect("the State travels in the form");
     c.post(
         "/login/factor",

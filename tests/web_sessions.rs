@@ -46,10 +46,17 @@ expect eof
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     live.assert_contains("alice", "user").assert_contains("active", "status");
-    let id = regex::Regex::new(r#"action="/admin/live/(\d+)/terminate""#).expect("regex").captures(&live.body).map(|c| c[1].to_string()).expect("a terminate form");
+    let id = regex::Regex::new(r#"action="/admin/live/(\d+)/terminate""#)
+        .expect("regex")
+        .captures(&live.body)
+        .map(|c| c[1].to_string())
+        .expect("a terminate form");
 
     // ...and ends it.
-    admin.post(&format!("/admin/live/{id}/terminate"), &[("csrf", &live.csrf())]).await.assert_redirect("/admin/live?ok=terminate", "terminate");
+    admin
+        .post(&format!("/admin/live/{id}/terminate"), &[("csrf", &live.csrf())])
+        .await
+        .assert_redirect("/admin/live?ok=terminate", "terminate");
     let out = tokio::task::spawn_blocking(move || session.join()).await.expect("join").expect("the ssh thread");
     assert!(started.elapsed() < Duration::from_secs(200), "the session did not end when asked:\n{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("marker-42"), "{}", describe(&out));
@@ -58,10 +65,15 @@ expect eof
     // The recording is listed, served as asciicast v2, and plays in the browser.
     let list = admin.get("/admin/recordings").await;
     list.assert_status(StatusCode::OK, "list").assert_contains("web1", "target").assert_contains("alice", "user");
-    let rec = regex::Regex::new(r#"href="/admin/recordings/(\d+)""#).expect("regex").captures(&list.body).map(|c| c[1].to_string()).expect("a recording link");
+    let rec = regex::Regex::new(r#"href="/admin/recordings/(\d+)""#)
+        .expect("regex")
+        .captures(&list.body)
+        .map(|c| c[1].to_string())
+        .expect("a recording link");
     let cast = admin.get(&format!("/admin/recordings/{rec}/cast")).await;
     cast.assert_status(StatusCode::OK, "cast");
-    let header: serde_json::Value = serde_json::from_str(cast.body.lines().next().unwrap_or("")).expect("a JSON header line");
+    let header: serde_json::Value =
+        serde_json::from_str(cast.body.lines().next().unwrap_or("")).expect("a JSON header line");
     assert_eq!(header["version"], 2, "{header}");
     assert!(cast.body.contains("marker-42"), "the file holds the session");
 

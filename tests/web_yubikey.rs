@@ -16,7 +16,11 @@ const PASSWORD: &str = "correct horse battery";
 fn started(backend: Backend, server: &ValidationServer) -> Gw {
     let mut gw = Gw::with_config(
         backend,
-        &format!("[yubikey]\nclient_id = \"{}\"\napi_urls = [\"{}\"]\ntimeout_secs = 2\n", server.client_id(), server.url()),
+        &format!(
+            "[yubikey]\nclient_id = \"{}\"\napi_urls = [\"{}\"]\ntimeout_secs = 2\n",
+            server.client_id(),
+            server.url()
+        ),
     );
     gw.set_env("GATEHOUSE_YUBIKEY__SECRET_KEY", &server.secret_key());
     gw.start();
@@ -57,19 +61,27 @@ async fn bind_on_the_account_page_then_log_in_with_a_touch() {
             .assert_contains("public id", "why");
         assert!(!gw.cli_ok(&["factor", "list", "alice"]).contains("yubikey"), "{backend:?}: bad input binds nothing");
         let enrolling = yubikey.otp();
-        b.submit("/account/yubikey", "/account/yubikey", &[("otp", &enrolling)]).await.assert_redirect("/account?ok=yubikey", "bound");
+        b.submit("/account/yubikey", "/account/yubikey", &[("otp", &enrolling)])
+            .await
+            .assert_redirect("/account?ok=yubikey", "bound");
         b.get("/account?ok=yubikey")
             .await
             .assert_contains("Your YubiKey is bound.", "confirmation")
             .assert_contains(&format!("YubiKey {}", yubikey.public_id), "the key is listed")
             .assert_contains("Replace YubiKey", "offered again as a replacement");
         b.get("/account/yubikey").await.assert_contains(&yubikey.public_id, "the bound key is named");
-        assert!(audit(&gw, "factor.enroll").contains(&format!("yubikey {} via web", yubikey.public_id)), "the enrollment is audited");
+        assert!(
+            audit(&gw, "factor.enroll").contains(&format!("yubikey {} via web", yubikey.public_id)),
+            "the enrollment is audited"
+        );
 
         // The web login asks for the key; the enrolling OTP is spent, a fresh one passes.
         let c = Browser::new(&gw);
         c.login_to_factor("alice", PASSWORD).await;
-        answer(&c, &enrolling).await.assert_status(StatusCode::UNAUTHORIZED, "the enrolling OTP").assert_contains("already used", "why");
+        answer(&c, &enrolling)
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED, "the enrolling OTP")
+            .assert_contains("already used", "why");
         let otp = yubikey.otp();
         answer(&c, &otp).await.assert_redirect("/account", "a fresh OTP");
         c.get("/account").await.assert_status(StatusCode::OK, "logged in");
@@ -77,13 +89,25 @@ async fn bind_on_the_account_page_then_log_in_with_a_touch() {
         // Elsewhere: the same OTP, another key's, a forged answer, the service down.
         let d = Browser::new(&gw);
         d.login_to_factor("alice", PASSWORD).await;
-        answer(&d, &otp).await.assert_status(StatusCode::UNAUTHORIZED, "replayed").assert_contains("already used", "why");
-        answer(&d, &stranger.otp()).await.assert_status(StatusCode::UNAUTHORIZED, "another key").assert_contains("not right", "why");
+        answer(&d, &otp)
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED, "replayed")
+            .assert_contains("already used", "why");
+        answer(&d, &stranger.otp())
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED, "another key")
+            .assert_contains("not right", "why");
         server.sign_with_wrong_key(true);
-        answer(&d, &yubikey.otp()).await.assert_status(StatusCode::UNAUTHORIZED, "bad signature").assert_contains("did not answer", "why");
+        answer(&d, &yubikey.otp())
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED, "bad signature")
+            .assert_contains("did not answer", "why");
         server.sign_with_wrong_key(false);
         server.stop();
-        answer(&d, &yubikey.otp()).await.assert_status(StatusCode::UNAUTHORIZED, "service down").assert_contains("did not answer", "why");
+        answer(&d, &yubikey.otp())
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED, "service down")
+            .assert_contains("did not answer", "why");
         d.get("/account").await.assert_redirect("/login", "never logged in");
 
         // Binding while the service is down changes nothing.
@@ -94,7 +118,9 @@ async fn bind_on_the_account_page_then_log_in_with_a_touch() {
         assert!(gw.cli_ok(&["factor", "list", "alice"]).contains(&yubikey.public_id), "the bound key stays");
 
         let factor = audit(&gw, "login.factor");
-        for expected in ["yubikey via web", "yubikey: code already used", "yubikey: wrong answer", "yubikey: server unavailable"] {
+        for expected in
+            ["yubikey via web", "yubikey: code already used", "yubikey: wrong answer", "yubikey: server unavailable"]
+        {
             assert!(factor.contains(expected), "{backend:?}: {expected}:\n{factor}");
         }
         assert!(audit(&gw, "factor.enroll").contains("validation server unavailable"), "the failed binding is audited");
@@ -125,8 +151,13 @@ async fn a_forced_user_binds_a_yubikey_and_the_health_page_names_the_servers() {
     b.get("/account").await.assert_redirect("/enroll", "enrollment first");
     let enroll = b.get("/enroll").await;
     enroll.assert_contains("href=\"/account/yubikey\"", "the forced-enrollment page offers a YubiKey");
-    b.get("/account/yubikey").await.assert_status(StatusCode::OK, "reachable while enrolling").assert_contains("requires a second factor", "banner");
-    b.submit("/account/yubikey", "/account/yubikey", &[("otp", &yubikey.otp())]).await.assert_redirect("/account?ok=yubikey", "bound");
+    b.get("/account/yubikey")
+        .await
+        .assert_status(StatusCode::OK, "reachable while enrolling")
+        .assert_contains("requires a second factor", "banner");
+    b.submit("/account/yubikey", "/account/yubikey", &[("otp", &yubikey.otp())])
+        .await
+        .assert_redirect("/account?ok=yubikey", "bound");
     b.get("/account").await.assert_status(StatusCode::OK, "nothing due any more");
 
     // Without the [yubikey] table the page says the method cannot be checked.

@@ -54,13 +54,15 @@ pub async fn create(db: &Db, user_id: i64, label: &str) -> Result<String> {
 
 /// The passcodes of `user_id`, by label.
 pub async fn list(db: &Db, user_id: i64) -> Result<Vec<AppPasscode>> {
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT label, created_at, last_used_at FROM app_passcodes WHERE user_id = $1 ORDER BY label",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows.into_iter().map(|(label, created_at, last_used_at)| AppPasscode { label, created_at, last_used_at }).collect())
+    let rows: Vec<(String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT label, created_at, last_used_at FROM app_passcodes WHERE user_id = $1 ORDER BY label")
+            .bind(user_id)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, created_at, last_used_at)| AppPasscode { label, created_at, last_used_at })
+        .collect())
 }
 
 /// Revokes `user_id`'s passcode labelled `label`; false when there is none.
@@ -83,7 +85,8 @@ pub async fn revoke_all(db: &Db, user_id: i64) -> Result<u64> {
 /// not say which matched) and returns the label of the one that matched, recording its
 /// use. The caller audits the use and limits it to scp, sftp, exec and ProxyJump.
 pub async fn verify(db: &Db, user_id: i64, passcode: &str) -> Result<Option<String>> {
-    let typed: String = passcode.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect();
+    let typed: String =
+        passcode.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect();
     let rows: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT id, label, passcode_hash FROM app_passcodes WHERE user_id = $1")
             .bind(user_id)

@@ -156,9 +156,8 @@ impl Config {
         set(&mut table, "ssh_listen", &overrides.ssh_listen);
         set(&mut table, "web_listen", &overrides.web_listen);
 
-        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
-            Error::Config(e.to_string().trim().replace('\n', " "))
-        })?;
+        let config: Config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| Error::Config(e.to_string().trim().replace('\n', " ")))?;
         config.validate()?;
         Ok(config)
     }
@@ -174,8 +173,7 @@ impl Config {
             || url.starts_with("postgresql://"))
         {
             return Err(Error::Config(
-                "database_url: expected sqlite://PATH or postgres://… (or empty for the default)"
-                    .into(),
+                "database_url: expected sqlite://PATH or postgres://… (or empty for the default)".into(),
             ));
         }
         let web_address = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
@@ -370,7 +368,8 @@ mod tests {
         assert_eq!((c.radius.timeout_secs, c.radius.retries), (2, 2));
         assert!(!format!("{c:?}").contains("s3cret"), "Debug must not show the secret");
 
-        let c = load("", &[("GATEHOUSE_RADIUS__SERVERS", "a:1812, b:1812"), ("GATEHOUSE_RADIUS__SECRET", "123456")]).unwrap();
+        let c = load("", &[("GATEHOUSE_RADIUS__SERVERS", "a:1812, b:1812"), ("GATEHOUSE_RADIUS__SECRET", "123456")])
+            .unwrap();
         assert_eq!(c.radius.servers, ["a:1812", "b:1812"]);
         assert_eq!(c.radius.secret, "123456");
         let err = load("[radius]\nservers = 5\n", &[]).unwrap_err().to_string();
@@ -404,7 +403,9 @@ mod tests {
         let c = load("[duo]\nfail_open = true\n", &[("GATEHOUSE_DUO__PUSH_TIMEOUT_SECS", "5")]).unwrap();
         assert!(!c.duo.enabled() && c.duo.fail_open && c.duo.push_timeout_secs == 5);
 
-        let err = load("[duo]\nintegration_key = \"DIX\"\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
+        let err = load("[duo]\nintegration_key = \"DIX\"\napi_host = \"api-x.duosecurity.com\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duo.secret_key: must be set"), "{err}");
         let err = load("[duo]\napi_host = \"api-x.duosecurity.com\"\n", &[]).unwrap_err().to_string();
         assert!(err.contains("duo.integration_key: must be set"), "{err}");
@@ -414,7 +415,9 @@ mod tests {
         let err = load(&format!("{full}api_host = \"http://api-x.duosecurity.com\"\n"), &[]).unwrap_err().to_string();
         assert!(err.contains("duo.api_host") && err.contains("loopback"), "{err}");
         assert!(load(&format!("{full}api_host = \"http://127.0.0.1:9\"\n"), &[]).is_ok());
-        let err = load("[duo]\nintegration_key = \"DI X\"\nsecret_key = \"s\"\napi_host = \"h\"\n", &[]).unwrap_err().to_string();
+        let err = load("[duo]\nintegration_key = \"DI X\"\nsecret_key = \"s\"\napi_host = \"h\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duo.integration_key"), "{err}");
         let err = load("[duo]\ntimeout_secs = 0\n", &[]).unwrap_err().to_string();
         assert!(err.contains("duo.timeout_secs"), "{err}");
@@ -435,7 +438,10 @@ mod tests {
         // The key from the environment, as the README advises; a numeric id stays text.
         let c = load(
             "[yubikey]\napi_urls = [\"http://127.0.0.1:8000/wsapi/2.0/verify\"]\ntimeout_secs = 2\n",
-            &[("GATEHOUSE_YUBIKEY__CLIENT_ID", "12345"), ("GATEHOUSE_YUBIKEY__SECRET_KEY", "c2VjcmV0LWtleS0yMC1ieXRlcyE=")],
+            &[
+                ("GATEHOUSE_YUBIKEY__CLIENT_ID", "12345"),
+                ("GATEHOUSE_YUBIKEY__SECRET_KEY", "c2VjcmV0LWtleS0yMC1ieXRlcyE="),
+            ],
         )
         .unwrap();
         assert!(c.yubikey.enabled());
@@ -461,7 +467,11 @@ mod tests {
             ("[yubikey]\napi_urls = []\n", vec![], "yubikey.api_urls"),
             ("[yubikey]\ntimeout_secs = 0\n", vec![], "yubikey.timeout_secs"),
             ("[yubikey]\napi_url = []\n", vec![], "api_url"),
-            ("", vec![("GATEHOUSE_YUBIKEY__CLIENT_ID", "7"), ("GATEHOUSE_YUBIKEY__SECRET_KEY", "%%%")], "yubikey.secret_key"),
+            (
+                "",
+                vec![("GATEHOUSE_YUBIKEY__CLIENT_ID", "7"), ("GATEHOUSE_YUBIKEY__SECRET_KEY", "%%%")],
+                "yubikey.secret_key",
+            ),
         ] {
             let err = load(text, &env).unwrap_err().to_string();
             assert!(err.contains(named), "{text:?} {env:?}: {err}");

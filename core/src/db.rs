@@ -118,7 +118,8 @@ fn create_private(url: &str) {
 #[cfg(test)]
 pub(crate) async fn test_db() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::connect_url(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())).await.expect("connect");
+    let db =
+        Db::connect_url(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())).await.expect("connect");
     db.migrate().await.expect("migrate");
     (dir, db)
 }

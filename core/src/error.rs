@@ -46,9 +46,7 @@ impl Error {
     /// Maps a unique-constraint violation to [`Error::Duplicate`], anything else unchanged.
     pub fn from_insert(err: sqlx::Error, kind: &'static str, name: &str) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::Duplicate { kind, name: name.to_string() }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Duplicate { kind, name: name.to_string() },
             _ => Error::Database(err),
         }
     }

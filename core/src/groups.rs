@@ -3,8 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::sql;
 use crate::db::flag;
+use crate::db::sql;
 use crate::factors::{Method, MethodSet};
 use crate::users::{self, validate_name};
 use crate::{Db, Error, Result, time};
@@ -36,14 +36,12 @@ fn from_row(row: &AnyRow) -> Result<Group> {
 
 pub async fn create(db: &Db, name: &str) -> Result<Group> {
     validate_name("group name", name)?;
-    let row = sqlx::query(sql!(
-        "INSERT INTO user_groups (name, created_at) VALUES ($1, $2) RETURNING {COLUMNS}"
-    ))
-    .bind(name)
-    .bind(time::now())
-    .fetch_one(db.pool())
-    .await
-    .map_err(|e| Error::from_insert(e, "group", name))?;
+    let row = sqlx::query(sql!("INSERT INTO user_groups (name, created_at) VALUES ($1, $2) RETURNING {COLUMNS}"))
+        .bind(name)
+        .bind(time::now())
+        .fetch_one(db.pool())
+        .await
+        .map_err(|e| Error::from_insert(e, "group", name))?;
     from_row(&row)
 }
 
@@ -60,9 +58,7 @@ pub async fn get(db: &Db, name: &str) -> Result<Group> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Group>> {
-    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM user_groups ORDER BY name"))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM user_groups ORDER BY name")).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -147,8 +143,7 @@ pub async fn set_allowed_methods(db: &Db, group: &str, methods: Option<&[Method]
 }
 
 pub async fn delete(db: &Db, name: &str) -> Result<()> {
-    let done =
-        sqlx::query("DELETE FROM user_groups WHERE name = $1").bind(name).execute(db.pool()).await?;
+    let done = sqlx::query("DELETE FROM user_groups WHERE name = $1").bind(name).execute(db.pool()).await?;
     if done.rows_affected() == 0 {
         return Err(Error::not_found("group", name));
     }

@@ -86,7 +86,12 @@ pub async fn last_seen(gw: &Gateway, method: Method) -> Result<LastSeen> {
     .fetch_optional(gw.db.pool())
     .await?;
     Ok(row
-        .map(|(last_ok_at, last_error, last_error_at, last_error_node)| LastSeen { last_ok_at, last_error, last_error_at, last_error_node })
+        .map(|(last_ok_at, last_error, last_error_at, last_error_node)| LastSeen {
+            last_ok_at,
+            last_error,
+            last_error_at,
+            last_error_node,
+        })
         .unwrap_or_default())
 }
 
@@ -134,7 +139,13 @@ fn where_checked(config: &Config, method: Method) -> String {
                 crate::config::SmtpTls::Tls => "TLS",
                 crate::config::SmtpTls::None => "no encryption",
             };
-            format!("SMTP relay {}:{} ({tls}), from {}; links point to {}", config.email.smtp_host.trim(), config.email.port(), config.email.from, config.public_url())
+            format!(
+                "SMTP relay {}:{} ({tls}), from {}; links point to {}",
+                config.email.smtp_host.trim(),
+                config.email.port(),
+                config.email.from,
+                config.public_url()
+            )
         }
         _ => "checked by the gateway itself".into(),
     }
@@ -148,7 +159,10 @@ pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     let global = policy::load(&gw.db).await?;
     let mut out = Vec::new();
     if global.force_2fa && !usable(&global.allowed_methods) {
-        out.push(format!("2FA is forced for everyone, but none of the allowed methods ({}) can be checked here.", global.allowed_methods));
+        out.push(format!(
+            "2FA is forced for everyone, but none of the allowed methods ({}) can be checked here.",
+            global.allowed_methods
+        ));
     }
     for g in groups::list(&gw.db).await? {
         let allowed = match &g.allowed_methods {
@@ -156,7 +170,10 @@ pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
             None => global.allowed_methods.clone(),
         };
         if (g.force_2fa || global.force_2fa) && !usable(&allowed) {
-            out.push(format!("Group {}: 2FA is forced, but none of its allowed methods ({allowed}) can be checked here.", g.name));
+            out.push(format!(
+                "Group {}: 2FA is forced, but none of its allowed methods ({allowed}) can be checked here.",
+                g.name
+            ));
         }
     }
     Ok(out)
@@ -211,7 +228,9 @@ pub async fn test_email(gw: &Gateway, to: &str) -> String {
 pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> String {
     match radius::client::authenticate(&gw.config.radius, user_name, password.as_bytes(), None).await {
         Ok(radius::client::Answer::Accept) => "Access-Accept: the server answered and accepted the credentials.".into(),
-        Ok(radius::client::Answer::Reject) => "Access-Reject: the server answered (it is reachable) and refused the credentials.".into(),
+        Ok(radius::client::Answer::Reject) => {
+            "Access-Reject: the server answered (it is reachable) and refused the credentials.".into()
+        }
         Ok(radius::client::Answer::Challenge { message, .. }) => {
             let shown: String = message.chars().filter(|c| !c.is_control()).take(200).collect();
             format!("Access-Challenge: the server answered and asks another question: \"{shown}\".")
@@ -235,7 +254,10 @@ pub async fn test_duo(gw: &Gateway) -> String {
         Ok(time) => {
             record_ok(gw, Method::Duo).await;
             let skew = time - crate::time::now();
-            format!("OK: Duo answered /check and accepted the integration and secret keys (Duo's clock: {}, {skew:+} s from this node's).", crate::time::format_utc(time))
+            format!(
+                "OK: Duo answered /check and accepted the integration and secret keys (Duo's clock: {}, {skew:+} s from this node's).",
+                crate::time::format_utc(time)
+            )
         }
         Err(e) => {
             record_error(gw, Method::Duo, &e.to_string()).await;

@@ -52,7 +52,8 @@ pub struct NewLiveSession<'a> {
     pub recording_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, node, user_name, target_name, source, kind, recording_id, started_at, last_seen, terminate_requested";
+const COLUMNS: &str =
+    "id, node, user_name, target_name, source, kind, recording_id, started_at, last_seen, terminate_requested";
 
 fn from_row(row: &AnyRow) -> Result<LiveSession> {
     Ok(LiveSession {
@@ -106,9 +107,8 @@ pub async fn end(db: &Db, id: i64) -> Result<()> {
 
 /// Every live session, oldest first (stale ones included: see [`LiveSession::is_stale`]).
 pub async fn list(db: &Db) -> Result<Vec<LiveSession>> {
-    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM live_sessions ORDER BY started_at, id"))
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query(sql!("SELECT {COLUMNS} FROM live_sessions ORDER BY started_at, id")).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 

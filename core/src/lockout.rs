@@ -37,17 +37,21 @@ impl Lock {
 /// The lock in force for `user` or `source`, if any.
 pub async fn current(db: &Db, user: &str, source: &str) -> Result<Option<Lock>> {
     let now = time::now();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT subject, locked_until FROM lockouts WHERE subject IN ($1, $2) AND locked_until > $3",
-    )
-    .bind(user_subject(user))
-    .bind(source_subject(source))
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows.into_iter().map(|(subject, until)| {
-        if subject.starts_with("user:") { Lock::User { until } } else { Lock::Source { until } }
-    }).max_by_key(|l| l.until()))
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT subject, locked_until FROM lockouts WHERE subject IN ($1, $2) AND locked_until > $3")
+            .bind(user_subject(user))
+            .bind(source_subject(source))
+            .bind(now)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(subject, until)| {
+                if subject.starts_with("user:") { Lock::User { until } } else { Lock::Source { until } }
+            },
+        )
+        .max_by_key(|l| l.until()))
 }
 
 /// Counts one failure and locks the user or the source when a threshold is reached.

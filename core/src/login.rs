@@ -43,7 +43,11 @@ async fn failed(gw: &Gateway, login: &LoginContext, name: &str, detail: String) 
             Lock::User { .. } => "account locked",
             Lock::Source { .. } => "source address blocked",
         };
-        gw.audit(event(login, "lockout", Outcome::Info).detail(format!("{what} until {}", crate::time::format_utc(lock.until())))).await?;
+        gw.audit(
+            event(login, "lockout", Outcome::Info)
+                .detail(format!("{what} until {}", crate::time::format_utc(lock.until()))),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -73,9 +77,17 @@ pub async fn password_or_app_passcode(gw: &Gateway, login: &LoginContext, secret
     password_or_passcode(gw, login, secret, true).await
 }
 
-async fn password_or_passcode(gw: &Gateway, login: &LoginContext, password: &str, passcodes: bool) -> Result<(Primary, Typed)> {
+async fn password_or_passcode(
+    gw: &Gateway,
+    login: &LoginContext,
+    password: &str,
+    passcodes: bool,
+) -> Result<(Primary, Typed)> {
     if let Some(lock) = lock_in_force(gw, login).await? {
-        gw.audit(event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend))).await?;
+        gw.audit(
+            event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend)),
+        )
+        .await?;
         return Ok((Primary::Locked(lock), Typed::Password));
     }
     let user = users::find(&gw.db, &login.user_name).await?;
@@ -104,8 +116,11 @@ async fn password_or_passcode(gw: &Gateway, login: &LoginContext, password: &str
                 Ok((Primary::Rejected, Typed::Password))
             }
             Some(label) => {
-                gw.audit(event(login, "passcode", Outcome::Success).detail(format!("application passcode \"{label}\" via {}", login.frontend)))
-                    .await?;
+                gw.audit(
+                    event(login, "passcode", Outcome::Success)
+                        .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
+                )
+                .await?;
                 Ok((Primary::Accepted(u), Typed::Passcode(label)))
             }
             None => {
@@ -171,7 +186,13 @@ pub async fn challenge(gw: &Gateway, login: &LoginContext, user: &User, method: 
 /// Checks an answer to a second-factor challenge. Failures count towards the lock and
 /// every attempt is audited; a passed method (other than a backup code) becomes the
 /// user's default. On [`Verdict::Continue`] the challenge holds the next question.
-pub async fn answer(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict> {
+pub async fn answer(
+    gw: &Gateway,
+    login: &LoginContext,
+    user: &User,
+    challenge: &mut Challenge,
+    answer: &str,
+) -> Result<Verdict> {
     let method = challenge.method;
     if let Some(lock) = lock_in_force(gw, login).await? {
         gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
@@ -204,7 +225,13 @@ const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Waits up to `limit` for a challenge to be approved or refused elsewhere (the link in the
 /// mail clicked on any node, the push answered). [`Verdict::Pending`] when the time ran
 /// out first: not a failure, the user may wait again or type the code.
-pub async fn wait(gw: &Gateway, login: &LoginContext, user: &User, challenge: &mut Challenge, limit: std::time::Duration) -> Result<Verdict> {
+pub async fn wait(
+    gw: &Gateway,
+    login: &LoginContext,
+    user: &User,
+    challenge: &mut Challenge,
+    limit: std::time::Duration,
+) -> Result<Verdict> {
     let until = tokio::time::Instant::now() + limit;
     loop {
         if lock_in_force(gw, login).await?.is_some() {
@@ -233,8 +260,11 @@ async fn settle(gw: &Gateway, login: &LoginContext, user: &User, method: Method,
         Verdict::Pending | Verdict::Continue => Ok(()),
         // Not the user's fault: audited, but not counted towards the lock.
         Verdict::Unavailable => {
-            gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method}: server unavailable via {}", login.frontend)))
-                .await
+            gw.audit(
+                event(login, "factor", Outcome::Failure)
+                    .detail(format!("{method}: server unavailable via {}", login.frontend)),
+            )
+            .await
         }
         other => {
             let why = match other {

@@ -50,10 +50,7 @@ pub async fn account_changed(
                 AuditEvent::new("account.notify", Outcome::Failure)
                     .user(user_name.to_string())
                     .source(source.to_string())
-                    .detail(format!(
-                        "mail to {} about \"{what}\" not sent: {e}",
-                        mail::mask(to)
-                    )),
+                    .detail(format!("mail to {} about \"{what}\" not sent: {e}", mail::mask(to))),
             )
             .await?;
         }
@@ -86,27 +83,13 @@ mod tests {
 
     #[test]
     fn the_mail_says_what_where_and_when() {
-        let text = body(
-            "alice",
-            "SSH key SHA256:abc was added",
-            "192.0.2.7",
-            0,
-            "gw1",
-        );
+        let text = body("alice", "SSH key SHA256:abc was added", "192.0.2.7", 0, "gw1");
+        assert!(text.contains("alice changed: SSH key SHA256:abc was added."), "{text}");
         assert!(
-            text.contains("alice changed: SSH key SHA256:abc was added."),
-            "{text}"
-        );
-        assert!(
-            text.contains("From: 192.0.2.7")
-                && text.contains("1970-01-01 00:00:00 UTC")
-                && text.contains("gw1"),
+            text.contains("From: 192.0.2.7") && text.contains("1970-01-01 00:00:00 UTC") && text.contains("gw1"),
             "{text}"
         );
         assert!(text.contains("If this was not you"), "{text}");
-        assert!(
-            !body("alice", "x\u{1b}[2J", "s", 0, "n").contains('\u{1b}'),
-            "no control characters"
-        );
+        assert!(!body("alice", "x\u{1b}[2J", "s", 0, "n").contains('\u{1b}'), "no control characters");
     }
 }

@@ -23,10 +23,7 @@ pub struct Policy {
 }
 
 async fn setting(db: &Db, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?)
+    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(db.pool()).await?)
 }
 
 async fn set_setting(db: &Db, key: &str, value: &str) -> Result<()> {
@@ -49,10 +46,7 @@ pub async fn load(db: &Db) -> Result<Policy> {
             .await?
             .map(|s| MethodSet::parse_stored(&s))
             .unwrap_or_else(MethodSet::all),
-        backup_code_count: setting(db, BACKUP_CODE_COUNT)
-            .await?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(10),
+        backup_code_count: setting(db, BACKUP_CODE_COUNT).await?.and_then(|s| s.parse().ok()).unwrap_or(10),
     })
 }
 
@@ -129,12 +123,8 @@ pub fn decide(user: &User, r: &Resolution, allowed: &MethodSet) -> Requirement {
     if user.exempt_2fa {
         return Requirement::Exempt;
     }
-    let mut usable: Vec<Method> = r
-        .enrolled
-        .iter()
-        .copied()
-        .filter(|m| allowed.contains(*m) && factors::factor(*m).is_some())
-        .collect();
+    let mut usable: Vec<Method> =
+        r.enrolled.iter().copied().filter(|m| allowed.contains(*m) && factors::factor(*m).is_some()).collect();
     // Backup codes alone still let a user in: they are what is left after losing a phone.
     if usable.is_empty() {
         return Requirement::MustEnroll { allowed: allowed.clone() };
@@ -209,7 +199,11 @@ mod tests {
         let global = MethodSet::all();
         let group = MethodSet::parse_list("totp,backup-code").unwrap();
         let allowed = global.intersect(&group);
-        let r = decide(&user(Some(Method::Keyword), false), &res(false, &["ops"], &[Method::Keyword, Method::Totp]), &allowed);
+        let r = decide(
+            &user(Some(Method::Keyword), false),
+            &res(false, &["ops"], &[Method::Keyword, Method::Totp]),
+            &allowed,
+        );
         assert_eq!(r, Requirement::Required { methods: vec![Method::Totp] });
         let r = decide(&user(None, false), &res(false, &["ops"], &[Method::Keyword]), &allowed);
         assert!(matches!(r, Requirement::MustEnroll { .. }));

@@ -131,10 +131,8 @@ pub async fn list(db: &Db, limit: i64) -> Result<Vec<Recording>> {
 
 /// One recording by id.
 pub async fn get(db: &Db, id: i64) -> Result<Recording> {
-    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM recordings WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query(sql!("SELECT {COLUMNS} FROM recordings WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()?.ok_or_else(|| Error::not_found("recording", id.to_string()))
 }
 
@@ -183,7 +181,15 @@ mod tests {
     #[tokio::test]
     async fn paths_stay_inside_the_recordings_folder() {
         let (_dir, db) = crate::db::test_db().await;
-        let bad = NewRecording { user_name: "a", target_name: "t", node: "n", path: "../x", width: 1, height: 1, started_at: 0 };
+        let bad = NewRecording {
+            user_name: "a",
+            target_name: "t",
+            node: "n",
+            path: "../x",
+            width: 1,
+            height: 1,
+            started_at: 0,
+        };
         assert!(start(&db, &bad).await.is_err());
         let config = Config { data_dir: "/srv/gh".into(), ..Config::default() };
         let mut r = Recording {

@@ -35,8 +35,7 @@ fn from_row(row: &AnyRow) -> Result<SshKey> {
     })
 }
 
-const COLUMNS: &str =
-    "id, user_id, algorithm, public_key, fingerprint, comment, created_at, last_used_at";
+const COLUMNS: &str = "id, user_id, algorithm, public_key, fingerprint, comment, created_at, last_used_at";
 
 /// Parses one `authorized_keys`-style line (`type base64 [comment]`).
 pub fn parse(line: &str) -> Result<PublicKey> {
@@ -61,9 +60,7 @@ pub async fn add(db: &Db, user: &str, key_line: &str) -> Result<SshKey> {
     let fp = fingerprint(&key);
     let mut bare = key.clone();
     bare.set_comment("");
-    let openssh = bare
-        .to_openssh()
-        .map_err(|e| Error::invalid("key", format!("cannot encode: {e}")))?;
+    let openssh = bare.to_openssh().map_err(|e| Error::invalid("key", format!("cannot encode: {e}")))?;
     let row = sqlx::query(sql!(
         "INSERT INTO ssh_keys (user_id, algorithm, public_key, fingerprint, comment, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -92,13 +89,11 @@ pub async fn of_user(db: &Db, user_id: i64) -> Result<Vec<SshKey>> {
 /// The enrolled key of `user_id` equal to `key`, if any (matched on the key material, not
 /// only the fingerprint).
 pub async fn matching(db: &Db, user_id: i64, key: &PublicKey) -> Result<Option<SshKey>> {
-    let row = sqlx::query(sql!(
-        "SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2"
-    ))
-    .bind(user_id)
-    .bind(fingerprint(key))
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2"))
+        .bind(user_id)
+        .bind(fingerprint(key))
+        .fetch_optional(db.pool())
+        .await?;
     let Some(found) = row.as_ref().map(from_row).transpose()? else { return Ok(None) };
     let stored = PublicKey::from_openssh(&found.public_key).ok();
     Ok(stored.filter(|s| s.key_data() == key.key_data()).map(|_| found))

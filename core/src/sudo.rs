@@ -67,10 +67,7 @@ pub async fn proof_for(gw: &Gateway, user: &User) -> Result<Proof> {
     let allowed = resolution.allowed.clone().unwrap_or_else(MethodSet::all);
     let mut asked = user.clone();
     asked.exempt_2fa = false;
-    let required = Resolution {
-        forced_globally: true,
-        ..resolution
-    };
+    let required = Resolution { forced_globally: true, ..resolution };
     Ok(match policy::decide(&asked, &required, &allowed) {
         Requirement::Required { methods } => Proof::Factor(methods),
         _ => Proof::Password,
@@ -118,13 +115,7 @@ pub struct Grant {
 /// Decides whether `session` may now make the change `what` (a page or action, for the
 /// audit log) to `user`'s credentials from `source`. A refusal is audited as
 /// `account.sudo_required`.
-pub async fn check(
-    gw: &Gateway,
-    session: &WebSession,
-    user: &User,
-    source: &str,
-    what: &str,
-) -> Result<Access> {
+pub async fn check(gw: &Gateway, session: &WebSession, user: &User, source: &str, what: &str) -> Result<Access> {
     if let Some(proof) = missing(gw, session, user).await? {
         let minutes = FRESH_PROOF_SECS / 60;
         gw.audit(
@@ -132,7 +123,10 @@ pub async fn check(
                 .actor(user.name.clone())
                 .user(user.name.clone())
                 .source(source.to_string())
-                .detail(format!("{what} refused: no {} given in this session in the last {minutes} minutes, via web", proof.noun())),
+                .detail(format!(
+                    "{what} refused: no {} given in this session in the last {minutes} minutes, via web",
+                    proof.noun()
+                )),
         )
         .await?;
         return Ok(Access::Refused(proof));
@@ -152,14 +146,7 @@ impl Grant {
         if change.proves_factor() {
             web_sessions::stamp(&gw.db, &self.session, ProofKind::Factor, time::now()).await?;
         }
-        notify::account_changed(
-            gw,
-            &self.user_name,
-            &self.recipients,
-            &change.to_string(),
-            &self.source,
-        )
-        .await
+        notify::account_changed(gw, &self.user_name, &self.recipients, &change.to_string(), &self.source).await
     }
 }
 
@@ -225,11 +212,7 @@ impl fmt::Display for Change {
             Change::BackupCodes => f.write_str("a new set of backup codes was made"),
             Change::Keyword => f.write_str("the access keyword was set"),
             Change::Yubikey(id) => write!(f, "YubiKey {id} was bound as a second factor"),
-            Change::Email(address) => write!(
-                f,
-                "{} became the email second factor",
-                crate::mail::mask(address)
-            ),
+            Change::Email(address) => write!(f, "{} became the email second factor", crate::mail::mask(address)),
             Change::FactorRemoved(method) => {
                 write!(f, "the second factor \"{}\" was removed", method.label())
             }
@@ -253,91 +236,44 @@ mod tests {
     #[test]
     fn a_factor_must_be_younger_than_the_window() {
         let factor = Proof::Factor(vec![Method::Totp]);
-        let at = |password_at: Option<i64>, factor_at: Option<i64>| Proofs {
-            password_at,
-            factor_at,
-        };
-        assert!(is_fresh(
-            at(None, Some(NOW - FRESH_PROOF_SECS + 1)),
-            &factor,
-            NOW
-        ));
-        assert!(
-            !is_fresh(at(None, Some(NOW - FRESH_PROOF_SECS)), &factor, NOW),
-            "expired"
-        );
-        assert!(
-            !is_fresh(at(Some(NOW), None), &factor, NOW),
-            "a password (trusted browser) is no factor"
-        );
+        let at = |password_at: Option<i64>, factor_at: Option<i64>| Proofs { password_at, factor_at };
+        assert!(is_fresh(at(None, Some(NOW - FRESH_PROOF_SECS + 1)), &factor, NOW));
+        assert!(!is_fresh(at(None, Some(NOW - FRESH_PROOF_SECS)), &factor, NOW), "expired");
+        assert!(!is_fresh(at(Some(NOW), None), &factor, NOW), "a password (trusted browser) is no factor");
         assert!(!is_fresh(Proofs::default(), &factor, NOW));
     }
 
     #[test]
     fn without_a_factor_the_password_or_a_factor_will_do() {
-        let at = |password_at: Option<i64>, factor_at: Option<i64>| Proofs {
-            password_at,
-            factor_at,
-        };
+        let at = |password_at: Option<i64>, factor_at: Option<i64>| Proofs { password_at, factor_at };
         assert!(is_fresh(at(Some(NOW - 10), None), &Proof::Password, NOW));
         assert!(is_fresh(at(None, Some(NOW - 10)), &Proof::Password, NOW));
-        assert!(
-            !is_fresh(
-                at(Some(NOW - FRESH_PROOF_SECS), None),
-                &Proof::Password,
-                NOW
-            ),
-            "expired"
-        );
+        assert!(!is_fresh(at(Some(NOW - FRESH_PROOF_SECS), None), &Proof::Password, NOW), "expired");
         assert!(!is_fresh(Proofs::default(), &Proof::Password, NOW));
     }
 
     #[tokio::test]
     async fn the_proof_is_a_usable_factor_when_there_is_one() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let gw = Gateway::open(crate::Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        })
-        .await
-        .expect("gateway");
-        let alice = users::create(
-            &gw.db,
-            NewUser {
-                name: "alice",
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(proof_for(&gw, &alice).await.unwrap(), Proof::Password);
-        crate::factors::keyword::set(&gw, alice.id, "purple elephant")
+        let gw = Gateway::open(crate::Config { data_dir: dir.path().to_path_buf(), ..Default::default() })
             .await
-            .unwrap();
-        assert_eq!(
-            proof_for(&gw, &alice).await.unwrap(),
-            Proof::Factor(vec![Method::Keyword])
-        );
+            .expect("gateway");
+        let alice = users::create(&gw.db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
+        assert_eq!(proof_for(&gw, &alice).await.unwrap(), Proof::Password);
+        crate::factors::keyword::set(&gw, alice.id, "purple elephant").await.unwrap();
+        assert_eq!(proof_for(&gw, &alice).await.unwrap(), Proof::Factor(vec![Method::Keyword]));
         // An exempt user still proves the factor they have.
         users::set_exempt(&gw.db, "alice", true).await.unwrap();
         let alice = users::get(&gw.db, "alice").await.unwrap();
-        assert_eq!(
-            proof_for(&gw, &alice).await.unwrap(),
-            Proof::Factor(vec![Method::Keyword])
-        );
+        assert_eq!(proof_for(&gw, &alice).await.unwrap(), Proof::Factor(vec![Method::Keyword]));
         // A factor the policy no longer allows cannot be asked: the password it is.
-        policy::set_allowed_methods(&gw.db, &MethodSet::parse_list("totp").unwrap())
-            .await
-            .unwrap();
+        policy::set_allowed_methods(&gw.db, &MethodSet::parse_list("totp").unwrap()).await.unwrap();
         assert_eq!(proof_for(&gw, &alice).await.unwrap(), Proof::Password);
     }
 
     #[test]
     fn changes_read_as_sentences_without_secrets() {
-        assert_eq!(
-            Change::KeyAdded("SHA256:x".into()).to_string(),
-            "SSH key SHA256:x was added"
-        );
+        assert_eq!(Change::KeyAdded("SHA256:x".into()).to_string(), "SSH key SHA256:x was added");
         assert_eq!(
             Change::Email("alice@example.com".into()).to_string(),
             "a***@example.com became the email second factor"

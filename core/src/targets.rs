@@ -62,8 +62,7 @@ pub enum Grantee<'a> {
     Group(&'a str),
 }
 
-const COLUMNS: &str =
-    "id, name, host, port, username, credential_kind, credential, host_key, created_at";
+const COLUMNS: &str = "id, name, host, port, username, credential_kind, credential, host_key, created_at";
 
 fn from_row(row: &AnyRow) -> Result<Target> {
     let kind: String = row.try_get("credential_kind")?;
@@ -89,7 +88,11 @@ fn validate_host(host: &str) -> Result<()> {
     let ok = !host.is_empty()
         && host.len() <= 253
         && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
-    if ok { Ok(()) } else { Err(Error::invalid("host", format!("'{}' is not a host name or address", crate::audit::printable(host)))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("host", format!("'{}' is not a host name or address", crate::audit::printable(host))))
+    }
 }
 
 /// Checks a host key line (`type base64 [comment]`) and returns it without its comment.
@@ -113,9 +116,8 @@ pub async fn create(db: &Db, vault: &Vault, new: NewTarget<'_>) -> Result<Target
     }
     match new.credential_kind {
         CredentialKind::Key => {
-            let key = ssh_key::PrivateKey::from_openssh(new.credential.trim()).map_err(|e| {
-                Error::invalid("key file", format!("not an OpenSSH private key ({e})"))
-            })?;
+            let key = ssh_key::PrivateKey::from_openssh(new.credential.trim())
+                .map_err(|e| Error::invalid("key file", format!("not an OpenSSH private key ({e})")))?;
             if key.is_encrypted() {
                 return Err(Error::invalid(
                     "key file",
@@ -147,20 +149,14 @@ pub async fn create(db: &Db, vault: &Vault, new: NewTarget<'_>) -> Result<Target
     .await
     .map_err(|e| Error::from_insert(e, "target", new.name))?;
     let sealed = vault.seal(new.credential.as_bytes(), &credential_context(id))?;
-    sqlx::query("UPDATE targets SET credential = $1 WHERE id = $2")
-        .bind(sealed)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE targets SET credential = $1 WHERE id = $2").bind(sealed).bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     get(db, new.name).await
 }
 
 pub async fn find(db: &Db, name: &str) -> Result<Option<Target>> {
-    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM targets WHERE name = $1"))
-        .bind(name)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query(sql!("SELECT {COLUMNS} FROM targets WHERE name = $1")).bind(name).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -169,9 +165,7 @@ pub async fn get(db: &Db, name: &str) -> Result<Target> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Target>> {
-    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM targets ORDER BY name"))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM targets ORDER BY name")).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -186,11 +180,8 @@ pub async fn delete(db: &Db, name: &str) -> Result<()> {
 /// Pins (or re-pins) the target's host key.
 pub async fn pin_host_key(db: &Db, name: &str, key_line: &str) -> Result<()> {
     let key = normalize_host_key(key_line)?;
-    let done = sqlx::query("UPDATE targets SET host_key = $1 WHERE name = $2")
-        .bind(key)
-        .bind(name)
-        .execute(db.pool())
-        .await?;
+    let done =
+        sqlx::query("UPDATE targets SET host_key = $1 WHERE name = $2").bind(key).bind(name).execute(db.pool()).await?;
     if done.rows_affected() == 0 {
         return Err(Error::not_found("target", name));
     }
@@ -252,14 +243,12 @@ pub async fn grant(db: &Db, target: &str, grantee: Grantee<'_>) -> Result<()> {
 pub async fn revoke(db: &Db, target: &str, grantee: Grantee<'_>) -> Result<()> {
     let t = get(db, target).await?;
     let (user_id, group_id) = grantee_ids(db, grantee).await?;
-    let done = sqlx::query(
-        "DELETE FROM grants WHERE target_id = $1 AND (user_id = $2 OR group_id = $3)",
-    )
-    .bind(t.id)
-    .bind(user_id.unwrap_or(-1))
-    .bind(group_id.unwrap_or(-1))
-    .execute(db.pool())
-    .await?;
+    let done = sqlx::query("DELETE FROM grants WHERE target_id = $1 AND (user_id = $2 OR group_id = $3)")
+        .bind(t.id)
+        .bind(user_id.unwrap_or(-1))
+        .bind(group_id.unwrap_or(-1))
+        .execute(db.pool())
+        .await?;
     if done.rows_affected() == 0 {
         return Err(Error::not_found("grant", format!("{target} to {}", grantee_label(grantee))));
     }

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(listed.len(), 2);
         assert!(listed.iter().any(|d| d.token_hash == "h1" && d.last_used_at.is_some()));
         // An expired row neither checks nor lists.
-        sqlx::query("UPDATE trusted_devices SET expires_at = 1 WHERE token_hash = 'h2'").execute(db.pool()).await.unwrap();
+        sqlx::query("UPDATE trusted_devices SET expires_at = 1 WHERE token_hash = 'h2'")
+            .execute(db.pool())
+            .await
+            .unwrap();
         assert!(!check(&db, alice.id, "h2").await.unwrap());
         assert_eq!(of_user(&db, alice.id).await.unwrap().len(), 1);
         let id = listed.iter().find(|d| d.token_hash == "h1").unwrap().id;

@@ -4,8 +4,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::sql;
 use crate::db::flag;
+use crate::db::sql;
 use crate::factors::Method;
 use crate::{Db, Error, Result, time, vault};
 
@@ -35,8 +35,7 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-const COLUMNS: &str =
-    "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at";
+const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at";
 
 fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -47,9 +46,7 @@ fn from_row(row: &AnyRow) -> Result<User> {
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         locked: row.try_get::<i64, _>("locked")? != 0,
         exempt_2fa: row.try_get::<i64, _>("exempt_2fa")? != 0,
-        last_method: row
-            .try_get::<Option<String>, _>("last_method")?
-            .and_then(|m| m.parse::<Method>().ok()),
+        last_method: row.try_get::<Option<String>, _>("last_method")?.and_then(|m| m.parse::<Method>().ok()),
         created_at: row.try_get("created_at")?,
     })
 }
@@ -67,7 +64,10 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             field,
-            format!("'{}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", crate::audit::printable(name)),
+            format!(
+                "'{}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                crate::audit::printable(name)
+            ),
         ))
     }
 }
@@ -88,7 +88,11 @@ fn validate_email(email: &str) -> Result<()> {
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
-    if ok { Ok(()) } else { Err(Error::invalid("email", format!("'{}' is not an address", crate::audit::printable(email)))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("email", format!("'{}' is not an address", crate::audit::printable(email))))
+    }
 }
 
 /// Creates a user. The password (if any) is hashed with argon2id.
@@ -121,10 +125,8 @@ pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
 
 /// The user called `name`, if any.
 pub async fn find(db: &Db, name: &str) -> Result<Option<User>> {
-    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE name = $1"))
-        .bind(name)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE name = $1")).bind(name).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -135,26 +137,19 @@ pub async fn get(db: &Db, name: &str) -> Result<User> {
 
 /// The user with this id, if it still exists.
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
-    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(sql!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// All users, by name.
 pub async fn list(db: &Db) -> Result<Vec<User>> {
-    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM users ORDER BY name"))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM users ORDER BY name")).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
 /// True when at least one administrator exists.
 pub async fn any_admin(db: &Db) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1")
-        .fetch_one(db.pool())
-        .await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1").fetch_one(db.pool()).await?;
     Ok(n > 0)
 }
 

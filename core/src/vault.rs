@@ -12,8 +12,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -38,13 +38,11 @@ impl Vault {
     /// with a fresh random key when neither exists.
     pub fn load_or_create(config: &Config) -> Result<Vault> {
         if let Ok(encoded) = std::env::var(KEY_ENV) {
-            return Self::from_base64(encoded.trim())
-                .map_err(|e| Error::Secrets(format!("{KEY_ENV}: {e}")));
+            return Self::from_base64(encoded.trim()).map_err(|e| Error::Secrets(format!("{KEY_ENV}: {e}")));
         }
         let path = config.data_dir.join(KEY_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_base64(text.trim())
-                .map_err(|e| Error::Secrets(format!("{}: {e}", path.display()))),
+            Ok(text) => Self::from_base64(text.trim()).map_err(|e| Error::Secrets(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(&path),
             Err(e) => Err(Error::io(&path, e)),
         }
@@ -54,18 +52,12 @@ impl Vault {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(key.as_mut());
         let encoded = Zeroizing::new(B64.encode(key.as_ref()));
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
             Ok(f) => f,
             // Another process created it between our read and our create: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                return Self::from_base64(text.trim())
-                    .map_err(|e| Error::Secrets(format!("{}: {e}", path.display())));
+                return Self::from_base64(text.trim()).map_err(|e| Error::Secrets(format!("{}: {e}", path.display())));
             }
             Err(e) => return Err(Error::io(path, e)),
         };
@@ -78,8 +70,7 @@ impl Vault {
     /// A vault from a base64-encoded 32-byte key.
     pub fn from_base64(encoded: &str) -> std::result::Result<Vault, String> {
         let bytes = Zeroizing::new(B64.decode(encoded).map_err(|_| "not valid base64".to_string())?);
-        let key: [u8; 32] =
-            bytes.as_slice().try_into().map_err(|_| "the key must be 32 bytes".to_string())?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| "the key must be 32 bytes".to_string())?;
         Ok(Self::from_key(&key))
     }
 
@@ -110,10 +101,7 @@ impl Vault {
         }
         let (nonce, ct) = raw.split_at(24);
         let nonce = XNonce::try_from(nonce).map_err(|_| fail())?;
-        let plain = self
-            .cipher
-            .decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() })
-            .map_err(|_| fail())?;
+        let plain = self.cipher.decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() }).map_err(|_| fail())?;
         Ok(Zeroizing::new(plain))
     }
 }

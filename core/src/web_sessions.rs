@@ -184,7 +184,15 @@ mod tests {
     async fn sessions_are_found_until_they_expire_or_are_deleted() {
         let (_dir, db) = crate::db::test_db().await;
         let alice = users::create(&db, NewUser { name: "alice", ..Default::default() }).await.unwrap();
-        let new = |id: &'static str, user: Option<i64>, stage, ttl| NewSession { id_hash: id, user_id: user, stage, csrf_token: "t", source: "127.0.0.1", ttl_secs: ttl, proofs: Proofs::default() };
+        let new = |id: &'static str, user: Option<i64>, stage, ttl| NewSession {
+            id_hash: id,
+            user_id: user,
+            stage,
+            csrf_token: "t",
+            source: "127.0.0.1",
+            ttl_secs: ttl,
+            proofs: Proofs::default(),
+        };
         create(&db, new("anon", None, Stage::Anonymous, 60)).await.unwrap();
         create(&db, new("full1", Some(alice.id), Stage::Full, 60)).await.unwrap();
         create(&db, new("full2", Some(alice.id), Stage::Full, 60)).await.unwrap();
@@ -195,11 +203,17 @@ mod tests {
         assert_eq!(s.proofs, Proofs::default());
         stamp(&db, "full1", ProofKind::Factor, 1234).await.unwrap();
         stamp(&db, "full1", ProofKind::Password, 1200).await.unwrap();
-        assert_eq!(find(&db, "full1").await.unwrap().unwrap().proofs, Proofs { password_at: Some(1200), factor_at: Some(1234) });
+        assert_eq!(
+            find(&db, "full1").await.unwrap().unwrap().proofs,
+            Proofs { password_at: Some(1200), factor_at: Some(1234) }
+        );
         assert!(find(&db, "old").await.unwrap().is_none(), "expired");
         // Creating a session sweeps expired ones.
         create(&db, new("anon2", None, Stage::Anonymous, 60)).await.unwrap();
-        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_hash = 'old'").fetch_one(db.pool()).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_hash = 'old'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert_eq!(left, 0);
         assert_eq!(delete_others(&db, alice.id, "full2").await.unwrap(), 1);
         assert!(find(&db, "full1").await.unwrap().is_none());

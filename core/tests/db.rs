@@ -62,17 +62,29 @@ async fn users_crud_and_rejections_write_nothing() {
     for backend in backends() {
         let t = open(backend).await;
         let db = &t.db;
-        let alice = users::create(db, NewUser { name: "alice", password: Some("correct horse"), email: Some("alice@example.com"), is_admin: true })
-            .await
-            .unwrap();
+        let alice = users::create(
+            db,
+            NewUser {
+                name: "alice",
+                password: Some("correct horse"),
+                email: Some("alice@example.com"),
+                is_admin: true,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(alice.name, "alice");
         assert!(alice.is_admin && !alice.locked && !alice.exempt_2fa);
         assert!(alice.check_password("correct horse").await);
         assert!(!alice.check_password("wrong horse").await);
 
-        let dup = users::create(db, NewUser { name: "alice", password: Some("other password"), ..Default::default() }).await;
+        let dup =
+            users::create(db, NewUser { name: "alice", password: Some("other password"), ..Default::default() }).await;
         assert!(matches!(dup, Err(Error::Duplicate { .. })), "{backend:?}: {dup:?}");
-        assert!(users::get(db, "alice").await.unwrap().check_password("correct horse").await, "duplicate changed nothing");
+        assert!(
+            users::get(db, "alice").await.unwrap().check_password("correct horse").await,
+            "duplicate changed nothing"
+        );
 
         for (name, password, email) in [
             ("bad name!", Some("long enough"), None),
@@ -90,7 +102,11 @@ async fn users_crud_and_rejections_write_nothing() {
         let a = users::get(db, "alice").await.unwrap();
         assert!(a.locked && a.exempt_2fa);
         let passcode = app_passcodes::create(db, a.id, "backup job").await.unwrap();
-        assert_eq!(users::set_password(db, "alice", "battery staple").await.unwrap(), 1, "{backend:?}: the passcode goes with the old password");
+        assert_eq!(
+            users::set_password(db, "alice", "battery staple").await.unwrap(),
+            1,
+            "{backend:?}: the passcode goes with the old password"
+        );
         assert!(users::get(db, "alice").await.unwrap().check_password("battery staple").await);
         assert_eq!(app_passcodes::verify(db, a.id, &passcode).await.unwrap(), None, "{backend:?}");
 
@@ -198,7 +214,10 @@ async fn targets_grants_and_granted_to() {
         assert_eq!(names(targets::granted_to(db, alice.id).await.unwrap()), vec!["web1"]);
         assert_eq!(names(targets::granted_to(db, bob.id).await.unwrap()), vec!["db1", "web1"]);
         let web1 = targets::get(db, "web1").await.unwrap();
-        assert_eq!(targets::grantees(db, web1.id).await.unwrap(), (vec!["alice".into(), "bob".into()], vec!["ops".into()]));
+        assert_eq!(
+            targets::grantees(db, web1.id).await.unwrap(),
+            (vec!["alice".into(), "bob".into()], vec!["ops".into()])
+        );
 
         // Revoking the direct grant leaves the group's; leaving the group ends it.
         targets::revoke(db, "web1", Grantee::User("bob")).await.unwrap();
@@ -236,7 +255,12 @@ async fn target_credentials_are_sealed_and_bound_to_their_row() {
         assert_eq!(a.credential(vault).unwrap().as_str(), secret);
 
         // A ciphertext copied into another row does not open there.
-        sqlx::query("UPDATE targets SET credential = $1 WHERE id = $2").bind(&raw).bind(b.id).execute(db.pool()).await.unwrap();
+        sqlx::query("UPDATE targets SET credential = $1 WHERE id = $2")
+            .bind(&raw)
+            .bind(b.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
         let moved = targets::get(db, "beta").await.unwrap().credential(vault);
         assert!(moved.is_err(), "{backend:?}: a credential opened under another target's context");
 
@@ -258,8 +282,11 @@ async fn target_credentials_are_sealed_and_bound_to_their_row() {
         )
         .await
         .unwrap();
-        let raw: String =
-            sqlx::query_scalar("SELECT credential FROM targets WHERE id = $1").bind(k.id).fetch_one(db.pool()).await.unwrap();
+        let raw: String = sqlx::query_scalar("SELECT credential FROM targets WHERE id = $1")
+            .bind(k.id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert!(!raw.contains("OPENSSH PRIVATE KEY"), "{backend:?}: key stored in clear");
         assert_eq!(k.credential(vault).unwrap().as_str(), pem);
     }

@@ -16,7 +16,15 @@ async fn user(gw: &Gateway, name: &str) -> User {
 }
 
 fn challenge(method: Method) -> Challenge {
-    Challenge { method, prompt: String::new(), echo: false, instructions: String::new(), pending: None, can_wait: false, state: None }
+    Challenge {
+        method,
+        prompt: String::new(),
+        echo: false,
+        instructions: String::new(),
+        pending: None,
+        can_wait: false,
+        state: None,
+    }
 }
 
 async fn verify(gw: &Gateway, user: &User, method: Method, answer: &str) -> Verdict {
@@ -53,7 +61,11 @@ async fn totp_code_is_accepted_once() {
         let next = oathtool_totp(&secret, (step + 1) * 30);
         let too_old = oathtool_totp(&secret, (step - 3) * 30);
 
-        assert_eq!(verify(&t, &alice, Method::Totp, &too_old).await, Verdict::Rejected, "{backend:?}: outside the window");
+        assert_eq!(
+            verify(&t, &alice, Method::Totp, &too_old).await,
+            Verdict::Rejected,
+            "{backend:?}: outside the window"
+        );
         assert_eq!(verify(&t, &alice, Method::Totp, "12345").await, Verdict::Rejected);
         assert_eq!(verify(&t, &alice, Method::Totp, &current).await, Verdict::Accepted, "{backend:?}");
         assert_eq!(verify(&t, &alice, Method::Totp, &current).await, Verdict::Replayed, "{backend:?}: same code again");
@@ -111,7 +123,10 @@ async fn concurrent_use_of_one_totp_code_has_one_winner() {
             }
             let accepted = verdicts.iter().filter(|v| **v == Verdict::Accepted).count();
             assert_eq!(accepted, 1, "{backend:?} step {s}: {verdicts:?}");
-            assert!(verdicts.iter().all(|v| matches!(v, Verdict::Accepted | Verdict::Replayed)), "{backend:?}: {verdicts:?}");
+            assert!(
+                verdicts.iter().all(|v| matches!(v, Verdict::Accepted | Verdict::Replayed)),
+                "{backend:?}: {verdicts:?}"
+            );
         }
     }
 }
@@ -156,7 +171,11 @@ async fn backup_codes_are_single_use_and_regenerating_voids_them() {
 
         let fresh = backup_codes::regenerate(&t.db, alice.id, 4).await.unwrap();
         assert_eq!(backup_codes::remaining(&t.db, alice.id).await.unwrap(), 4);
-        assert_eq!(verify(&t, &alice, Method::BackupCode, &codes[3]).await, Verdict::Rejected, "{backend:?}: old set void");
+        assert_eq!(
+            verify(&t, &alice, Method::BackupCode, &codes[3]).await,
+            Verdict::Rejected,
+            "{backend:?}: old set void"
+        );
         assert_eq!(verify(&t, &alice, Method::BackupCode, &fresh[0]).await, Verdict::Accepted, "{backend:?}");
 
         assert!(factors::remove(&t.db, alice.id, Method::BackupCode).await.unwrap());
@@ -183,7 +202,11 @@ async fn access_keyword() {
             .unwrap();
         assert!(!raw.contains("open sesame"), "{backend:?}: keyword stored in clear");
         assert_eq!(verify(&t, &alice, Method::Keyword, "open sesame").await, Verdict::Accepted, "{backend:?}");
-        assert_eq!(verify(&t, &alice, Method::Keyword, "open sesame").await, Verdict::Accepted, "a keyword is reusable");
+        assert_eq!(
+            verify(&t, &alice, Method::Keyword, "open sesame").await,
+            Verdict::Accepted,
+            "a keyword is reusable"
+        );
         assert_eq!(verify(&t, &alice, Method::Keyword, "open says me").await, Verdict::Rejected);
 
         keyword::set(&t, alice.id, "new phrase").await.unwrap();

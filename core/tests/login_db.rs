@@ -40,14 +40,20 @@ async fn lockout_per_user_then_cleared() {
         for i in 0..2 {
             assert!(matches!(password(&t, "alice", "192.0.2.1", "wrong").await, Primary::Rejected), "{backend:?} #{i}");
         }
-        assert!(lockout::current(&t.db, "alice", "192.0.2.1").await.unwrap().is_none(), "{backend:?}: locked too early");
+        assert!(
+            lockout::current(&t.db, "alice", "192.0.2.1").await.unwrap().is_none(),
+            "{backend:?}: locked too early"
+        );
         // The third failure (from another address: failures count per user) locks.
         assert!(matches!(password(&t, "alice", "192.0.2.2", "wrong").await, Primary::Rejected));
         let lock = lockout::current(&t.db, "alice", "198.51.100.9").await.unwrap();
         assert!(matches!(lock, Some(Lock::User { .. })), "{backend:?}: {lock:?}");
 
         // Locked: even the right password is refused, from any address.
-        assert!(matches!(password(&t, "alice", "198.51.100.9", PASSWORD).await, Primary::Locked(Lock::User { .. })), "{backend:?}");
+        assert!(
+            matches!(password(&t, "alice", "198.51.100.9", PASSWORD).await, Primary::Locked(Lock::User { .. })),
+            "{backend:?}"
+        );
         // Other users are not affected.
         user(&t, "bob").await;
         assert!(matches!(password(&t, "bob", "192.0.2.1", PASSWORD).await, Primary::Accepted(_)), "{backend:?}");
@@ -96,7 +102,8 @@ async fn second_factor_failures_count_towards_the_lock() {
         let alice = user(&t, "alice").await;
         keyword::set(&t, alice.id, "open sesame").await.unwrap();
         let ctx = login("alice", "192.0.2.1");
-        let mut challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().expect("keyword implemented");
+        let mut challenge =
+            login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().expect("keyword implemented");
         assert!(challenge.prompt.contains("keyword"), "prompt: {}", challenge.prompt);
         for _ in 0..3 {
             let v = login::answer(&t, &ctx, &alice, &mut challenge, "wrong").await.unwrap();
@@ -203,7 +210,9 @@ async fn login_steps_write_audit_rows() {
         }
 
         // The event filter matches a prefix.
-        let logins = audit::list(&t.db, &Filter { event: Some("login".into()), limit: 1000, ..Default::default() }).await.unwrap();
+        let logins = audit::list(&t.db, &Filter { event: Some("login".into()), limit: 1000, ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(logins.len(), ev.len(), "{backend:?}");
     }
 }

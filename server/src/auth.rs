@@ -146,12 +146,15 @@ impl Connection {
                 let ctx = self.login_context();
                 match login::lock_in_force(&self.gw, &ctx).await {
                     Ok(Some(lock)) => {
-                        let _ = self.gw.audit(
-                            AuditEvent::new("login.password", Outcome::Failure)
-                                .user(&self.user_name)
-                                .source(ctx.source.clone())
-                                .detail("refused while locked via ssh"),
-                        ).await;
+                        let _ = self
+                            .gw
+                            .audit(
+                                AuditEvent::new("login.password", Outcome::Failure)
+                                    .user(&self.user_name)
+                                    .source(ctx.source.clone())
+                                    .detail("refused while locked via ssh"),
+                            )
+                            .await;
                         self.state = AuthState::Locked;
                         notice(lock_notice(lock))
                     }
@@ -204,7 +207,12 @@ impl Connection {
     }
 
     /// After the primary credential: decide what the user must still pass.
-    async fn after_primary(&mut self, outcome: gatehouse_core::Result<Primary>, primary: &'static str, started: Instant) -> Auth {
+    async fn after_primary(
+        &mut self,
+        outcome: gatehouse_core::Result<Primary>,
+        primary: &'static str,
+        started: Instant,
+    ) -> Auth {
         let user = match outcome {
             Ok(Primary::Accepted(user)) => user,
             Ok(Primary::Rejected) => {
@@ -322,11 +330,16 @@ impl Connection {
                     }
                     Ok(Verdict::Accepted) => "",
                     Ok(Verdict::Expired) => "The approval request expired.",
-                    Ok(Verdict::Unavailable) => "The service that approves this method did not answer. Try again later or use another method.",
+                    Ok(Verdict::Unavailable) => {
+                        "The service that approves this method did not answer. Try again later or use another method."
+                    }
                     // Denied where it is approved ("this was not me"): the login ends here.
                     Ok(Verdict::Rejected) => {
                         self.state = AuthState::Refused;
-                        return notice(format!("The login was denied ({}). If you did not start it, change your password.", method.label()));
+                        return notice(format!(
+                            "The login was denied ({}). If you did not start it, change your password.",
+                            method.label()
+                        ));
                     }
                     Ok(_) => "The login was not approved.",
                     Err(e) => {
@@ -354,9 +367,10 @@ impl Connection {
                         let Step::Ask(prompt) = g.gate.follow_up() else { return refuse_for_good() };
                         return self.prompt_with_challenge(prompt).await;
                     }
-                    Ok(Verdict::Unavailable) => {
-                        (false, "The server that checks this method did not answer, so the answer was not accepted. Try again later or use another method.")
-                    }
+                    Ok(Verdict::Unavailable) => (
+                        false,
+                        "The server that checks this method did not answer, so the answer was not accepted. Try again later or use another method.",
+                    ),
                     Ok(Verdict::Replayed) => (false, "That code was already used; wait for the next one."),
                     Ok(Verdict::Expired) => (false, "That code has expired."),
                     Ok(_) => (false, "Wrong answer."),

@@ -178,8 +178,12 @@ impl Connection {
         tokio::spawn(async move {
             match program {
                 Program::Menu => gatehouse_shell::run_interactive(gw, visitor, term).await,
-                Program::Direct { target, command } => gatehouse_shell::run_direct(gw, visitor, target, command, term).await,
-                Program::Subsystem { target, name } => gatehouse_shell::run_subsystem(gw, visitor, target, name, term).await,
+                Program::Direct { target, command } => {
+                    gatehouse_shell::run_direct(gw, visitor, target, command, term).await
+                }
+                Program::Subsystem { target, name } => {
+                    gatehouse_shell::run_subsystem(gw, visitor, target, name, term).await
+                }
             }
         });
     }
@@ -223,7 +227,9 @@ impl Connection {
             let mut tcp_side = stream;
             // Buffers of at least one full SSH packet (32 KiB): the default 8 KiB would
             // cut every packet of the tunnelled connection into four.
-            let _ = tokio::io::copy_bidirectional_with_sizes(&mut ssh_side, &mut tcp_side, FORWARD_BUFFER, FORWARD_BUFFER).await;
+            let _ =
+                tokio::io::copy_bidirectional_with_sizes(&mut ssh_side, &mut tcp_side, FORWARD_BUFFER, FORWARD_BUFFER)
+                    .await;
         });
     }
 

@@ -64,7 +64,15 @@ impl Gate {
     /// `methods` must not be empty; the first is asked for first.
     pub fn new(methods: Vec<Method>, max_failures: u32) -> Option<Gate> {
         let current = *methods.first()?;
-        Some(Gate { methods, current, phase: Phase::Answering, failures: 0, max_failures: max_failures.max(1), rounds: 0, can_wait: false })
+        Some(Gate {
+            methods,
+            current,
+            phase: Phase::Answering,
+            failures: 0,
+            max_failures: max_failures.max(1),
+            rounds: 0,
+            can_wait: false,
+        })
     }
 
     /// The method currently asked for.
@@ -142,11 +150,7 @@ impl Gate {
             return Step::Failed;
         }
         let left = self.max_failures - self.failures;
-        let note = format!(
-            "{note} {} attempt{} left.",
-            left,
-            if left == 1 { "" } else { "s" }
-        );
+        let note = format!("{note} {} attempt{} left.", left, if left == 1 { "" } else { "s" });
         Step::Ask(self.prompt_for(self.current, note.trim().to_string()))
     }
 
@@ -192,10 +196,7 @@ impl Gate {
             return n.checked_sub(1).and_then(|i| self.methods.get(i)).copied();
         }
         let a = answer.to_ascii_lowercase();
-        self.methods
-            .iter()
-            .copied()
-            .find(|m| m.as_str() == a || m.label().to_ascii_lowercase().starts_with(&a))
+        self.methods.iter().copied().find(|m| m.as_str() == a || m.label().to_ascii_lowercase().starts_with(&a))
     }
 }
 

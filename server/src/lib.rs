@@ -73,7 +73,9 @@ impl Server {
             .map_err(|e| Error::Io(format!("binding {}", gw.config.ssh_listen), e))?;
         let config = Config {
             server_id: russh::SshId::Standard(format!("SSH-2.0-Gatehouse_{}", env!("CARGO_PKG_VERSION")).into()),
-            methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password, MethodKind::KeyboardInteractive][..]),
+            methods: MethodSet::from(
+                &[MethodKind::PublicKey, MethodKind::Password, MethodKind::KeyboardInteractive][..],
+            ),
             // Failures are made to cost the same time by the connection itself (it
             // knows a real failure from a partial success, russh does not).
             auth_rejection_time: Duration::ZERO,
@@ -139,7 +141,13 @@ impl Server {
 }
 
 /// Runs one connection: the SSH session, a deadline for authentication, and shutdown.
-async fn serve_connection(gw: Gateway, config: Arc<Config>, socket: TcpStream, peer: SocketAddr, stop: CancellationToken) {
+async fn serve_connection(
+    gw: Gateway,
+    config: Arc<Config>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    stop: CancellationToken,
+) {
     let login_deadline = Duration::from_secs(gw.config.ssh.login_timeout_secs);
     let conn = Connection::new(gw, peer);
     let authenticated = conn.authenticated_flag();

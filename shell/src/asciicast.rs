@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn header_has_the_v2_fields() {
-        let h: serde_json::Value = serde_json::from_str(&header(120, 40, 1_700_000_000, Some("xterm-256color"), "alice@web1")).unwrap();
+        let h: serde_json::Value =
+            serde_json::from_str(&header(120, 40, 1_700_000_000, Some("xterm-256color"), "alice@web1")).unwrap();
         assert_eq!(h["version"], 2);
         assert_eq!(h["width"], 120);
         assert_eq!(h["height"], 40);

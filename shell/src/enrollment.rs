@@ -56,8 +56,11 @@ pub async fn run(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> u32 {
                     }
                 }
                 "2" => {
-                    term.print(&format!("\nWeb UI: {}\nSign in there to enroll a second factor.\n", for_terminal(&url)))
-                        .await;
+                    term.print(&format!(
+                        "\nWeb UI: {}\nSign in there to enroll a second factor.\n",
+                        for_terminal(&url)
+                    ))
+                    .await;
                 }
                 "q" | "quit" | "exit" | "logout" => return 0,
                 "" => {}

@@ -15,7 +15,10 @@ pub enum Verdict {
     /// Nothing pinned: accept and record this key.
     FirstUse,
     /// Refuse: fingerprints of the pinned and the presented keys.
-    Mismatch { pinned: String, presented: String },
+    Mismatch {
+        pinned: String,
+        presented: String,
+    },
 }
 
 /// SHA256 fingerprint as OpenSSH prints it (`SHA256:…`).

@@ -133,11 +133,10 @@ impl LineEditor {
                     events.push(Event::Submit(std::mem::take(&mut self.line)));
                     self.after_cr = true;
                 }
-                b'\n'
-                    if !after_cr => {
-                        flush(&mut events, &mut changed);
-                        events.push(Event::Submit(std::mem::take(&mut self.line)));
-                    }
+                b'\n' if !after_cr => {
+                    flush(&mut events, &mut changed);
+                    events.push(Event::Submit(std::mem::take(&mut self.line)));
+                }
                 0x7f | 0x08 => changed |= self.line.pop().is_some(),
                 0x15 => {
                     changed |= !self.line.is_empty();
@@ -149,11 +148,10 @@ impl LineEditor {
                     self.line.clear();
                     events.push(Event::Interrupt);
                 }
-                0x04
-                    if self.line.is_empty() => {
-                        flush(&mut events, &mut changed);
-                        events.push(Event::EndOfInput);
-                    }
+                0x04 if self.line.is_empty() => {
+                    flush(&mut events, &mut changed);
+                    events.push(Event::EndOfInput);
+                }
                 0x0c => {
                     flush(&mut events, &mut changed);
                     events.push(Event::Redraw);

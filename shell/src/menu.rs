@@ -226,12 +226,7 @@ mod tests {
     use super::*;
 
     fn menu(names: &[&str]) -> Menu {
-        Menu {
-            entries: names
-                .iter()
-                .map(|n| Entry::new(n, "u", "h", 22))
-                .collect(),
-        }
+        Menu { entries: names.iter().map(|n| Entry::new(n, "u", "h", 22)).collect() }
     }
 
     #[test]

@@ -34,10 +34,11 @@ pub async fn read_line(term: &mut Terminal, prompt: &str) -> Answer {
         };
         for ev in editor.feed(&bytes) {
             match ev {
-                Event::Changed | Event::Redraw if pty
-                    && !term.print(&format!("\r\x1b[K{prompt}{}", editor.line())).await => {
-                        return Answer::End;
-                    }
+                Event::Changed | Event::Redraw
+                    if pty && !term.print(&format!("\r\x1b[K{prompt}{}", editor.line())).await =>
+                {
+                    return Answer::End;
+                }
                 Event::Submit(line) => {
                     if pty {
                         term.print("\n").await;

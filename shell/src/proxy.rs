@@ -178,9 +178,10 @@ pub async fn run(term: &mut Terminal, channel: Channel<Msg>, pending: Vec<Channe
                     (*cols, *rows) = (c, r);
                     let _ = writer.window_change(c, r, 0, 0).await;
                     if let Some(rec) = watch.recorder
-                        && !rec.resize(c, r).await {
-                            return Ending::RecordingFailed;
-                        }
+                        && !rec.resize(c, r).await
+                    {
+                        return Ending::RecordingFailed;
+                    }
                 }
                 Some(Input::Signal(name)) => {
                     let _ = writer.signal(signal(&name)).await;
@@ -225,7 +226,12 @@ pub async fn run(term: &mut Terminal, channel: Channel<Msg>, pending: Vec<Channe
     ending
 }
 
-async fn from_target(output: &mpsc::Sender<Output>, watch: &Watch<'_>, msg: ChannelMsg, status: &mut Option<Ending>) -> Flow {
+async fn from_target(
+    output: &mpsc::Sender<Output>,
+    watch: &Watch<'_>,
+    msg: ChannelMsg,
+    status: &mut Option<Ending>,
+) -> Flow {
     let (bytes, stderr) = match msg {
         ChannelMsg::Data { data } => (data, false),
         ChannelMsg::ExtendedData { data, .. } => (data, true),
@@ -241,9 +247,10 @@ async fn from_target(output: &mpsc::Sender<Output>, watch: &Watch<'_>, msg: Chan
         _ => return Flow::Continue,
     };
     if let Some(rec) = watch.recorder
-        && !rec.output(&bytes).await {
-            return Flow::Stop(Ending::RecordingFailed);
-        }
+        && !rec.output(&bytes).await
+    {
+        return Flow::Stop(Ending::RecordingFailed);
+    }
     let out = if stderr { Output::Stderr(bytes.to_vec()) } else { Output::Data(bytes.to_vec()) };
     if output.send(out).await.is_err() {
         return Flow::Stop(Ending::UserLeft);

@@ -24,7 +24,11 @@ pub fn draw(data: &str) -> Option<Drawing> {
     let colors = code.to_colors();
     let size = n + 2 * QUIET;
     let dark = |x: usize, y: usize| -> bool {
-        x >= QUIET && y >= QUIET && x < n + QUIET && y < n + QUIET && colors[(y - QUIET) * n + (x - QUIET)] == Color::Dark
+        x >= QUIET
+            && y >= QUIET
+            && x < n + QUIET
+            && y < n + QUIET
+            && colors[(y - QUIET) * n + (x - QUIET)] == Color::Dark
     };
     let mut lines = Vec::new();
     for y in (0..size).step_by(2) {

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gatehouse_core::targets::{self, CredentialKind, Target};
 use gatehouse_core::Gateway;
+use gatehouse_core::targets::{self, CredentialKind, Target};
 use russh::client::{self, ChannelOpenHandle, KeyboardInteractiveAuthResponse, Msg};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelOpenFailure, Disconnect, MethodKind};
@@ -60,13 +60,23 @@ impl client::Handler for Pinning {
     // default. The gateway asks for no forwarding, agent or X11, so any such request is
     // refused (and a compromised target gains nothing by trying).
 
-    async fn server_channel_open_session(&mut self, _: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+    async fn server_channel_open_session(
+        &mut self,
+        _: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
         refuse(reply, "session").await
     }
 
     /// The target's side of agent forwarding: allowed only when the user forwards their
     /// agent to this session; bridged to a new agent channel on the user's connection.
-    async fn server_channel_open_agent_forward(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
         let Some(agent) = self.agent.clone() else { return refuse(reply, "agent").await };
         reply.accept().await;
         tokio::spawn(async move {
@@ -77,7 +87,14 @@ impl client::Handler for Pinning {
         Ok(())
     }
 
-    async fn server_channel_open_x11(&mut self, _: Channel<Msg>, _: &str, _: u32, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+    async fn server_channel_open_x11(
+        &mut self,
+        _: Channel<Msg>,
+        _: &str,
+        _: u32,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
         refuse(reply, "x11").await
     }
 
@@ -107,11 +124,23 @@ impl client::Handler for Pinning {
         refuse(reply, "direct-tcpip").await
     }
 
-    async fn server_channel_open_forwarded_streamlocal(&mut self, _: Channel<Msg>, _: &str, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _: Channel<Msg>,
+        _: &str,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
         refuse(reply, "forwarded-streamlocal").await
     }
 
-    async fn server_channel_open_direct_streamlocal(&mut self, _: Channel<Msg>, _: &str, reply: ChannelOpenHandle, _: &mut client::Session) -> Result<(), Self::Error> {
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _: Channel<Msg>,
+        _: &str,
+        reply: ChannelOpenHandle,
+        _: &mut client::Session,
+    ) -> Result<(), Self::Error> {
         refuse(reply, "direct-streamlocal").await
     }
 }
@@ -147,14 +176,20 @@ fn client_config() -> client::Config {
 
 /// Connects to `target`, verifies or pins its host key, and authenticates. `agent` is the
 /// user's forwarded agent, offered to the target when it asks.
-pub async fn connect(gw: &Gateway, target: &Target, agent: Option<Arc<dyn AgentOpener>>) -> Result<Connection, ShellError> {
+pub async fn connect(
+    gw: &Gateway,
+    target: &Target,
+    agent: Option<Arc<dyn AgentOpener>>,
+) -> Result<Connection, ShellError> {
     let address = format!("{}:{}", target.host, target.port);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let handler = Pinning { pinned: target.host_key.clone(), seen: seen.clone(), agent };
     let host = target.host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let attempt =
-        tokio::time::timeout(CONNECT_TIMEOUT, client::connect(Arc::new(client_config()), (host.as_str(), target.port), handler))
-            .await;
+    let attempt = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        client::connect(Arc::new(client_config()), (host.as_str(), target.port), handler),
+    )
+    .await;
     let (seen_key, certificate) = {
         let s = match seen.lock() {
             Ok(s) => s,
@@ -166,9 +201,10 @@ pub async fn connect(gw: &Gateway, target: &Target, agent: Option<Arc<dyn AgentO
         Err(_) => return Err(ShellError::Unreachable { address, reason: "timed out".into() }),
         Ok(Err(e)) => {
             if let Some(key) = &seen_key
-                && let Verdict::Mismatch { pinned, presented } = host_key::verify(target.host_key.as_deref(), key) {
-                    return Err(ShellError::HostKeyMismatch { target: target.name.clone(), pinned, presented });
-                }
+                && let Verdict::Mismatch { pinned, presented } = host_key::verify(target.host_key.as_deref(), key)
+            {
+                return Err(ShellError::HostKeyMismatch { target: target.name.clone(), pinned, presented });
+            }
             if certificate {
                 return Err(ShellError::HostCertificate { target: target.name.clone() });
             }
@@ -182,8 +218,10 @@ pub async fn connect(gw: &Gateway, target: &Target, agent: Option<Arc<dyn AgentO
         let Some(key) = seen_key else {
             return Err(ShellError::Unreachable { address, reason: "no host key was presented".into() });
         };
-        let line = host_key::to_line(&key)
-            .ok_or_else(|| ShellError::Unreachable { address: address.clone(), reason: "unreadable host key".into() })?;
+        let line = host_key::to_line(&key).ok_or_else(|| ShellError::Unreachable {
+            address: address.clone(),
+            reason: "unreadable host key".into(),
+        })?;
         if targets::pin_first_use(&gw.db, target.id, &line).await? {
             pinned_now = Some(host_key::fingerprint(&key));
         } else {
@@ -241,7 +279,10 @@ async fn authenticate(handle: &mut client::Handle<Pinning>, gw: &Gateway, target
                     KeyboardInteractiveAuthResponse::Success => return Ok(()),
                     KeyboardInteractiveAuthResponse::Failure { .. } => return Err(rejected()),
                     KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
-                        let answers = prompts.iter().map(|p| if p.echo { String::new() } else { credential.to_string() }).collect();
+                        let answers = prompts
+                            .iter()
+                            .map(|p| if p.echo { String::new() } else { credential.to_string() })
+                            .collect();
                         reply = handle.authenticate_keyboard_interactive_respond(answers).await.map_err(ssh)?;
                     }
                 }

@@ -12,10 +12,10 @@
 
 use std::time::{Duration, Instant};
 
+use gatehouse_core::Gateway;
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::live_sessions::{self, NewLiveSession};
 use gatehouse_core::targets::{self, Target};
-use gatehouse_core::Gateway;
 use russh::ChannelMsg;
 use russh::client::Msg;
 
@@ -51,7 +51,10 @@ impl Request {
 }
 
 fn event(visitor: &Visitor, name: &str, outcome: Outcome) -> AuditEvent {
-    AuditEvent::new(name, outcome).actor(visitor.user.name.clone()).user(visitor.user.name.clone()).source(visitor.source.clone())
+    AuditEvent::new(name, outcome)
+        .actor(visitor.user.name.clone())
+        .user(visitor.user.name.clone())
+        .source(visitor.source.clone())
 }
 
 /// Writes an audit event; a failure is logged, never fatal to the session.
@@ -82,7 +85,8 @@ pub async fn visit(
 ) -> Result<Ending, ShellError> {
     let refuse = |e: ShellError| async move {
         tracing::info!(user = %visitor.user.name, target = %for_terminal(name), error = %e, "target connection refused");
-        audit(gw, event(visitor, "target.connect", Outcome::Failure).detail(format!("{}: {}", for_terminal(name), e))).await;
+        audit(gw, event(visitor, "target.connect", Outcome::Failure).detail(format!("{}: {}", for_terminal(name), e)))
+            .await;
         Err(e)
     };
     if visitor.enrollment_only {
@@ -147,10 +151,8 @@ pub async fn visit(
     let recording = recorder.as_ref().map(|r| format!(", recording {}", r.id())).unwrap_or_default();
     audit(
         gw,
-        event(visitor, "target.connect", Outcome::Success).detail(format!(
-            "{} ({}@{}:{}) {kind}{recording}",
-            target.name, target.username, target.host, target.port
-        )),
+        event(visitor, "target.connect", Outcome::Success)
+            .detail(format!("{} ({}@{}:{}) {kind}{recording}", target.name, target.username, target.host, target.port)),
     )
     .await;
     tracing::info!(user = %visitor.user.name, target = %target.name, kind = %kind, "target session started");
@@ -159,19 +161,25 @@ pub async fn visit(
     let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
 
     if let Some(rec) = recorder
-        && let Err(e) = rec.finish().await {
-            tracing::error!(error = %e, "recording did not finish cleanly");
-        }
+        && let Err(e) = rec.finish().await
+    {
+        tracing::error!(error = %e, "recording did not finish cleanly");
+    }
     if let Some(id) = live_id
-        && let Err(e) = live_sessions::end(&gw.db, id).await {
-            tracing::warn!(session = id, error = %e, "could not remove the live session");
-        }
+        && let Err(e) = live_sessions::end(&gw.db, id).await
+    {
+        tracing::warn!(session = id, error = %e, "could not remove the live session");
+    }
     conn.close().await;
     let secs = started.elapsed().as_secs();
     audit(
         gw,
-        event(visitor, "target.disconnect", if ending == Ending::Terminated { Outcome::Info } else { Outcome::Success })
-            .detail(format!("{}: {} after {secs} s", target.name, ending.describe())),
+        event(
+            visitor,
+            "target.disconnect",
+            if ending == Ending::Terminated { Outcome::Info } else { Outcome::Success },
+        )
+        .detail(format!("{}: {} after {secs} s", target.name, ending.describe())),
     )
     .await;
     tracing::info!(user = %visitor.user.name, target = %target.name, ending = %ending.describe(), secs, "target session ended");

@@ -23,7 +23,13 @@ async fn exec_returns_output_and_exit_status_and_pins_on_first_use() {
     let world = World::new().await;
     world.add_target("web1", &sshd, None).await;
     let (term, mut remote) = terminal(false);
-    let task = tokio::spawn(run_direct(world.gw.clone(), world.visitor().await, "web1".into(), Some("echo hi-$((40+2)); echo oops >&2; exit 3".into()), term));
+    let task = tokio::spawn(run_direct(
+        world.gw.clone(),
+        world.visitor().await,
+        "web1".into(),
+        Some("echo hi-$((40+2)); echo oops >&2; exit 3".into()),
+        term,
+    ));
     remote.until_closed().await;
     task.await.expect("the shell task");
     assert_eq!(remote.text(), "hi-42\n");
@@ -53,12 +59,13 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
     remote.until_closed().await;
     let err = String::from_utf8_lossy(&remote.stderr).into_owned();
     assert!(err.contains("host key of web1 has changed"), "{err}");
-    let fp = |line: &str| {
-        gatehouse_shell::host_key::fingerprint(&russh::keys::PublicKey::from_openssh(line).unwrap())
-    };
+    let fp = |line: &str| gatehouse_shell::host_key::fingerprint(&russh::keys::PublicKey::from_openssh(line).unwrap());
     assert!(err.contains(&fp(&other.host_key)) && err.contains(&fp(&sshd.host_key)), "{err}");
     assert_eq!(remote.exit, Some(255));
-    assert!(!std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Accepted publickey"), "no credential was offered");
+    assert!(
+        !std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Accepted publickey"),
+        "no credential was offered"
+    );
     let connects = events(&world, "target.connect").await;
     assert_eq!(connects[0].outcome, "failure");
     assert_eq!(
@@ -88,7 +95,10 @@ async fn ungranted_targets_and_enrollment_mode_reach_nothing() {
     run_subsystem(world.gw.clone(), visitor, "web1".into(), "sftp".into(), term).await;
     remote.until_closed().await;
     assert!(String::from_utf8_lossy(&remote.stderr).contains("second factor must be enrolled"));
-    assert!(!std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Connection from"), "the target was never contacted");
+    assert!(
+        !std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Connection from"),
+        "the target was never contacted"
+    );
     let refusals = events(&world, "target.connect").await;
     assert_eq!(refusals.len(), 2);
     assert!(refusals.iter().all(|e| e.outcome == "failure"));
@@ -130,10 +140,12 @@ async fn menu_connects_records_and_returns() {
     let path = recordings::file_path(&world.gw.config, rec).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(rec.size as usize, text.len());
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
     assert_eq!(lines[0]["version"], 2);
     assert_eq!((lines[0]["width"].as_u64(), lines[0]["height"].as_u64()), (Some(100), Some(30)));
-    let output: String = lines[1..].iter().filter(|e| e[1] == "o").map(|e| e[2].as_str().unwrap().to_string()).collect();
+    let output: String =
+        lines[1..].iter().filter(|e| e[1] == "o").map(|e| e[2].as_str().unwrap().to_string()).collect();
     assert!(output.contains("marker-42"));
     assert!(lines[1..].iter().any(|e| e[1] == "r" && e[2] == "120x40"));
     assert!(live_sessions::list(&world.gw.db).await.unwrap().is_empty());
@@ -145,7 +157,8 @@ async fn sftp_subsystem_is_proxied() {
     let world = World::new().await;
     world.add_target("files", &sshd, Some(&sshd.host_key)).await;
     let (term, mut remote) = terminal(false);
-    let task = tokio::spawn(run_subsystem(world.gw.clone(), world.visitor().await, "files".into(), "sftp".into(), term));
+    let task =
+        tokio::spawn(run_subsystem(world.gw.clone(), world.visitor().await, "files".into(), "sftp".into(), term));
     // SSH_FXP_INIT, version 3: the server answers SSH_FXP_VERSION (type 2).
     remote.send(&[0, 0, 0, 5, 1, 0, 0, 0, 3]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -176,7 +189,10 @@ async fn an_administrator_can_end_a_session() {
     remote.expect("ready-2").await;
     let live = live_sessions::list(&world.gw.db).await.unwrap();
     assert_eq!(live.len(), 1);
-    assert_eq!((live[0].user_name.as_str(), live[0].target_name.as_str(), live[0].kind.as_str()), ("alice", "web1", "shell"));
+    assert_eq!(
+        (live[0].user_name.as_str(), live[0].target_name.as_str(), live[0].kind.as_str()),
+        ("alice", "web1", "shell")
+    );
     assert!(live[0].recording_id.is_some());
     assert!(live_sessions::request_terminate(&world.gw.db, live[0].id).await.unwrap());
     tokio::time::timeout(Duration::from_secs(15), remote.until_closed()).await.expect("ended within a few polls");

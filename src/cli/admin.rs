@@ -193,8 +193,13 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Add { name, password_stdin, admin, email } => {
             let password = if password_stdin { Some(read_secret_stdin("password")?) } else { None };
-            users::create(db, NewUser { name: &name, password: password.as_deref(), email: email.as_deref(), is_admin: admin }).await?;
-            audit_cli(gw, "user.create", Some(&name), if admin { "administrator".into() } else { String::new() }).await?;
+            users::create(
+                db,
+                NewUser { name: &name, password: password.as_deref(), email: email.as_deref(), is_admin: admin },
+            )
+            .await?;
+            audit_cli(gw, "user.create", Some(&name), if admin { "administrator".into() } else { String::new() })
+                .await?;
             println!("user {name} created");
         }
         UserCmd::List { json } => {
@@ -324,10 +329,7 @@ pub async fn group(gw: &Gateway, cmd: GroupCmd) -> Result<()> {
                 rows.push((g, members));
             }
             if json {
-                let v: Vec<_> = rows
-                    .iter()
-                    .map(|(g, m)| serde_json::json!({"group": g, "members": m}))
-                    .collect();
+                let v: Vec<_> = rows.iter().map(|(g, m)| serde_json::json!({"group": g, "members": m})).collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("{:<24} {:<10} {:<28} MEMBERS", "NAME", "FORCE 2FA", "METHODS");
@@ -367,7 +369,8 @@ pub async fn policy(gw: &Gateway, cmd: PolicyCmd) -> Result<()> {
         PolicyCmd::Show { json } => {
             let p = policy::load(db).await?;
             let groups = groups::list(db).await?;
-            let exempt: Vec<String> = users::list(db).await?.into_iter().filter(|u| u.exempt_2fa).map(|u| u.name).collect();
+            let exempt: Vec<String> =
+                users::list(db).await?.into_iter().filter(|u| u.exempt_2fa).map(|u| u.name).collect();
             if json {
                 let v = serde_json::json!({"global": p, "groups": groups, "exempt_users": exempt});
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -464,12 +467,16 @@ pub async fn target(gw: &Gateway, cmd: TargetCmd) -> Result<()> {
                 println!("{:<20} {:<32} {:<9} {:<8} GRANTED TO", "NAME", "ADDRESS", "AUTH", "HOST KEY");
                 for t in &list {
                     let (users, groups) = targets::grantees(db, t.id).await?;
-                    let who: Vec<String> = users.into_iter().chain(groups.into_iter().map(|g| format!("@{g}"))).collect();
+                    let who: Vec<String> =
+                        users.into_iter().chain(groups.into_iter().map(|g| format!("@{g}"))).collect();
                     println!(
                         "{:<20} {:<32} {:<9} {:<8} {}",
                         t.name,
                         format!("{}@{}:{}", t.username, t.host, t.port),
-                        match t.credential_kind { CredentialKind::Key => "key", CredentialKind::Password => "password" },
+                        match t.credential_kind {
+                            CredentialKind::Key => "key",
+                            CredentialKind::Password => "password",
+                        },
                         if t.host_key.is_some() { "pinned" } else { "tofu" },
                         who.join(",")
                     );
@@ -519,11 +526,9 @@ fn describe(user: &Option<String>, group: &Option<String>) -> String {
 }
 
 pub async fn audit(gw: &Gateway, a: AuditArgs) -> Result<()> {
-    let list = audit::list(
-        &gw.db,
-        &audit::Filter { user: a.user, event: a.event, limit: a.limit, ..Default::default() },
-    )
-    .await?;
+    let list =
+        audit::list(&gw.db, &audit::Filter { user: a.user, event: a.event, limit: a.limit, ..Default::default() })
+            .await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {

@@ -129,7 +129,9 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             let name = radius::enroll(gw, &u, radius_user.as_deref()).await?;
             audit(gw, "factor.enroll", &user, &format!("radius as {name}")).await?;
             if !gw.config.radius.enabled() {
-                eprintln!("warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is");
+                eprintln!(
+                    "warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is"
+                );
             }
             println!("RADIUS enrolled for {user} (RADIUS user {name})");
         }
@@ -138,15 +140,20 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             let name = duo::enroll(gw, &u, duo_user.as_deref()).await?;
             audit(gw, "factor.enroll", &user, &format!("duo as {name}")).await?;
             if !gw.config.duo.enabled() {
-                eprintln!("warning: Duo is not configured ([duo] integration_key, secret_key, api_host); the factor cannot be used until it is");
+                eprintln!(
+                    "warning: Duo is not configured ([duo] integration_key, secret_key, api_host); the factor cannot be used until it is"
+                );
             }
             println!("Duo enrolled for {user} (Duo user {name})");
         }
         FactorCmd::Email(EmailCmd::Enroll { user, address }) => {
             let u = users::get(db, &user).await?;
             let address = email::start_enrollment(gw, &u, &address, CLI_ATTEMPT).await?;
-            audit(gw, "factor.email_code", &user, &format!("confirmation code mailed to {}", mail::mask(&address))).await?;
-            println!("A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE");
+            audit(gw, "factor.email_code", &user, &format!("confirmation code mailed to {}", mail::mask(&address)))
+                .await?;
+            println!(
+                "A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE"
+            );
         }
         FactorCmd::Email(EmailCmd::Confirm { user, code }) => {
             let u = users::get(db, &user).await?;
@@ -155,7 +162,10 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                     audit(gw, "factor.enroll", &user, &format!("email {}", mail::mask(&address))).await?;
                     println!("email enrolled for {user} ({address})");
                 }
-                None => bail!("that code is not right or has expired (after {} wrong codes a new one is needed)", email::MAX_WRONG),
+                None => bail!(
+                    "that code is not right or has expired (after {} wrong codes a new one is needed)",
+                    email::MAX_WRONG
+                ),
             }
         }
         FactorCmd::Yubikey(YubikeyCmd::Enroll { user, otp }) => {

@@ -56,10 +56,17 @@ async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
         return Ok(());
     }
     let password = vault::random_code(20);
-    match users::create(&gw.db, NewUser { name: "admin", password: Some(&password), email: None, is_admin: true }).await {
+    match users::create(&gw.db, NewUser { name: "admin", password: Some(&password), email: None, is_admin: true }).await
+    {
         Ok(u) => {
             users::set_must_change_password(&gw.db, u.id, true).await?;
-            gw.audit(AuditEvent::new("user.create", Outcome::Success).actor("bootstrap").user("admin").detail("first administrator")).await?;
+            gw.audit(
+                AuditEvent::new("user.create", Outcome::Success)
+                    .actor("bootstrap")
+                    .user("admin")
+                    .detail("first administrator"),
+            )
+            .await?;
             println!();
             println!("  First start: created the administrator 'admin'.");
             println!("  One-time password: {password}");
@@ -78,7 +85,8 @@ async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,russh=warn,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,russh=warn,sqlx=warn"));
     // Colours only for a person at a terminal, never into a log file or journal.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();

@@ -97,7 +97,8 @@ impl Duo {
     /// The passcode Duo accepts from every user.
     pub const PASSCODE: &'static str = "246810";
     pub const DENY_MESSAGE: &'static str = "Your account is disabled by your Duo administrator";
-    pub const ENROLL_URL: &'static str = "https://api-xxxxxxxx.duosecurity.com/portal?code=48bac5d9393fb2c2&akey=DAKXXXXXXXXXXXXXXXXX";
+    pub const ENROLL_URL: &'static str =
+        "https://api-xxxxxxxx.duosecurity.com/portal?code=48bac5d9393fb2c2&akey=DAKXXXXXXXXXXXXXXXXX";
     pub const DEVICE: &'static str = "iOS (XXX-XXX-0100)";
 
     /// Starts the stand-in on a free loopback port.
@@ -109,13 +110,17 @@ impl Duo {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for the Duo stand-in");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the Duo stand-in");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                    let state = shared.clone();
-                    async move { answer(&state, &method, &uri, &headers, &body) }
-                });
+                let app =
+                    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                        let state = shared.clone();
+                        async move { answer(&state, &method, &uri, &headers, &body) }
+                    });
                 tokio::select! {
                     _ = axum::serve(listener, app) => {}
                     _ = stopped => {}
@@ -181,7 +186,11 @@ pub fn last_duo_error(gw: &Gw) -> String {
     let out = match gw.backend {
         Backend::Sqlite => {
             let db = gw.database_url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_string();
-            run_with_timeout(std::process::Command::new("sqlite3").arg(db).arg(sql), None, std::time::Duration::from_secs(20))
+            run_with_timeout(
+                std::process::Command::new("sqlite3").arg(db).arg(sql),
+                None,
+                std::time::Duration::from_secs(20),
+            )
         }
         Backend::Postgres => run_with_timeout(
             std::process::Command::new("psql").args(["-X", "-A", "-t", "-d", &gw.database_url, "-c", sql]),
@@ -211,7 +220,12 @@ fn answer(state: &Mutex<State>, method: &Method, uri: &Uri, headers: &HeaderMap,
     let params = decode_form(&String::from_utf8_lossy(&raw_params));
     let signature = check_signature(method.as_str(), &path, headers, &params);
     let mut st = state.lock().unwrap();
-    st.seen.push(Seen { method: method.to_string(), path: path.clone(), params: params.clone(), signature: signature.clone() });
+    st.seen.push(Seen {
+        method: method.to_string(),
+        path: path.clone(),
+        params: params.clone(),
+        signature: signature.clone(),
+    });
     if let Some(status) = st.broken {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, "<html><body>upstream unavailable</body></html>").into_response();
@@ -223,25 +237,35 @@ fn answer(state: &Mutex<State>, method: &Method, uri: &Uri, headers: &HeaderMap,
             _ => fail(StatusCode::UNAUTHORIZED, 40103, "Invalid signature in request credentials"),
         };
     }
-    if *method == Method::POST && headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-www-form-urlencoded") {
+    if *method == Method::POST
+        && headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-www-form-urlencoded")
+    {
         return fail(StatusCode::BAD_REQUEST, 40002, "Invalid request parameters");
     }
     let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     match (method.as_str(), path.as_str()) {
         ("GET", "/auth/v2/check") => ok(serde_json::json!({"time": now()})),
         ("POST", "/auth/v2/preauth") => {
-            let Some(user) = param("username") else { return fail(StatusCode::BAD_REQUEST, 40001, "Missing required request parameters") };
+            let Some(user) = param("username") else {
+                return fail(StatusCode::BAD_REQUEST, 40001, "Missing required request parameters");
+            };
             let script = st.users.get(&user).map(|(p, _)| *p).unwrap_or(Preauth::Enroll);
             ok(preauth(script))
         }
         ("POST", "/auth/v2/auth") => {
-            let Some(user) = param("username") else { return fail(StatusCode::BAD_REQUEST, 40001, "Missing required request parameters") };
+            let Some(user) = param("username") else {
+                return fail(StatusCode::BAD_REQUEST, 40001, "Missing required request parameters");
+            };
             match (param("factor").as_deref(), param("async").as_deref()) {
                 (Some("passcode"), _) => {
                     if param("passcode").as_deref() == Some(Duo::PASSCODE) {
-                        ok(serde_json::json!({"result": "allow", "status": "allow", "status_msg": "Success. Logging you in..."}))
+                        ok(
+                            serde_json::json!({"result": "allow", "status": "allow", "status_msg": "Success. Logging you in..."}),
+                        )
                     } else {
-                        ok(serde_json::json!({"result": "deny", "status": "deny", "status_msg": "Incorrect passcode. Please try again."}))
+                        ok(
+                            serde_json::json!({"result": "deny", "status": "deny", "status_msg": "Incorrect passcode. Please try again."}),
+                        )
                     }
                 }
                 (Some("push"), Some("1")) => {
@@ -262,10 +286,12 @@ fn answer(state: &Mutex<State>, method: &Method, uri: &Uri, headers: &HeaderMap,
             let push = st.users.get(&user).map(|(_, p)| *p).unwrap_or(Push::Never);
             let waiting = serde_json::json!({"result": "waiting", "status": "pushed", "status_msg": "Pushed a login request to your device..."});
             match push {
-                Push::ApproveAfter(n) if polls > n => {
-                    ok(serde_json::json!({"result": "allow", "status": "allow", "status_msg": "Success. Logging you in..."}))
+                Push::ApproveAfter(n) if polls > n => ok(
+                    serde_json::json!({"result": "allow", "status": "allow", "status_msg": "Success. Logging you in..."}),
+                ),
+                Push::Deny => {
+                    ok(serde_json::json!({"result": "deny", "status": "deny", "status_msg": "Login request denied."}))
                 }
-                Push::Deny => ok(serde_json::json!({"result": "deny", "status": "deny", "status_msg": "Login request denied."})),
                 _ => ok(waiting),
             }
         }
@@ -304,7 +330,12 @@ fn preauth(script: Preauth) -> serde_json::Value {
 
 /// Checks the request's credentials as Duo does; `Ok("sha1" | "sha512")` when valid,
 /// `Err("missing" | "ikey" | "date" | "signature")` otherwise.
-fn check_signature(method: &str, path: &str, headers: &HeaderMap, params: &[(String, String)]) -> Result<&'static str, String> {
+fn check_signature(
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<&'static str, String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (Some(date), Some(auth), Some(host)) = (header("date"), header("authorization"), header("host")) else {
         return Err("missing".into());

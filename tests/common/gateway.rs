@@ -198,11 +198,8 @@ impl Gw {
         assert!(self.child.is_none(), "the gateway is already running");
         for attempt in 1..=START_ATTEMPTS {
             self.write_config();
-            let mut log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.log_path())
-                .expect("opening the serve log");
+            let mut log =
+                OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening the serve log");
             let _ = writeln!(log, "[harness] start attempt {attempt}: ssh {} web {}", self.ssh_port, self.web_port);
             let err = log.try_clone().expect("cloning the log file handle");
             let child = self
@@ -236,11 +233,12 @@ impl Gw {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait() {
-                    self.last_exit = Some(status);
-                    self.child = None;
-                    return Err(true);
-                }
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.last_exit = Some(status);
+                self.child = None;
+                return Err(true);
+            }
             if port_open(self.ssh_port) && healthz(self.web_port) {
                 return Ok(());
             }
@@ -313,19 +311,34 @@ impl Gw {
 
     /// Panics with the command's output and the gateway log if `out` succeeded.
     pub fn assert_failure(&self, out: &Output, what: &str) {
-        assert!(!out.status.success(), "{what} should have failed:\n{}\n--- gateway log ---\n{}", describe(out), self.log());
+        assert!(
+            !out.status.success(),
+            "{what} should have failed:\n{}\n--- gateway log ---\n{}",
+            describe(out),
+            self.log()
+        );
     }
 
     /// Asserts that an `ssh -v` run got through every login step, the gate included; the
     /// panic shows ssh's output and the gateway log.
     pub fn assert_logged_in(&self, out: &Output, what: &str) {
-        assert!(super::ssh::authenticated(out), "{what}: expected to get in\n{}\n--- gateway log ---\n{}", describe(out), self.log());
+        assert!(
+            super::ssh::authenticated(out),
+            "{what}: expected to get in\n{}\n--- gateway log ---\n{}",
+            describe(out),
+            self.log()
+        );
     }
 
     /// Asserts that an `ssh -v` run was refused at the login (exit 255, never
     /// authenticated).
     pub fn assert_refused(&self, out: &Output, what: &str) {
-        assert!(!super::ssh::authenticated(out), "{what}: expected to be refused\n{}\n--- gateway log ---\n{}", describe(out), self.log());
+        assert!(
+            !super::ssh::authenticated(out),
+            "{what}: expected to be refused\n{}\n--- gateway log ---\n{}",
+            describe(out),
+            self.log()
+        );
         assert_eq!(out.status.code(), Some(255), "{what}: ssh should fail to log in\n{}", describe(out));
     }
 

@@ -47,10 +47,6 @@ impl ClientKey {
             Duration::from_secs(20),
         );
         assert!(out.status.success(), "ssh-keygen -l failed:\n{}", describe(&out));
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
+        String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap_or_default().to_string()
     }
 }

@@ -73,21 +73,12 @@ pub fn stderr(out: &Output) -> String {
 
 /// A readable dump of a finished command for assertion messages.
 pub fn describe(out: &Output) -> String {
-    format!(
-        "exit status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    )
+    format!("exit status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, stdout(out), stderr(out))
 }
 
 /// Sends SIGTERM to `pid` (the `kill` program: the test crates have no libc binding).
 pub fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// Kills and reaps the child in `slot`, if any (for servers with no state worth a clean

@@ -144,7 +144,8 @@ post-auth {{
     /// Spawns `freeradius -X` and waits for "Ready to process requests"; false when it
     /// exited first.
     fn spawn_and_wait(&mut self, attempt: u32) -> bool {
-        let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening the radius log");
+        let mut log =
+            OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening the radius log");
         let _ = writeln!(log, "[harness] start attempt {attempt} on port {}", self.port);
         let err = log.try_clone().expect("cloning the log file handle");
         let child = Command::new(FREERADIUS)

@@ -75,7 +75,9 @@ impl Mail {
     pub fn authorize_link(&self) -> String {
         let body = self.body();
         let re = regex::Regex::new(r"https?://\S+/authorize/[0-9a-f]+").unwrap();
-        re.find(&body).map(|m| m.as_str().to_string()).unwrap_or_else(|| panic!("no Authorize link in the mail:\n{body}"))
+        re.find(&body)
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_else(|| panic!("no Authorize link in the mail:\n{body}"))
     }
 }
 

@@ -194,10 +194,8 @@ impl Ssh {
 
     /// The ssh arguments (after the program name) for `remote`.
     fn ssh_args(&self, remote: &[&str]) -> Vec<String> {
-        let mut a: Vec<String> = ["-F", "/dev/null", "-p", &self.port.to_string(), "-l", &self.user]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> =
+            ["-F", "/dev/null", "-p", &self.port.to_string(), "-l", &self.user].iter().map(|s| s.to_string()).collect();
         let mut opt = |o: String| {
             a.push("-o".into());
             a.push(o);

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::keys::ClientKey;
-use super::gateway::read_or_empty;
-use super::process::{describe, kill_child, run_with_timeout, stdout};
 use super::free_port;
+use super::gateway::read_or_empty;
+use super::keys::ClientKey;
+use super::process::{describe, kill_child, run_with_timeout, stdout};
 
 const SSHD: &str = "/usr/sbin/sshd";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -139,10 +139,11 @@ impl Sshd {
         let listening = format!("Server listening on 127.0.0.1 port {}", self.port);
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
-                && let Ok(Some(_)) = child.try_wait() {
-                    self.child = None;
-                    return false;
-                }
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return false;
+            }
             if self.log().contains(&listening) {
                 return true;
             }

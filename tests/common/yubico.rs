@@ -100,7 +100,14 @@ impl SoftYubiKey {
         let mut aes_key = [0u8; 16];
         aes_key.copy_from_slice(&random_bytes(16));
         let t = random_bytes(3);
-        SoftYubiKey { public_id, private_id, aes_key, usage: 1, session: 0, timestamp: u32::from_le_bytes([t[0], t[1], t[2], 0]) }
+        SoftYubiKey {
+            public_id,
+            private_id,
+            aes_key,
+            usage: 1,
+            session: 0,
+            timestamp: u32::from_le_bytes([t[0], t[1], t[2], 0]),
+        }
     }
 
     /// The next OTP, as a touch of the key types it.
@@ -211,7 +218,15 @@ impl ValidationServer {
                 std::thread::spawn(move || shared.serve(stream));
             }
         });
-        ValidationServer { port, client_id: Self::CLIENT_ID.to_string(), api_key, state, wrong_signature, stopped, thread: Some(thread) }
+        ValidationServer {
+            port,
+            client_id: Self::CLIENT_ID.to_string(),
+            api_key,
+            state,
+            wrong_signature,
+            stopped,
+            thread: Some(thread),
+        }
     }
 
     /// The verify URL, as `[yubikey] api_urls` takes it.
@@ -230,7 +245,9 @@ impl ValidationServer {
 
     /// Makes `key`'s OTPs known to the server (as a key registered at YubiCloud).
     pub fn register(&self, key: &SoftYubiKey) {
-        self.lock().keys.insert(key.public_id.clone(), KnownKey { private_id: key.private_id, aes_key: key.aes_key, last: None });
+        self.lock()
+            .keys
+            .insert(key.public_id.clone(), KnownKey { private_id: key.private_id, aes_key: key.aes_key, last: None });
     }
 
     /// From now on, sign answers with a wrong key (a forged or misconfigured server).

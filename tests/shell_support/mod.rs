@@ -43,7 +43,17 @@ impl Bastion {
         let port = sshd.port.to_string();
         let key_file = key_file.display().to_string();
         let mut args = vec![
-            "target", "add", name, "--host", "127.0.0.1", "--port", &port, "--user", &sshd.user, "--key-file", &key_file,
+            "target",
+            "add",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            &sshd.user,
+            "--key-file",
+            &key_file,
         ];
         if let Some(k) = host_key {
             args.extend(["--host-key", k]);

@@ -106,10 +106,14 @@ pub async fn fill(c: &Client, css: &str, text: &str) {
 }
 
 pub async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
 pub async fn body(c: &Client) -> String {
     c.source().await.expect("page source")
 }
-

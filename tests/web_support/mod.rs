@@ -75,19 +75,27 @@ impl Browser {
     async fn finish(resp: reqwest::Response) -> Page {
         let status = resp.status();
         let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let set_cookies = resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+        let set_cookies =
+            resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
         let body = resp.text().await.expect("reading the response body");
         Page { status, location, set_cookies, body }
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let resp =
+            self.client.get(format!("{}{path}", self.base)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
         Self::finish(resp).await
     }
 
     /// POSTs a form as given (the caller includes `csrf` or deliberately not).
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let resp = self.client.post(format!("{}{path}", self.base)).form(form).send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         Self::finish(resp).await
     }
 
@@ -104,7 +112,10 @@ impl Browser {
         let url: Url = self.base.parse().expect("base URL");
         let header = self.jar.cookies(&url)?;
         let text = header.to_str().ok()?.to_string();
-        text.split(';').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == "gh_session").map(|(_, v)| v.to_string())
+        text.split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| *k == "gh_session")
+            .map(|(_, v)| v.to_string())
     }
 
     /// Password step of a login, from a fresh login page.
@@ -135,9 +146,11 @@ impl Browser {
     pub async fn confirm(&self, next: &str, method: &str, code: &str) -> Page {
         let query = format!("/account/confirm?next={}&method={method}", next.replace('/', "%2F"));
         let page = self.get(&query).await;
-        page.assert_status(StatusCode::OK, "confirmation page").assert_contains("Confirm it is you", "confirmation page");
+        page.assert_status(StatusCode::OK, "confirmation page")
+            .assert_contains("Confirm it is you", "confirmation page");
         let field = if method == "password" { "password" } else { "code" };
-        self.post("/account/confirm", &[("csrf", &page.csrf()), ("next", next), ("method", method), (field, code)]).await
+        self.post("/account/confirm", &[("csrf", &page.csrf()), ("next", next), ("method", method), (field, code)])
+            .await
     }
 
     /// Logs in with a TOTP code and trusts this browser, logs out, then logs in again with
@@ -146,9 +159,12 @@ impl Browser {
     pub async fn login_trusted(&self, user: &str, password: &str, totp_code: &str) {
         self.login_to_factor(user, password).await;
         let page = self.get("/login/factor?method=totp").await;
-        self.post("/login/factor", &[("csrf", &page.csrf()), ("method", "totp"), ("code", totp_code), ("trust", "on"), ("trust_days", "30")])
-            .await
-            .assert_redirect("/account", "factor with trust");
+        self.post(
+            "/login/factor",
+            &[("csrf", &page.csrf()), ("method", "totp"), ("code", totp_code), ("trust", "on"), ("trust_days", "30")],
+        )
+        .await
+        .assert_redirect("/account", "factor with trust");
         let token = self.get("/account").await.csrf();
         self.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
         self.login(user, password).await;
@@ -158,7 +174,10 @@ impl Browser {
 /// The one-time password `serve` printed for `admin` on first start.
 pub fn bootstrap_password(gw: &Gw) -> String {
     let log = gw.log();
-    let line = log.lines().find(|l| l.contains("One-time password:")).unwrap_or_else(|| panic!("no bootstrap password in the log:\n{log}"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("One-time password:"))
+        .unwrap_or_else(|| panic!("no bootstrap password in the log:\n{log}"));
     line.split("One-time password:").nth(1).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
@@ -169,9 +188,13 @@ pub async fn admin_browser(gw: &Gw) -> Browser {
     let once = bootstrap_password(gw);
     b.login("admin", &once).await;
     b.get("/account").await.assert_redirect("/account/password", "one-time password forces a change");
-    b.submit("/account/password", "/account/password", &[("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)])
-        .await
-        .assert_redirect("/account?ok=password", "password change");
+    b.submit(
+        "/account/password",
+        "/account/password",
+        &[("current", &once), ("new", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)],
+    )
+    .await
+    .assert_redirect("/account?ok=password", "password change");
     b.get("/account").await.assert_status(StatusCode::OK, "account after the change");
     b
 }

@@ -29,7 +29,9 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for CsrfForm<T> {
 
     async fn from_request(req: Request, gw: &Gateway) -> Result<Self, Self::Rejection> {
         let session = req.extensions().get::<WebSession>().cloned();
-        let bytes = Bytes::from_request(req, gw).await.map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
+        let bytes = Bytes::from_request(req, gw)
+            .await
+            .map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
         if bytes.len() > MAX_BODY {
             return Err(WebError::BadRequest("The form is too large.".into()));
         }

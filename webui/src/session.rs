@@ -84,7 +84,13 @@ pub fn source_of(parts: &Parts) -> String {
 }
 
 /// Starts a session at `stage` that saw `proofs`, and returns its `Set-Cookie` header.
-pub async fn start(gw: &Gateway, user_id: Option<i64>, stage: Stage, source: &str, proofs: Proofs) -> Result<(HeaderValue, WebSession), WebError> {
+pub async fn start(
+    gw: &Gateway,
+    user_id: Option<i64>,
+    stage: Stage,
+    source: &str,
+    proofs: Proofs,
+) -> Result<(HeaderValue, WebSession), WebError> {
     let token = new_token();
     let id_hash = hash_token(&token);
     let csrf = new_token();
@@ -93,7 +99,11 @@ pub async fn start(gw: &Gateway, user_id: Option<i64>, stage: Stage, source: &st
         Stage::Factor => FACTOR_TTL,
         Stage::Full => FULL_TTL,
     };
-    web_sessions::create(&gw.db, NewSession { id_hash: &id_hash, user_id, stage, csrf_token: &csrf, source, ttl_secs: ttl, proofs }).await?;
+    web_sessions::create(
+        &gw.db,
+        NewSession { id_hash: &id_hash, user_id, stage, csrf_token: &csrf, source, ttl_secs: ttl, proofs },
+    )
+    .await?;
     let session = WebSession {
         id_hash,
         user_id,
@@ -109,7 +119,14 @@ pub async fn start(gw: &Gateway, user_id: Option<i64>, stage: Stage, source: &st
 
 /// Replaces `old` (if any) by a new session at `stage` that saw `proofs`: the id changes
 /// at every step.
-pub async fn rotate(gw: &Gateway, old: Option<&WebSession>, user_id: i64, stage: Stage, source: &str, proofs: Proofs) -> Result<HeaderValue, WebError> {
+pub async fn rotate(
+    gw: &Gateway,
+    old: Option<&WebSession>,
+    user_id: i64,
+    stage: Stage,
+    source: &str,
+    proofs: Proofs,
+) -> Result<HeaderValue, WebError> {
     if let Some(old) = old {
         web_sessions::delete(&gw.db, &old.id_hash).await?;
     }
@@ -148,12 +165,8 @@ impl FromRequestParts<Gateway> for Visitor {
             // The CSRF check of a form reads the session from here.
             parts.extensions.insert(s.clone());
         }
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let user_agent =
+            parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         Ok(Visitor {
             session,
             source: source_of(parts),

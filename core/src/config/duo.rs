@@ -98,11 +98,15 @@ impl DuoConfig {
         }
         let ikey = &self.integration_key;
         if ikey.len() > 64 || !ikey.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::Config("duo.integration_key: expected the letters and digits shown in the Duo Admin Panel (DI…)".into()));
+            return Err(Error::Config(
+                "duo.integration_key: expected the letters and digits shown in the Duo Admin Panel (DI…)".into(),
+            ));
         }
         let skey = &self.secret_key;
         if skey.len() > 128 || !skey.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(Error::Config("duo.secret_key: expected the printable characters shown in the Duo Admin Panel".into()));
+            return Err(Error::Config(
+                "duo.secret_key: expected the printable characters shown in the Duo Admin Panel".into(),
+            ));
         }
         if !self.api_host.trim().is_empty() {
             self.endpoint()?;
@@ -136,9 +140,13 @@ fn parse_endpoint(text: &str) -> std::result::Result<DuoEndpoint, String> {
         ));
     }
     let host = rest.to_ascii_lowercase();
-    let (name, port) = split_port(&host).ok_or_else(|| format!("'{}' has a bad port", crate::audit::printable(text)))?;
+    let (name, port) =
+        split_port(&host).ok_or_else(|| format!("'{}' has a bad port", crate::audit::printable(text)))?;
     if scheme == "http" && !is_loopback(name) {
-        return Err("http:// is only accepted for a loopback host (127.0.0.1, ::1, localhost); Duo is reached over https".into());
+        return Err(
+            "http:// is only accepted for a loopback host (127.0.0.1, ::1, localhost); Duo is reached over https"
+                .into(),
+        );
     }
     let default_port = if scheme == "https" { 443 } else { 80 };
     let host = match port {
@@ -194,7 +202,11 @@ mod tests {
         assert_eq!((e.scheme, e.host.as_str()), ("https", "api-xxxxxxxx.duosecurity.com"));
         assert_eq!(e.url("/auth/v2/check"), "https://api-xxxxxxxx.duosecurity.com/auth/v2/check");
         assert_eq!(endpoint("https://api-x.duosecurity.com/").unwrap().host, "api-x.duosecurity.com");
-        assert_eq!(endpoint("https://api-x.duosecurity.com:443").unwrap().host, "api-x.duosecurity.com", "default port dropped");
+        assert_eq!(
+            endpoint("https://api-x.duosecurity.com:443").unwrap().host,
+            "api-x.duosecurity.com",
+            "default port dropped"
+        );
         assert_eq!(endpoint("api-x.duosecurity.com:8443").unwrap().host, "api-x.duosecurity.com:8443");
         let e = endpoint("http://127.0.0.1:4242").unwrap();
         assert_eq!((e.scheme, e.host.as_str()), ("http", "127.0.0.1:4242"));

@@ -93,13 +93,21 @@ impl EmailConfig {
             return Ok(());
         }
         if self.smtp_host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-            return Err(Error::Config(format!("email.smtp_host: '{}' is not a host name", crate::audit::printable(&self.smtp_host))));
+            return Err(Error::Config(format!(
+                "email.smtp_host: '{}' is not a host name",
+                crate::audit::printable(&self.smtp_host)
+            )));
         }
         if self.from.trim().is_empty() {
-            return Err(Error::Config("email.from: must be set when email.smtp_host is (e.g. \"Gatehouse <gatehouse@example.com>\")".into()));
+            return Err(Error::Config(
+                "email.from: must be set when email.smtp_host is (e.g. \"Gatehouse <gatehouse@example.com>\")".into(),
+            ));
         }
         if self.from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(Error::Config(format!("email.from: '{}' is not a mail address", crate::audit::printable(&self.from))));
+            return Err(Error::Config(format!(
+                "email.from: '{}' is not a mail address",
+                crate::audit::printable(&self.from)
+            )));
         }
         if self.username.is_empty() != self.password.is_empty() {
             return Err(Error::Config("email.username and email.password: set both or neither".into()));

@@ -41,7 +41,13 @@ impl std::fmt::Debug for RadiusConfig {
 
 impl Default for RadiusConfig {
     fn default() -> Self {
-        RadiusConfig { servers: Vec::new(), secret: String::new(), timeout_secs: 3, retries: 2, nas_identifier: String::new() }
+        RadiusConfig {
+            servers: Vec::new(),
+            secret: String::new(),
+            timeout_secs: 3,
+            retries: 2,
+            nas_identifier: String::new(),
+        }
     }
 }
 

@@ -43,7 +43,12 @@ impl std::fmt::Debug for YubikeyConfig {
 
 impl Default for YubikeyConfig {
     fn default() -> Self {
-        YubikeyConfig { client_id: String::new(), secret_key: String::new(), api_urls: vec![YUBICLOUD_URL.to_string()], timeout_secs: 5 }
+        YubikeyConfig {
+            client_id: String::new(),
+            secret_key: String::new(),
+            api_urls: vec![YUBICLOUD_URL.to_string()],
+            timeout_secs: 5,
+        }
     }
 }
 
@@ -69,8 +74,12 @@ impl YubikeyConfig {
             return Err(Error::Config("yubikey.secret_key: not base64 (the API key as Yubico issued it)".into()));
         }
         match (self.client_id.is_empty(), self.secret_key.is_empty()) {
-            (false, true) => return Err(Error::Config("yubikey.secret_key: must be set when yubikey.client_id is".into())),
-            (true, false) => return Err(Error::Config("yubikey.client_id: must be set when yubikey.secret_key is".into())),
+            (false, true) => {
+                return Err(Error::Config("yubikey.secret_key: must be set when yubikey.client_id is".into()));
+            }
+            (true, false) => {
+                return Err(Error::Config("yubikey.client_id: must be set when yubikey.secret_key is".into()));
+            }
             _ => {}
         }
         if self.api_urls.is_empty() {
@@ -92,7 +101,10 @@ impl YubikeyConfig {
 /// leak into logs or clash with the request (credentials, a query, a fragment).
 fn check_verify_url(url: &str) -> std::result::Result<(), &'static str> {
     let lower = url.to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")).ok_or("is not an http:// or https:// URL")?;
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or("is not an http:// or https:// URL")?;
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() || authority.starts_with(':') {
         return Err("has no host");

@@ -54,10 +54,11 @@ fn typed_code(answer: &str) -> String {
 
 /// The enrolled address of `user_id`.
 pub async fn address(gw: &Gateway, user_id: i64) -> Result<Option<String>> {
-    let row: Option<Option<String>> = sqlx::query_scalar("SELECT secret FROM factors WHERE user_id = $1 AND method = 'email'")
-        .bind(user_id)
-        .fetch_optional(gw.db.pool())
-        .await?;
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("SELECT secret FROM factors WHERE user_id = $1 AND method = 'email'")
+            .bind(user_id)
+            .fetch_optional(gw.db.pool())
+            .await?;
     Ok(row.flatten().filter(|a| !a.is_empty()))
 }
 
@@ -87,11 +88,19 @@ struct NewApproval<'a> {
 
 /// Stores a new approval and mails it; the row is removed again when the mail does not go
 /// out, so nothing waits on a mail nobody got. Returns the row id.
-async fn create_and_send(gw: &Gateway, new: NewApproval<'_>, subject: &str, body: impl FnOnce(&str, Option<&str>) -> String) -> Result<i64> {
+async fn create_and_send(
+    gw: &Gateway,
+    new: NewApproval<'_>,
+    subject: &str,
+    body: impl FnOnce(&str, Option<&str>) -> String,
+) -> Result<i64> {
     check_rate(gw, new.user.id).await?;
     // Spent and expired mails are kept a day (the pages of their links still say what
     // happened), then forgotten.
-    sqlx::query("DELETE FROM email_approvals WHERE expires_at < $1").bind(time::now() - 86_400).execute(gw.db.pool()).await?;
+    sqlx::query("DELETE FROM email_approvals WHERE expires_at < $1")
+        .bind(time::now() - 86_400)
+        .execute(gw.db.pool())
+        .await?;
     let code = new_code();
     let code_hash = vault::hash_blocking(code.clone()).await?;
     let token = new.login.map(|_| hex::encode(vault::random_bytes(32)));
@@ -181,7 +190,10 @@ pub async fn confirm_enrollment(gw: &Gateway, user: &User, attempt: &str, code: 
     }
     let typed = typed_code(code);
     if typed.len() != CODE_DIGITS || !vault::verify_blocking(typed, hash).await {
-        sqlx::query("UPDATE email_approvals SET wrong_codes = wrong_codes + 1 WHERE id = $1").bind(id).execute(gw.db.pool()).await?;
+        sqlx::query("UPDATE email_approvals SET wrong_codes = wrong_codes + 1 WHERE id = $1")
+            .bind(id)
+            .execute(gw.db.pool())
+            .await?;
         return Ok(None);
     }
     let mut tx = gw.db.pool().begin().await?;
@@ -300,7 +312,10 @@ fn instructions(masked: &str, expires_at: i64, frontend: &str) -> String {
     } else {
         "Type the code, or press Enter and click Authorize on the linked page: the login goes on as soon as you do."
     };
-    format!("A mail with a code and an Authorize link went to {masked} (valid {minutes} more minute{}).\n{what}", if minutes == 1 { "" } else { "s" })
+    format!(
+        "A mail with a code and an Authorize link went to {masked} (valid {minutes} more minute{}).\n{what}",
+        if minutes == 1 { "" } else { "s" }
+    )
 }
 
 #[async_trait]
@@ -345,7 +360,8 @@ impl SecondFactor for Email {
             Some(row) => row,
             None => {
                 let ttl = minutes(gw);
-                let (name, source, node, frontend) = (user.name.clone(), login.source.clone(), gw.config.node_name(), login.frontend);
+                let (name, source, node, frontend) =
+                    (user.name.clone(), login.source.clone(), gw.config.node_name(), login.frontend);
                 let at = time::format_utc(time::now());
                 let sent = create_and_send(
                     gw,
@@ -402,7 +418,10 @@ impl SecondFactor for Email {
             return Ok(Verdict::Expired);
         }
         if !matches {
-            sqlx::query("UPDATE email_approvals SET wrong_codes = wrong_codes + 1 WHERE id = $1").bind(id).execute(gw.db.pool()).await?;
+            sqlx::query("UPDATE email_approvals SET wrong_codes = wrong_codes + 1 WHERE id = $1")
+                .bind(id)
+                .execute(gw.db.pool())
+                .await?;
             return Ok(Verdict::Rejected);
         }
         Ok(if consume(gw, user, id).await? { Verdict::Accepted } else { Verdict::Replayed })
@@ -420,7 +439,11 @@ impl SecondFactor for Email {
         Ok(match (decision.as_deref(), used_at) {
             (_, Some(_)) => Verdict::Replayed,
             (Some("approved"), None) => {
-                if consume(gw, user, id).await? { Verdict::Accepted } else { Verdict::Replayed }
+                if consume(gw, user, id).await? {
+                    Verdict::Accepted
+                } else {
+                    Verdict::Replayed
+                }
             }
             (Some(_), None) => Verdict::Rejected,
             (None, None) if expires_at <= time::now() => Verdict::Expired,

@@ -98,7 +98,10 @@ impl FromStr for Method {
             .find(|m| m.as_str() == s || (s == "backup-codes" && *m == Method::BackupCode))
             .ok_or_else(|| {
                 let names: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
-                crate::Error::invalid("method", format!("'{}' is not one of {}", crate::audit::printable(&s), names.join(", ")))
+                crate::Error::invalid(
+                    "method",
+                    format!("'{}' is not one of {}", crate::audit::printable(&s), names.join(", ")),
+                )
             })
     }
 }
@@ -241,7 +244,15 @@ pub trait SecondFactor: Send + Sync {
     async fn challenge(&self, gw: &Gateway, user: &User, login: &LoginContext) -> Result<Challenge> {
         let _ = (gw, user, login);
         let m = self.method();
-        Ok(Challenge { method: m, prompt: format!("{}: ", m.label()), echo: false, instructions: String::new(), pending: None, can_wait: false, state: None })
+        Ok(Challenge {
+            method: m,
+            prompt: format!("{}: ", m.label()),
+            echo: false,
+            instructions: String::new(),
+            pending: None,
+            can_wait: false,
+            state: None,
+        })
     }
 
     /// Checks the user's answer to `challenge`. A method with several rounds updates the
@@ -274,10 +285,8 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
 /// The methods `user_id` has enrolled (backup codes count while any is unused), in a
 /// stable order.
 pub async fn enrolled(db: &Db, user_id: i64) -> Result<Vec<Method>> {
-    let names: Vec<String> = sqlx::query_scalar("SELECT method FROM factors WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_all(db.pool())
-        .await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT method FROM factors WHERE user_id = $1").bind(user_id).fetch_all(db.pool()).await?;
     let mut out: Vec<Method> = names.iter().filter_map(|n| n.parse().ok()).collect();
     if backup_codes::remaining(db, user_id).await? > 0 {
         out.push(Method::BackupCode);

@@ -112,7 +112,12 @@ fn random_suffix() -> String {
 
 /// A login from `source` through a test front end.
 pub fn login(user: &str, source: &str) -> LoginContext {
-    LoginContext { user_name: user.to_string(), source: source.to_string(), frontend: "test", attempt: "test-attempt".into() }
+    LoginContext {
+        user_name: user.to_string(),
+        source: source.to_string(),
+        frontend: "test",
+        attempt: "test-attempt".into(),
+    }
 }
 
 /// Seconds since the epoch.

@@ -37,7 +37,12 @@ fn keygen(path: &Path) {
 }
 
 fn pub_line(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("reading a public key").split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string(path)
+        .expect("reading a public key")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn current_user() -> String {

@@ -153,11 +153,24 @@ pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): Csr
         Err(to_confirm) => return Ok(to_confirm),
     };
     if !allowed(&gw, &a).await?.contains(Method::BackupCode) {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("form", "Backup codes are not allowed for your account.")).await;
+        return account_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("form", "Backup codes are not allowed for your account."),
+        )
+        .await;
     }
     let count = policy::load(&gw.db).await?.backup_code_count;
     let codes = backup_codes::regenerate(&gw.db, a.user.id, count).await?;
-    gw.audit(AuditEvent::new("factor.backup_codes", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{count} new codes via web"))).await?;
+    gw.audit(
+        AuditEvent::new("factor.backup_codes", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("{count} new codes via web")),
+    )
+    .await?;
     grant.done(&gw, &Change::BackupCodes).await?;
     let mut resp = ok(&CodesPage { c: a.chrome.clone().with_section("account"), sub: "factors", codes });
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -174,7 +187,11 @@ pub struct KeywordForm {
 
 /// `POST /account/keyword`: sets or replaces the access keyword (also allowed while the
 /// user must enroll).
-pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<KeywordForm>) -> WebResult {
+pub async fn set_keyword(
+    State(gw): State<Gateway>,
+    Enrolling(a): Enrolling,
+    CsrfForm(f): CsrfForm<KeywordForm>,
+) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
     let grant = match confirm::grant(&gw, &a, "/account/keyword", if forced { "/enroll" } else { "/account" }).await? {
         Ok(grant) => grant,
@@ -193,7 +210,14 @@ pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, Csr
             other => Err(other.into()),
         };
     }
-    gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("keyword via web")).await?;
+    gw.audit(
+        AuditEvent::new("factor.enroll", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail("keyword via web"),
+    )
+    .await?;
     grant.done(&gw, &Change::Keyword).await?;
     Ok(Redirect::to("/account?ok=keyword").into_response())
 }
@@ -201,7 +225,11 @@ pub async fn set_keyword(State(gw): State<Gateway>, Enrolling(a): Enrolling, Csr
 /// The page the keyword form came from, with the error next to the field.
 async fn keyword_failed(gw: &Gateway, a: &Authed, forced: bool, msg: String) -> WebResult {
     let n = Notice::error("keyword", msg);
-    if forced { totp_page(gw, a, true, StatusCode::BAD_REQUEST, n).await } else { account_page(gw, a, StatusCode::BAD_REQUEST, n).await }
+    if forced {
+        totp_page(gw, a, true, StatusCode::BAD_REQUEST, n).await
+    } else {
+        account_page(gw, a, StatusCode::BAD_REQUEST, n).await
+    }
 }
 
 /// How long removing a factor waits for a proof approved elsewhere.
@@ -223,14 +251,27 @@ pub struct RemoveForm {
 pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveForm>) -> WebResult {
     let enrolled = factors::enrolled(&gw.db, a.user.id).await?;
     let Some(method) = f.method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("method", "Choose one of your factors.")).await;
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("method", "Choose one of your factors."))
+            .await;
     };
     let Some(proof_method) = f.proof_method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Confirm with one of your factors.")).await;
+        return account_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("proof", "Confirm with one of your factors."),
+        )
+        .await;
     };
     let ctx = a.login_context();
     let Some(mut challenge) = login::challenge(&gw, &ctx, &a.user, proof_method).await? else {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "That method is not available on this gateway.")).await;
+        return account_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("proof", "That method is not available on this gateway."),
+        )
+        .await;
     };
     let verdict = if !f.proof.trim().is_empty() {
         login::answer(&gw, &ctx, &a.user, &mut challenge, &f.proof).await?
@@ -245,19 +286,41 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
             v => v,
         }
     } else {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword.")).await;
+        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword."))
+            .await;
     };
     if verdict != Verdict::Accepted {
-        return account_page(&gw, &a, StatusCode::UNAUTHORIZED, Notice::error("proof", "That code is not right; nothing was removed.")).await;
+        return account_page(
+            &gw,
+            &a,
+            StatusCode::UNAUTHORIZED,
+            Notice::error("proof", "That code is not right; nothing was removed."),
+        )
+        .await;
     }
     let mut a = a;
-    sudo::confirmed(&gw, &mut a.session, &a.user, &a.source, ProofKind::Factor, &format!("{proof_method}, to remove {method}")).await?;
+    sudo::confirmed(
+        &gw,
+        &mut a.session,
+        &a.user,
+        &a.source,
+        ProofKind::Factor,
+        &format!("{proof_method}, to remove {method}"),
+    )
+    .await?;
     let grant = match confirm::grant(&gw, &a, "/account/factors/remove", "/account").await? {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
     factors::remove(&gw.db, a.user.id, method).await?;
-    gw.audit(AuditEvent::new("factor.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{method} via web"))).await?;
+    gw.audit(
+        AuditEvent::new("factor.remove", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("{method} via web")),
+    )
+    .await?;
     grant.done(&gw, &Change::FactorRemoved(method)).await?;
     Ok(Redirect::to("/account?ok=removed").into_response())
 }
@@ -291,11 +354,7 @@ async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n
 /// The QR code of `text` as inline SVG (no script, no image request).
 fn qr_svg(text: &str) -> String {
     match qrcode::QrCode::new(text.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(220, 220)
-            .quiet_zone(true)
-            .build(),
+        Ok(code) => code.render::<qrcode::render::svg::Color>().min_dimensions(220, 220).quiet_zone(true).build(),
         Err(e) => {
             tracing::error!(error = %e, "QR code could not be built");
             String::new()
@@ -334,26 +393,59 @@ pub struct TotpForm {
 
 /// `POST /account/totp`: stores the seed once a code from it is confirmed; that code's
 /// step is recorded so it cannot be used again to log in.
-pub async fn totp_confirm(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<TotpForm>) -> WebResult {
+pub async fn totp_confirm(
+    State(gw): State<Gateway>,
+    Enrolling(a): Enrolling,
+    CsrfForm(f): CsrfForm<TotpForm>,
+) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
-    let grant = match confirm::grant(&gw, &a, "/account/totp", if forced { "/enroll" } else { "/account/totp" }).await? {
+    let grant = match confirm::grant(&gw, &a, "/account/totp", if forced { "/enroll" } else { "/account/totp" }).await?
+    {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
     if !allowed(&gw, &a).await?.contains(Method::Totp) {
-        return totp_page(&gw, &a, forced, StatusCode::BAD_REQUEST, Notice::error("code", "Authenticator apps are not allowed for your account.")).await;
+        return totp_page(
+            &gw,
+            &a,
+            forced,
+            StatusCode::BAD_REQUEST,
+            Notice::error("code", "Authenticator apps are not allowed for your account."),
+        )
+        .await;
     }
     let Ok(seed) = totp::NewSeed::from_base32(&f.seed) else {
-        return totp_page(&gw, &a, forced, StatusCode::BAD_REQUEST, Notice::error("code", "The form lost its key; scan the new code and try again.")).await;
+        return totp_page(
+            &gw,
+            &a,
+            forced,
+            StatusCode::BAD_REQUEST,
+            Notice::error("code", "The form lost its key; scan the new code and try again."),
+        )
+        .await;
     };
     if f.code.trim().is_empty() {
         return totp_again(&gw, &a, forced, &seed, "Enter the 6-digit code from the app.").await;
     }
     let Some(step) = seed.check(&f.code) else {
-        return totp_again(&gw, &a, forced, &seed, "That code does not match. Check the time on your phone and enter the current code.").await;
+        return totp_again(
+            &gw,
+            &a,
+            forced,
+            &seed,
+            "That code does not match. Check the time on your phone and enter the current code.",
+        )
+        .await;
     };
     totp::enroll(&gw, a.user.id, &seed, Some(step)).await?;
-    gw.audit(AuditEvent::new("factor.enroll", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("totp via web")).await?;
+    gw.audit(
+        AuditEvent::new("factor.enroll", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail("totp via web"),
+    )
+    .await?;
     grant.done(&gw, &Change::Totp).await?;
     Ok(Redirect::to("/account?ok=totp").into_response())
 }

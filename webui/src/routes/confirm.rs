@@ -45,26 +45,17 @@ fn to_confirm(next: &str) -> Response {
 /// confirmation when the session is not fresh, so nobody fills in a form that would be
 /// refused.
 pub async fn form_gate(gw: &Gateway, a: &Authed, page: &str) -> WebResult<Option<Response>> {
-    Ok(sudo::missing(gw, &a.session, &a.user)
-        .await?
-        .map(|_| to_confirm(page)))
+    Ok(sudo::missing(gw, &a.session, &a.user).await?.map(|_| to_confirm(page)))
 }
 
 /// For the request that makes a change (`what`, its path, for the audit log): the grant,
 /// or the redirect to the confirmation that returns to `back_to`, the page with the form.
 /// Nothing may be changed before this is called.
-pub async fn grant(
-    gw: &Gateway,
-    a: &Authed,
-    what: &str,
-    back_to: &str,
-) -> WebResult<Result<Grant, Response>> {
-    Ok(
-        match sudo::check(gw, &a.session, &a.user, &a.source, what).await? {
-            Access::Granted(grant) => Ok(grant),
-            Access::Refused(_) => Err(to_confirm(back_to)),
-        },
-    )
+pub async fn grant(gw: &Gateway, a: &Authed, what: &str, back_to: &str) -> WebResult<Result<Grant, Response>> {
+    Ok(match sudo::check(gw, &a.session, &a.user, &a.source, what).await? {
+        Access::Granted(grant) => Ok(grant),
+        Access::Refused(_) => Err(to_confirm(back_to)),
+    })
 }
 
 #[derive(askama::Template)]
@@ -76,22 +67,11 @@ struct PasswordPage {
 }
 
 fn password_page(a: &Authed, next: &str, status: StatusCode, n: Notice) -> Response {
-    page(
-        status,
-        &PasswordPage {
-            c: a.chrome.clone().with_section("account"),
-            next: next.to_string(),
-            n,
-        },
-    )
+    page(status, &PasswordPage { c: a.chrome.clone().with_section("account"), next: next.to_string(), n })
 }
 
 /// The factor form of a confirmation.
-fn step<'a>(
-    a: &'a Authed,
-    methods: &'a [gatehouse_core::factors::Method],
-    next: &'a str,
-) -> Step<'a> {
+fn step<'a>(a: &'a Authed, methods: &'a [gatehouse_core::factors::Method], next: &'a str) -> Step<'a> {
     Step {
         user: &a.user,
         methods,
@@ -110,11 +90,7 @@ pub struct ConfirmQuery {
 
 /// `GET /account/confirm?next=…`: asks the proof, or returns at once when the session is
 /// fresh already.
-pub async fn form(
-    State(gw): State<Gateway>,
-    Changing(a): Changing,
-    Query(q): Query<ConfirmQuery>,
-) -> WebResult {
+pub async fn form(State(gw): State<Gateway>, Changing(a): Changing, Query(q): Query<ConfirmQuery>) -> WebResult {
     let next = local_path(&q.next);
     let Some(proof) = sudo::missing(&gw, &a.session, &a.user).await? else {
         return Ok(Redirect::to(next).into_response());
@@ -160,22 +136,12 @@ pub async fn submit(
         Proof::Password => match check_password(&gw, &a, &f.password).await? {
             Ok(()) => "password".to_string(),
             Err(refused) => {
-                return Ok(password_page(
-                    &a,
-                    next,
-                    refused.0,
-                    Notice::error("password", refused.1),
-                ));
+                return Ok(password_page(&a, next, refused.0, Notice::error("password", refused.1)));
             }
         },
         Proof::Factor(methods) => {
             let step = step(&a, methods, next);
-            let answer = Answer {
-                method: &f.method,
-                code: &f.code,
-                state: &f.state,
-                wait: f.action == "wait",
-            };
+            let answer = Answer { method: &f.method, code: &f.code, state: &f.state, wait: f.action == "wait" };
             match step.check(&gw, answer).await? {
                 factor_step::Outcome::Passed(method) => method.to_string(),
                 factor_step::Outcome::Page(page) => return Ok(page),
@@ -184,12 +150,7 @@ pub async fn submit(
                         return Ok(Redirect::to(HOME).into_response());
                     };
                     return step
-                        .ask(
-                            &gw,
-                            method,
-                            StatusCode::UNAUTHORIZED,
-                            Notice::error("code", "The request was denied."),
-                        )
+                        .ask(&gw, method, StatusCode::UNAUTHORIZED, Notice::error("code", "The request was denied."))
                         .await;
                 }
             }
@@ -201,37 +162,22 @@ pub async fn submit(
 
 /// Checks the account password as the login does. The error is the status and message
 /// of the page to show.
-async fn check_password(
-    gw: &Gateway,
-    a: &Authed,
-    password: &str,
-) -> WebResult<Result<(), (StatusCode, String)>> {
+async fn check_password(gw: &Gateway, a: &Authed, password: &str) -> WebResult<Result<(), (StatusCode, String)>> {
     if password.is_empty() {
-        return Ok(Err((
-            StatusCode::BAD_REQUEST,
-            "Enter your password.".into(),
-        )));
+        return Ok(Err((StatusCode::BAD_REQUEST, "Enter your password.".into())));
     }
     let started = tokio::time::Instant::now();
-    Ok(
-        match login::password(gw, &a.login_context(), password).await? {
-            Primary::Accepted(u) if u.id == a.user.id => Ok(()),
-            Primary::Locked(lock) => Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed attempts: the account is locked until {}.",
-                    when(Some(lock.until()))
-                ),
-            )),
-            _ => {
-                slow_down(started).await;
-                Err((
-                    StatusCode::UNAUTHORIZED,
-                    "That is not your password.".into(),
-                ))
-            }
-        },
-    )
+    Ok(match login::password(gw, &a.login_context(), password).await? {
+        Primary::Accepted(u) if u.id == a.user.id => Ok(()),
+        Primary::Locked(lock) => Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed attempts: the account is locked until {}.", when(Some(lock.until()))),
+        )),
+        _ => {
+            slow_down(started).await;
+            Err((StatusCode::UNAUTHORIZED, "That is not your password.".into()))
+        }
+    })
 }
 
 #[cfg(test)]

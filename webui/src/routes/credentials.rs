@@ -42,9 +42,18 @@ async fn keys_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, key:
     let keys = ssh_keys::of_user(&gw.db, a.user.id)
         .await?
         .into_iter()
-        .map(|k| KeyRow { fingerprint: k.fingerprint, algorithm: k.algorithm, comment: k.comment, created: when(Some(k.created_at)), used: when(k.last_used_at) })
+        .map(|k| KeyRow {
+            fingerprint: k.fingerprint,
+            algorithm: k.algorithm,
+            comment: k.comment,
+            created: when(Some(k.created_at)),
+            used: when(k.last_used_at),
+        })
         .collect();
-    Ok(page(status, &KeysPage { c: a.chrome.clone().with_section("account"), sub: "keys", n, keys, key: key.to_string() }))
+    Ok(page(
+        status,
+        &KeysPage { c: a.chrome.clone().with_section("account"), sub: "keys", n, keys, key: key.to_string() },
+    ))
 }
 
 /// `GET /account/keys`.
@@ -66,7 +75,14 @@ pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm
     };
     match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
         Ok(k) => {
-            gw.audit(AuditEvent::new("key.add", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(k.fingerprint.clone())).await?;
+            gw.audit(
+                AuditEvent::new("key.add", Outcome::Success)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail(k.fingerprint.clone()),
+            )
+            .await?;
             grant.done(&gw, &Change::KeyAdded(k.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-added").into_response())
         }
@@ -74,7 +90,8 @@ pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm
             keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}")), &f.key).await
         }
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", "You already added this key."), &f.key).await
+            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("key", "You already added this key."), &f.key)
+                .await
         }
         Err(e) => Err(e.into()),
     }
@@ -95,12 +112,26 @@ pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfF
     };
     match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
         Ok(()) => {
-            gw.audit(AuditEvent::new("key.remove", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(f.fingerprint.clone())).await?;
+            gw.audit(
+                AuditEvent::new("key.remove", Outcome::Success)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail(f.fingerprint.clone()),
+            )
+            .await?;
             grant.done(&gw, &Change::KeyRemoved(f.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-removed").into_response())
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
-            keys_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("fingerprint", "You have no key with that fingerprint."), "").await
+            keys_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("fingerprint", "You have no key with that fingerprint."),
+                "",
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -143,7 +174,11 @@ pub struct PasswordForm {
 /// `POST /account/password`. The current password is checked by the login's own check,
 /// so a wrong one counts towards the same per-user and per-source lock as a failed login,
 /// and a locked account changes nothing.
-pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
+pub async fn change_password(
+    State(gw): State<Gateway>,
+    Changing(a): Changing,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> WebResult {
     let grant = match confirm::grant(&gw, &a, "/account/password", "/account/password").await? {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
@@ -165,11 +200,21 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
     match login::password(&gw, &a.login_context(), &f.current).await? {
         Primary::Accepted(u) if u.id == a.user.id => {}
         Primary::Locked(lock) => {
-            let msg = format!("Too many failed attempts: the account is locked until {}. Your password was not changed.", when(Some(lock.until())));
+            let msg = format!(
+                "Too many failed attempts: the account is locked until {}. Your password was not changed.",
+                when(Some(lock.until()))
+            );
             return password_page(&gw, &a, StatusCode::TOO_MANY_REQUESTS, Notice::error("current", msg)).await;
         }
         _ => {
-            gw.audit(AuditEvent::new("user.password", Outcome::Failure).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail("wrong current password via web")).await?;
+            gw.audit(
+                AuditEvent::new("user.password", Outcome::Failure)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail("wrong current password via web"),
+            )
+            .await?;
             slow_down(started).await;
             return bad("current", "That is not your current password.".into()).await;
         }
@@ -183,7 +228,9 @@ pub async fn change_password(State(gw): State<Gateway>, Changing(a): Changing, C
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
-            .detail(format!("changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended")),
+            .detail(format!(
+                "changed via web; {passcodes} application passcodes revoked, {sessions} other sessions ended"
+            )),
     )
     .await?;
     grant.done(&gw, &Change::Password).await?;

@@ -67,9 +67,22 @@ pub async fn revoke_device(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
         Err(_) => false,
     };
     if !revoked {
-        return devices_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("form", "You have no trusted browser with that id.")).await;
+        return devices_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("form", "You have no trusted browser with that id."),
+        )
+        .await;
     }
-    gw.audit(AuditEvent::new("web.untrust_browser", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("device {}", f.id))).await?;
+    gw.audit(
+        AuditEvent::new("web.untrust_browser", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("device {}", f.id)),
+    )
+    .await?;
     Ok(Redirect::to("/account/devices?ok=revoked").into_response())
 }
 
@@ -77,7 +90,14 @@ pub async fn revoke_device(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
 pub async fn revoke_other_devices(State(gw): State<Gateway>, a: Authed, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
     let keep = a.trust_hash.clone().unwrap_or_default();
     let n = trusted_devices::revoke_others(&gw.db, a.user.id, &keep).await?;
-    gw.audit(AuditEvent::new("web.untrust_browser", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("{n} other browsers"))).await?;
+    gw.audit(
+        AuditEvent::new("web.untrust_browser", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("{n} other browsers")),
+    )
+    .await?;
     Ok(Redirect::to("/account/devices?ok=revoked").into_response())
 }
 
@@ -99,7 +119,13 @@ struct PasscodesPage {
     created_label: String,
 }
 
-async fn passcodes_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, created: (String, String)) -> WebResult {
+async fn passcodes_page(
+    gw: &Gateway,
+    a: &Authed,
+    status: StatusCode,
+    n: Notice,
+    created: (String, String),
+) -> WebResult {
     let passcodes = app_passcodes::list(&gw.db, a.user.id)
         .await?
         .into_iter()
@@ -107,7 +133,14 @@ async fn passcodes_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice,
         .collect();
     let mut resp = page(
         status,
-        &PasscodesPage { c: a.chrome.clone().with_section("account"), sub: "passcodes", n, passcodes, created: created.0, created_label: created.1 },
+        &PasscodesPage {
+            c: a.chrome.clone().with_section("account"),
+            sub: "passcodes",
+            n,
+            passcodes,
+            created: created.0,
+            created_label: created.1,
+        },
     );
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(resp)
@@ -135,15 +168,36 @@ pub async fn create_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): 
     let label = f.label.trim().to_string();
     match app_passcodes::create(&gw.db, a.user.id, &label).await {
         Ok(code) => {
-            gw.audit(AuditEvent::new("passcode.create", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("label {label}"))).await?;
+            gw.audit(
+                AuditEvent::new("passcode.create", Outcome::Success)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail(format!("label {label}")),
+            )
+            .await?;
             grant.done(&gw, &Change::PasscodeCreated(label.clone())).await?;
             passcodes_page(&gw, &a, StatusCode::OK, Notice::none(), (code, label)).await
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
-            passcodes_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("label", format!("The label {reason}.")), Default::default()).await
+            passcodes_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("label", format!("The label {reason}.")),
+                Default::default(),
+            )
+            .await
         }
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            passcodes_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("label", "You already have a passcode with that label."), Default::default()).await
+            passcodes_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("label", "You already have a passcode with that label."),
+                Default::default(),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -152,8 +206,22 @@ pub async fn create_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): 
 /// `POST /account/passcodes/revoke`: one of the user's own passcodes, by label.
 pub async fn revoke_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<LabelForm>) -> WebResult {
     if !app_passcodes::revoke(&gw.db, a.user.id, &f.label).await? {
-        return passcodes_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("revoke", "You have no passcode with that label."), Default::default()).await;
+        return passcodes_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("revoke", "You have no passcode with that label."),
+            Default::default(),
+        )
+        .await;
     }
-    gw.audit(AuditEvent::new("passcode.revoke", Outcome::Success).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(format!("label {}", f.label))).await?;
+    gw.audit(
+        AuditEvent::new("passcode.revoke", Outcome::Success)
+            .actor(a.user.name.clone())
+            .user(a.user.name.clone())
+            .source(a.source.clone())
+            .detail(format!("label {}", f.label)),
+    )
+    .await?;
     Ok(Redirect::to("/account/passcodes?ok=revoked").into_response())
 }

@@ -5,9 +5,9 @@
 //! is the proof of the mailbox.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY};
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::email::{self, LinkState};
@@ -18,9 +18,9 @@ use gatehouse_core::{Error as CoreError, Gateway, mail};
 
 use super::confirm;
 use crate::error::WebResult;
+use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{Authed, Enrolling, Visitor};
-use crate::form::CsrfForm;
 
 #[derive(askama::Template)]
 #[template(path = "email.html")]
@@ -36,7 +36,14 @@ struct EmailPage {
     n: Notice,
 }
 
-async fn email_page(gw: &Gateway, a: &Authed, status: StatusCode, sent_to: String, address: String, n: Notice) -> WebResult {
+async fn email_page(
+    gw: &Gateway,
+    a: &Authed,
+    status: StatusCode,
+    sent_to: String,
+    address: String,
+    n: Notice,
+) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
     let current = email::address(gw, a.user.id).await?.unwrap_or_default();
     let c = a.chrome.clone().with_section("account");
@@ -74,7 +81,11 @@ pub struct AddressForm {
 }
 
 /// `POST /account/email`: mails a confirmation code to the address.
-pub async fn send_code(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<AddressForm>) -> WebResult {
+pub async fn send_code(
+    State(gw): State<Gateway>,
+    Enrolling(a): Enrolling,
+    CsrfForm(f): CsrfForm<AddressForm>,
+) -> WebResult {
     // Enrolling starts here; the grant is reported when the code comes back (`confirm`).
     if let Err(to_confirm) = confirm::grant(&gw, &a, "/account/email", "/account/email").await? {
         return Ok(to_confirm);
@@ -99,7 +110,8 @@ pub async fn send_code(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfF
             email_page(&gw, &a, StatusCode::BAD_REQUEST, String::new(), address, Notice::error("address", reason)).await
         }
         Err(CoreError::Unavailable(why) | CoreError::TooMany(why)) => {
-            email_page(&gw, &a, StatusCode::SERVICE_UNAVAILABLE, String::new(), address, Notice::error("address", why)).await
+            email_page(&gw, &a, StatusCode::SERVICE_UNAVAILABLE, String::new(), address, Notice::error("address", why))
+                .await
         }
         Err(e) => Err(e.into()),
     }
@@ -114,13 +126,18 @@ pub struct ConfirmForm {
 }
 
 /// `POST /account/email/confirm`: the mailed code makes the address the email factor.
-pub async fn confirm(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<ConfirmForm>) -> WebResult {
+pub async fn confirm(
+    State(gw): State<Gateway>,
+    Enrolling(a): Enrolling,
+    CsrfForm(f): CsrfForm<ConfirmForm>,
+) -> WebResult {
     let grant = match confirm::grant(&gw, &a, "/account/email/confirm", "/account/email").await? {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
     if let Err(why) = may_enroll(&gw, &a).await? {
-        return email_page(&gw, &a, StatusCode::BAD_REQUEST, String::new(), String::new(), Notice::error("form", why)).await;
+        return email_page(&gw, &a, StatusCode::BAD_REQUEST, String::new(), String::new(), Notice::error("form", why))
+            .await;
     }
     match email::confirm_enrollment(&gw, &a.user, &a.session.id_hash, &f.code).await? {
         Some(address) => {
@@ -174,7 +191,9 @@ fn view(link: Option<&email::Link>, token: &str, state: &'static str, done: &'st
         token: if state == "open" { token.to_string() } else { String::new() },
         user: link.map(|l| l.user_name.clone()).unwrap_or_default(),
         source: link.map(|l| l.source.clone()).unwrap_or_default(),
-        frontend: link.map(|l| if l.frontend == "ssh" { "SSH".to_string() } else { l.frontend.clone() }).unwrap_or_default(),
+        frontend: link
+            .map(|l| if l.frontend == "ssh" { "SSH".to_string() } else { l.frontend.clone() })
+            .unwrap_or_default(),
         node: link.map(|l| l.node.clone()).unwrap_or_default(),
         created: link.map(|l| when(Some(l.created_at))).unwrap_or_default(),
         expires: link.map(|l| when(Some(l.expires_at))).unwrap_or_default(),
@@ -227,7 +246,12 @@ pub struct DecideForm {
 }
 
 /// `POST /authorize/{token}`: Authorize (or Deny) the login, once.
-pub async fn decide(State(gw): State<Gateway>, v: Visitor, Path(token): Path<String>, axum::Form(f): axum::Form<DecideForm>) -> WebResult {
+pub async fn decide(
+    State(gw): State<Gateway>,
+    v: Visitor,
+    Path(token): Path<String>,
+    axum::Form(f): axum::Form<DecideForm>,
+) -> WebResult {
     let approve = match f.action.as_str() {
         "authorize" => true,
         "deny" => false,
@@ -242,13 +266,12 @@ pub async fn decide(State(gw): State<Gateway>, v: Visitor, Path(token): Path<Str
         let (link, state) = lookup(&gw, &v, &token).await?;
         return Ok(authorize_page(status_for(state), view(link.as_ref(), &token, state, "")));
     }
-    let (name, outcome) = if approve { ("login.email_authorized", Outcome::Success) } else { ("login.email_denied", Outcome::Failure) };
-    gw.audit(
-        AuditEvent::new(name, outcome)
-            .user(link.user_name.clone())
-            .source(v.source.clone())
-            .detail(format!("link for the {} login from {} (started on {}), clicked from {}", link.frontend, link.source, link.node, v.source)),
-    )
+    let (name, outcome) =
+        if approve { ("login.email_authorized", Outcome::Success) } else { ("login.email_denied", Outcome::Failure) };
+    gw.audit(AuditEvent::new(name, outcome).user(link.user_name.clone()).source(v.source.clone()).detail(format!(
+        "link for the {} login from {} (started on {}), clicked from {}",
+        link.frontend, link.source, link.node, v.source
+    )))
     .await?;
     let state = if approve { "approved" } else { "denied" };
     Ok(authorize_page(StatusCode::OK, view(Some(&link), &token, state, state)))

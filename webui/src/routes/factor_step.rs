@@ -75,11 +75,7 @@ impl Step<'_> {
     }
 
     fn action(&self) -> &'static str {
-        if self.confirm.is_some() {
-            "/account/confirm"
-        } else {
-            "/login/factor"
-        }
+        if self.confirm.is_some() { "/account/confirm" } else { "/login/factor" }
     }
 
     /// The link that switches this page to `method`.
@@ -88,33 +84,16 @@ impl Step<'_> {
         if let Some((_, next)) = &self.confirm {
             query.push(("next", next));
         }
-        format!(
-            "{}?{}",
-            self.action(),
-            serde_urlencoded::to_string(query).unwrap_or_default()
-        )
+        format!("{}?{}", self.action(), serde_urlencoded::to_string(query).unwrap_or_default())
     }
 
     /// The page asking for `chosen`, with a new challenge (which mails a code or sends a
     /// push for methods that do).
-    pub async fn ask(
-        &self,
-        gw: &Gateway,
-        chosen: Method,
-        status: StatusCode,
-        n: Notice,
-    ) -> WebResult {
-        let (instructions, can_wait) =
-            match login::challenge(gw, &self.ctx, self.user, chosen).await? {
-                Some(ch) => (ch.instructions, ch.can_wait),
-                None => (
-                    format!(
-                        "{} is not available on this gateway. Use another method.",
-                        chosen.label()
-                    ),
-                    false,
-                ),
-            };
+    pub async fn ask(&self, gw: &Gateway, chosen: Method, status: StatusCode, n: Notice) -> WebResult {
+        let (instructions, can_wait) = match login::challenge(gw, &self.ctx, self.user, chosen).await? {
+            Some(ch) => (ch.instructions, ch.can_wait),
+            None => (format!("{} is not available on this gateway. Use another method.", chosen.label()), false),
+        };
         self.render(chosen, status, n, instructions, String::new(), can_wait)
     }
 
@@ -122,19 +101,8 @@ impl Step<'_> {
     /// the form, its State carried in the form.
     fn follow_up(&self, challenge: &Challenge) -> WebResult {
         let question = challenge.prompt.trim().trim_end_matches(':').to_string();
-        let state = challenge
-            .state
-            .as_deref()
-            .map(hex::encode)
-            .unwrap_or_default();
-        self.render(
-            challenge.method,
-            StatusCode::OK,
-            Notice::none(),
-            question,
-            state,
-            false,
-        )
+        let state = challenge.state.as_deref().map(hex::encode).unwrap_or_default();
+        self.render(challenge.method, StatusCode::OK, Notice::none(), question, state, false)
     }
 
     fn render(
@@ -164,12 +132,7 @@ impl Step<'_> {
                 numeric: matches!(chosen, Method::Totp | Method::Email),
                 instructions,
                 state,
-                others: self
-                    .methods
-                    .iter()
-                    .filter(|m| **m != chosen)
-                    .map(|m| (self.link(*m), m.label()))
-                    .collect(),
+                others: self.methods.iter().filter(|m| **m != chosen).map(|m| (self.link(*m), m.label())).collect(),
                 can_wait,
                 n,
             },
@@ -179,25 +142,12 @@ impl Step<'_> {
     /// Checks one answer of the form. [`Outcome::Page`] is the page to show instead (the
     /// error, or the next round); the caller handles the other outcomes.
     pub async fn check(&self, gw: &Gateway, a: Answer<'_>) -> WebResult<Outcome> {
-        let Some(method) = a
-            .method
-            .parse::<Method>()
-            .ok()
-            .filter(|m| self.methods.contains(m))
-        else {
-            return Err(WebError::BadRequest(
-                "That method is not one of yours.".into(),
-            ));
+        let Some(method) = a.method.parse::<Method>().ok().filter(|m| self.methods.contains(m)) else {
+            return Err(WebError::BadRequest("That method is not one of yours.".into()));
         };
         if a.code.trim().is_empty() && !a.wait {
             return Ok(Outcome::Page(
-                self.ask(
-                    gw,
-                    method,
-                    StatusCode::BAD_REQUEST,
-                    Notice::error("code", "Enter the code."),
-                )
-                .await?,
+                self.ask(gw, method, StatusCode::BAD_REQUEST, Notice::error("code", "Enter the code.")).await?,
             ));
         }
         let Some(mut challenge) = login::challenge(gw, &self.ctx, self.user, method).await? else {
@@ -205,16 +155,12 @@ impl Step<'_> {
         };
         // Only a State the server can check (its own, at most one attribute long) is sent back.
         if method == Method::Radius && !a.state.is_empty() {
-            challenge.state = hex::decode(a.state.trim())
-                .ok()
-                .filter(|st| !st.is_empty() && st.len() <= 253);
+            challenge.state = hex::decode(a.state.trim()).ok().filter(|st| !st.is_empty() && st.len() <= 253);
         }
         let started = tokio::time::Instant::now();
         let verdict = if a.wait {
             if !challenge.can_wait {
-                return Err(WebError::BadRequest(
-                    "That method has nothing to wait for.".into(),
-                ));
+                return Err(WebError::BadRequest("That method has nothing to wait for.".into()));
             }
             login::wait(gw, &self.ctx, self.user, &mut challenge, WEB_WAIT).await?
         } else {
@@ -243,15 +189,8 @@ impl Step<'_> {
                 }
             }
         };
-        let status = if verdict == Verdict::Pending {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        Ok(Outcome::Page(
-            self.ask(gw, method, status, Notice::error("code", msg))
-                .await?,
-        ))
+        let status = if verdict == Verdict::Pending { StatusCode::ACCEPTED } else { StatusCode::UNAUTHORIZED };
+        Ok(Outcome::Page(self.ask(gw, method, status, Notice::error("code", msg)).await?))
     }
 }
 

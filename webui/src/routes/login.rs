@@ -61,7 +61,12 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
     let csrf = v.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
     let name = f.username.trim();
     if name.is_empty() {
-        return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, name, Notice::error("username", "Enter your user name.")));
+        return Ok(login_page(
+            StatusCode::BAD_REQUEST,
+            &csrf,
+            name,
+            Notice::error("username", "Enter your user name."),
+        ));
     }
     if f.password.is_empty() {
         return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, name, Notice::error("password", "Enter your password.")));
@@ -72,7 +77,12 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
         Primary::Accepted(u) => u,
         Primary::Rejected => {
             slow_down(started).await;
-            return Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, name, Notice::error("form", "Wrong user name or password.")));
+            return Ok(login_page(
+                StatusCode::UNAUTHORIZED,
+                &csrf,
+                name,
+                Notice::error("form", "Wrong user name or password."),
+            ));
         }
         Primary::Locked(lock) => {
             let msg = format!("Too many failed attempts. Try again after {}.", when(Some(lock.until())));
@@ -94,7 +104,13 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
             Ok(([(SET_COOKIE, cookie)], Redirect::to("/login/factor")).into_response())
         }
         Requirement::Exempt => {
-            gw.audit(AuditEvent::new("login.exempt", Outcome::Info).user(user.name.clone()).source(v.source.clone()).detail("second factor skipped: user is exempt")).await?;
+            gw.audit(
+                AuditEvent::new("login.exempt", Outcome::Info)
+                    .user(user.name.clone())
+                    .source(v.source.clone())
+                    .detail("second factor skipped: user is exempt"),
+            )
+            .await?;
             login::completed(&gw, &ctx, "password (exempt from 2FA)").await?;
             full(&gw, old, &user, &v.source).await
         }
@@ -129,14 +145,24 @@ struct Pending {
 impl Pending {
     /// The factor form of this login.
     fn step<'a>(&'a self, v: &Visitor) -> Step<'a> {
-        Step { user: &self.user, methods: &self.methods, ctx: v.login_context(&self.user.name), csrf: &self.session.csrf_token, confirm: None }
+        Step {
+            user: &self.user,
+            methods: &self.methods,
+            ctx: v.login_context(&self.user.name),
+            csrf: &self.session.csrf_token,
+            confirm: None,
+        }
     }
 }
 
 /// The pending login of a session at the factor step.
 async fn pending(gw: &Gateway, v: &Visitor) -> Result<Pending, WebError> {
-    let Some(session) = v.session.clone().filter(|s| s.stage == Stage::Factor) else { return Err(WebError::LoginRequired) };
-    let Some(user) = users::by_id(&gw.db, session.user_id.unwrap_or(-1)).await? else { return Err(WebError::LoginRequired) };
+    let Some(session) = v.session.clone().filter(|s| s.stage == Stage::Factor) else {
+        return Err(WebError::LoginRequired);
+    };
+    let Some(user) = users::by_id(&gw.db, session.user_id.unwrap_or(-1)).await? else {
+        return Err(WebError::LoginRequired);
+    };
     match policy::requirement(&gw.db, &user).await? {
         Requirement::Required { methods } => Ok(Pending { session, user, methods }),
         // The policy changed since the password step: start again.
@@ -216,7 +242,14 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         let token = session::new_token();
         let label = browser_label(&v.user_agent);
         trusted_devices::trust(&gw.db, user.id, &session::hash_token(&token), &label, days).await?;
-        gw.audit(AuditEvent::new("web.trust_browser", Outcome::Success).actor(user.name.clone()).user(user.name.clone()).source(v.source.clone()).detail(format!("{label} for {days} days"))).await?;
+        gw.audit(
+            AuditEvent::new("web.trust_browser", Outcome::Success)
+                .actor(user.name.clone())
+                .user(user.name.clone())
+                .source(v.source.clone())
+                .detail(format!("{label} for {days} days")),
+        )
+        .await?;
         headers.push((SET_COOKIE, session::set_cookie(&gw, TRUST_COOKIE, &token, Some(days * 86_400))));
     }
     tracing::info!(user = %user.name, peer = %v.source, method = %method, "web login");
@@ -229,7 +262,10 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
 
 /// A short name for a browser from its User-Agent ("Chrome on Linux").
 pub fn browser_label(ua: &str) -> String {
-    let browser = ["Firefox", "Edg", "Chrome", "Safari", "curl"].into_iter().find(|b| ua.contains(b)).map(|b| if b == "Edg" { "Edge" } else { b });
+    let browser = ["Firefox", "Edg", "Chrome", "Safari", "curl"]
+        .into_iter()
+        .find(|b| ua.contains(b))
+        .map(|b| if b == "Edg" { "Edge" } else { b });
     let os = ["Android", "iPhone", "Windows", "Mac OS", "Linux"].into_iter().find(|o| ua.contains(o));
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} on {o}"),

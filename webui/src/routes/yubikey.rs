@@ -5,11 +5,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
+use gatehouse_core::Gateway;
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::yubikey::{self, EnrollError};
 use gatehouse_core::factors::{Method, MethodSet};
 use gatehouse_core::policy::{self, Requirement};
-use gatehouse_core::Gateway;
 use gatehouse_core::sudo::Change;
 
 use super::confirm;
@@ -34,7 +34,8 @@ struct YubikeyPage {
 
 async fn yubikey_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
-    let allowed = policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all).contains(Method::Yubikey);
+    let allowed =
+        policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all).contains(Method::Yubikey);
     let mut chrome = a.chrome.clone().with_section("account");
     chrome.nav = chrome.nav && !forced;
     Ok(page(
@@ -89,7 +90,10 @@ pub async fn bind(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f
             };
             let msg = match &e {
                 // The servers' names and answers are for the administrator (health page).
-                EnrollError::Unavailable(_) => "The YubiKey validation service did not answer, so the key was not bound. Try again later.".to_string(),
+                EnrollError::Unavailable(_) => {
+                    "The YubiKey validation service did not answer, so the key was not bound. Try again later."
+                        .to_string()
+                }
                 other => format!("The key was not bound: {other}."),
             };
             gw.audit(event(&a, Outcome::Failure, format!("yubikey via web: {}", short(&e)))).await?;
@@ -102,7 +106,11 @@ pub async fn bind(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f
 }
 
 fn event(a: &Authed, outcome: Outcome, detail: String) -> AuditEvent {
-    AuditEvent::new("factor.enroll", outcome).actor(a.user.name.clone()).user(a.user.name.clone()).source(a.source.clone()).detail(detail)
+    AuditEvent::new("factor.enroll", outcome)
+        .actor(a.user.name.clone())
+        .user(a.user.name.clone())
+        .source(a.source.clone())
+        .detail(detail)
 }
 
 /// A few words on why an enrollment failed, for the audit log.

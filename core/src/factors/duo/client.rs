@@ -79,7 +79,11 @@ impl Device {
 
     /// How the device is shown to its owner.
     pub fn label(&self) -> &str {
-        [&self.display_name, &self.name, &self.kind].into_iter().find(|s| !s.is_empty()).map(String::as_str).unwrap_or("device")
+        [&self.display_name, &self.name, &self.kind]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(String::as_str)
+            .unwrap_or("device")
     }
 }
 
@@ -211,12 +215,19 @@ impl<'a> Client<'a> {
 
     /// `POST /auth/v2/auth` with `factor=passcode`: Duo checks the passcode (Duo Mobile,
     /// a hardware token, an SMS or a bypass code) and answers at once.
-    pub async fn auth_passcode(&self, username: &str, passcode: &str, ipaddr: Option<&str>) -> Result<Decision, DuoError> {
+    pub async fn auth_passcode(
+        &self,
+        username: &str,
+        passcode: &str,
+        ipaddr: Option<&str>,
+    ) -> Result<Decision, DuoError> {
         let mut params = vec![("factor", "passcode"), ("username", username), ("passcode", passcode)];
         params.extend(ipaddr.map(|ip| ("ipaddr", ip)));
         let raw: RawDecision = parse(self.call(Verb::Post, "/auth/v2/auth", &params, self.timeout()).await?)?;
         match raw.decision()? {
-            Decision { outcome: Outcome::Waiting, .. } => Err(DuoError::Unexpected("a passcode is still waiting".into())),
+            Decision { outcome: Outcome::Waiting, .. } => {
+                Err(DuoError::Unexpected("a passcode is still waiting".into()))
+            }
             decision => Ok(decision),
         }
     }
@@ -225,7 +236,12 @@ impl<'a> Client<'a> {
     /// first capable device and returns its transaction id at once, for
     /// [`Client::auth_status`]. `pushinfo` is shown on the phone: a list of
     /// `(label, value)` that names the login.
-    pub async fn auth_push(&self, username: &str, ipaddr: Option<&str>, pushinfo: &[(&str, &str)]) -> Result<String, DuoError> {
+    pub async fn auth_push(
+        &self,
+        username: &str,
+        ipaddr: Option<&str>,
+        pushinfo: &[(&str, &str)],
+    ) -> Result<String, DuoError> {
         #[derive(Deserialize)]
         struct Started {
             txid: String,
@@ -255,7 +271,13 @@ impl<'a> Client<'a> {
 
     /// One signed request; the `response` of Duo's envelope. HTTP 429 is retried after
     /// the [`BACKOFF`] waits.
-    async fn call(&self, verb: Verb, path: &str, params: &[(&str, &str)], timeout: Duration) -> Result<serde_json::Value, DuoError> {
+    async fn call(
+        &self,
+        verb: Verb,
+        path: &str,
+        params: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<serde_json::Value, DuoError> {
         let http = http()?;
         let encoded = encode_params(params);
         let mut backoff = BACKOFF.iter();
@@ -351,7 +373,9 @@ fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
             let message: String = envelope.message.chars().filter(|c| !c.is_control()).take(200).collect();
             Err(DuoError::Refused { status, code: envelope.code, message })
         }
-        _ => Err(DuoError::Unexpected(format!("HTTP {status} with stat '{}'", crate::audit::printable(&envelope.stat)))),
+        _ => {
+            Err(DuoError::Unexpected(format!("HTTP {status} with stat '{}'", crate::audit::printable(&envelope.stat))))
+        }
     }
 }
 
@@ -390,7 +414,8 @@ pub fn canonical_request(date: &str, method: &str, host: &str, path: &str, encod
 
 /// HMAC-SHA512 of the canonical request keyed with the secret key, in lower-case hex.
 pub fn sign(secret_key: &str, canonical: &str) -> String {
-    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret_key.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        <Hmac<Sha512> as KeyInit>::new_from_slice(secret_key.as_bytes()).expect("HMAC accepts any key length");
     mac.update(canonical.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -464,14 +489,25 @@ mod tests {
     fn reads_duos_envelope() {
         let ok = interpret(200, br#"{"stat":"OK","response":{"time":1357020061}}"#).unwrap();
         assert_eq!(ok["time"], 1357020061);
-        let refused = interpret(401, br#"{"stat":"FAIL","code":40103,"message":"Invalid signature in request credentials"}"#);
+        let refused =
+            interpret(401, br#"{"stat":"FAIL","code":40103,"message":"Invalid signature in request credentials"}"#);
         let err = refused.unwrap_err();
-        assert_eq!(err, DuoError::Refused { status: 401, code: 40103, message: "Invalid signature in request credentials".into() });
+        assert_eq!(
+            err,
+            DuoError::Refused { status: 401, code: 40103, message: "Invalid signature in request credentials".into() }
+        );
         assert!(!err.is_outage(), "a refusal is not an outage: fail_open must not let it through");
         assert_eq!(interpret(503, b"<html>down</html>"), Err(DuoError::ServerError(503)));
-        assert_eq!(interpret(429, br#"{"stat":"FAIL","code":42901,"message":"Too Many Requests"}"#), Err(DuoError::ServerError(429)));
+        assert_eq!(
+            interpret(429, br#"{"stat":"FAIL","code":42901,"message":"Too Many Requests"}"#),
+            Err(DuoError::ServerError(429))
+        );
         assert_eq!(interpret(200, b"<html>captive portal</html>"), Err(DuoError::NotJson(200)));
-        assert!(DuoError::NotJson(200).is_outage() && DuoError::TimedOut.is_outage() && DuoError::ServerError(500).is_outage());
+        assert!(
+            DuoError::NotJson(200).is_outage()
+                && DuoError::TimedOut.is_outage()
+                && DuoError::ServerError(500).is_outage()
+        );
         assert!(matches!(interpret(200, br#"{"stat":"MAYBE"}"#), Err(DuoError::Unexpected(_))));
         assert!(!DuoError::Unexpected(String::new()).is_outage());
     }
@@ -479,8 +515,16 @@ mod tests {
     #[test]
     fn reads_decisions() {
         let d = |json: &str| serde_json::from_str::<RawDecision>(json).unwrap().decision();
-        assert_eq!(d(r#"{"result":"allow","status":"allow","status_msg":"Success. Logging you in..."}"#).unwrap().outcome, Outcome::Allow);
-        assert_eq!(d(r#"{"result":"waiting","status":"pushed","status_msg":"Pushed a login request to your device..."}"#).unwrap().outcome, Outcome::Waiting);
+        assert_eq!(
+            d(r#"{"result":"allow","status":"allow","status_msg":"Success. Logging you in..."}"#).unwrap().outcome,
+            Outcome::Allow
+        );
+        assert_eq!(
+            d(r#"{"result":"waiting","status":"pushed","status_msg":"Pushed a login request to your device..."}"#)
+                .unwrap()
+                .outcome,
+            Outcome::Waiting
+        );
         let deny = d(r#"{"result":"deny","status":"timeout","status_msg":"Login timed out."}"#).unwrap();
         assert_eq!((deny.outcome, deny.status.as_str()), (Outcome::Deny, "timeout"));
         assert!(d(r#"{"result":"perhaps"}"#).is_err());

@@ -57,10 +57,11 @@ pub async fn enroll(gw: &Gateway, user: &User, duo_user: Option<&str>) -> Result
 
 /// The Duo user name of `user_id`, if enrolled.
 pub async fn duo_user(gw: &Gateway, user_id: i64) -> Result<Option<String>> {
-    let row: Option<Option<String>> = sqlx::query_scalar("SELECT secret FROM factors WHERE user_id = $1 AND method = 'duo'")
-        .bind(user_id)
-        .fetch_optional(gw.db.pool())
-        .await?;
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("SELECT secret FROM factors WHERE user_id = $1 AND method = 'duo'")
+            .bind(user_id)
+            .fetch_optional(gw.db.pool())
+            .await?;
     Ok(row.flatten().filter(|n| !n.is_empty()))
 }
 
@@ -134,7 +135,15 @@ fn challenge_for(step: Step, detail: String) -> Challenge {
         Step::Pushed { .. } | Step::Bypass { .. } | Step::Failed { .. } => ("Duo, press Enter: ", true),
     };
     let prompt = prompt.to_string();
-    let mut c = Challenge { method: Method::Duo, prompt, echo: false, instructions: detail, pending: None, can_wait, state: None };
+    let mut c = Challenge {
+        method: Method::Duo,
+        prompt,
+        echo: false,
+        instructions: detail,
+        pending: None,
+        can_wait,
+        state: None,
+    };
     keep(&mut c, &step);
     c
 }
@@ -154,7 +163,8 @@ fn after_preauth(login: Login, preauth: Preauth) -> (Step, String) {
             (Step::Ready { login, push: push.is_some() }, text)
         }
         Preauth::Allow { status_msg } => {
-            let text = "Duo lets you through without a second step (a bypass set at Duo). Press Enter to continue.".to_string();
+            let text = "Duo lets you through without a second step (a bypass set at Duo). Press Enter to continue."
+                .to_string();
             (Step::Bypass { login, status_msg: shown(&status_msg) }, text)
         }
         Preauth::Deny { status_msg } => {
@@ -168,7 +178,10 @@ fn after_preauth(login: Login, preauth: Preauth) -> (Step, String) {
             let text = if url_ok {
                 format!("You have no device enrolled with Duo yet. Enroll one at {url} and log in again.")
             } else {
-                format!("You have no device enrolled with Duo yet ({}). Ask your Duo administrator to enroll one.", shown(&status_msg))
+                format!(
+                    "You have no device enrolled with Duo yet ({}). Ask your Duo administrator to enroll one.",
+                    shown(&status_msg)
+                )
             };
             (Step::Refused, text)
         }
@@ -184,7 +197,10 @@ fn failed_challenge(login: Login) -> Challenge {
 
 /// One request to Duo through a client built from the config; an answer is recorded as
 /// Duo's last one for the health page (failures are recorded where they are handled).
-async fn ask<T>(gw: &Gateway, call: impl AsyncFnOnce(&Client) -> std::result::Result<T, DuoError>) -> std::result::Result<T, DuoError> {
+async fn ask<T>(
+    gw: &Gateway,
+    call: impl AsyncFnOnce(&Client) -> std::result::Result<T, DuoError>,
+) -> std::result::Result<T, DuoError> {
     let answer = match client(gw) {
         Ok(c) => call(&c).await,
         Err(e) => Err(e),
@@ -205,7 +221,10 @@ async fn service_failed(gw: &Gateway, user: &User, login: &Login, error: DuoErro
             AuditEvent::new("login.duo.fail_open", AuditOutcome::Info)
                 .user(user.name.clone())
                 .source(login.source.clone())
-                .detail(format!("Duo unreachable ({error}), let through because fail_open is set, via {}", login.frontend)),
+                .detail(format!(
+                    "Duo unreachable ({error}), let through because fail_open is set, via {}",
+                    login.frontend
+                )),
         )
         .await?;
         return Ok(Verdict::Accepted);
@@ -221,7 +240,10 @@ async fn bypass(gw: &Gateway, user: &User, login: &Login, status_msg: &str) -> R
         AuditEvent::new("login.duo.bypass", AuditOutcome::Info)
             .user(user.name.clone())
             .source(login.source.clone())
-            .detail(format!("Duo bypass: Duo's preauth answered allow{why}, no second factor was asked, via {}", login.frontend)),
+            .detail(format!(
+                "Duo bypass: Duo's preauth answered allow{why}, no second factor was asked, via {}",
+                login.frontend
+            )),
     )
     .await?;
     touch(gw, user.id).await?;
@@ -274,7 +296,15 @@ impl Duo {
     }
 
     /// Asks Duo about the push sent earlier; past its own time it has expired.
-    async fn status(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, login: Login, txid: String, sent_at_ms: i64) -> Result<Verdict> {
+    async fn status(
+        &self,
+        gw: &Gateway,
+        user: &User,
+        challenge: &mut Challenge,
+        login: Login,
+        txid: String,
+        sent_at_ms: i64,
+    ) -> Result<Verdict> {
         let limit = Duration::from_secs(gw.config.duo.push_timeout_secs);
         let waited = Duration::from_millis(u64::try_from(now_ms() - sent_at_ms).unwrap_or(0));
         if waited >= limit {
@@ -285,20 +315,18 @@ impl Duo {
         let left = limit - waited;
         let answer = ask(gw, async |c| c.auth_status(&txid, left).await).await;
         match answer {
-            Ok(decision) => {
-                match decision.outcome {
-                    Outcome::Waiting => Ok(Verdict::Pending),
-                    Outcome::Allow => {
-                        touch(gw, user.id).await?;
-                        Ok(Verdict::Accepted)
-                    }
-                    Outcome::Deny => {
-                        tracing::info!(user = %user.name, method = "duo", status = %decision.status, status_msg = %shown(&decision.status_msg), "push refused");
-                        keep(challenge, &Step::Ready { login, push: true });
-                        Ok(if decision.status == "timeout" { Verdict::Expired } else { Verdict::Rejected })
-                    }
+            Ok(decision) => match decision.outcome {
+                Outcome::Waiting => Ok(Verdict::Pending),
+                Outcome::Allow => {
+                    touch(gw, user.id).await?;
+                    Ok(Verdict::Accepted)
                 }
-            }
+                Outcome::Deny => {
+                    tracing::info!(user = %user.name, method = "duo", status = %decision.status, status_msg = %shown(&decision.status_msg), "push refused");
+                    keep(challenge, &Step::Ready { login, push: true });
+                    Ok(if decision.status == "timeout" { Verdict::Expired } else { Verdict::Rejected })
+                }
+            },
             // Duo held the request open without news; the push's own time bounds the wait.
             Err(DuoError::TimedOut) => Ok(Verdict::Pending),
             Err(e) => service_failed(gw, user, &login, e).await,
@@ -366,7 +394,9 @@ impl SecondFactor for Duo {
             None | Some(Step::Refused) | Some(Step::Ready { push: false, .. }) => Ok(Verdict::Rejected),
             Some(Step::Bypass { login, status_msg }) => bypass(gw, user, &login, &status_msg).await,
             Some(Step::Ready { login, push: true }) => self.push(gw, user, challenge, login).await,
-            Some(Step::Pushed { login, txid, sent_at_ms }) => self.status(gw, user, challenge, login, txid, sent_at_ms).await,
+            Some(Step::Pushed { login, txid, sent_at_ms }) => {
+                self.status(gw, user, challenge, login, txid, sent_at_ms).await
+            }
             Some(Step::Failed { login }) => {
                 // Duo did not answer preauth: ask again, and go on from its answer.
                 let answer = ask(gw, async |c| c.preauth(&login.duo_user, login.ipaddr.as_deref()).await).await;
@@ -393,12 +423,23 @@ mod tests {
     use client::Device;
 
     fn login() -> Login {
-        Login { duo_user: "alice".into(), ipaddr: Some("192.0.2.7".into()), source: "192.0.2.7".into(), frontend: "ssh".into() }
+        Login {
+            duo_user: "alice".into(),
+            ipaddr: Some("192.0.2.7".into()),
+            source: "192.0.2.7".into(),
+            frontend: "ssh".into(),
+        }
     }
 
     #[test]
     fn preauth_answers_become_challenges() {
-        let phone = Device { device: "DP1".into(), kind: "phone".into(), display_name: "iOS (XXX-XXX-0100)".into(), capabilities: vec!["push".into()], ..Default::default() };
+        let phone = Device {
+            device: "DP1".into(),
+            kind: "phone".into(),
+            display_name: "iOS (XXX-XXX-0100)".into(),
+            capabilities: vec!["push".into()],
+            ..Default::default()
+        };
         let token = Device { device: "DP2".into(), kind: "token".into(), ..Default::default() };
 
         let (step, text) = after_preauth(login(), Preauth::Auth { devices: vec![token.clone(), phone] });
@@ -411,7 +452,8 @@ mod tests {
         let c = challenge_for(step, text);
         assert!(!c.can_wait && c.prompt == "Duo passcode: ", "no push without a push device: {c:?}");
 
-        let (step, text) = after_preauth(login(), Preauth::Deny { status_msg: "Your account is disabled.\x1b[2J".into() });
+        let (step, text) =
+            after_preauth(login(), Preauth::Deny { status_msg: "Your account is disabled.\x1b[2J".into() });
         let c = challenge_for(step, text);
         assert!(c.instructions.contains("Duo refused this login: Your account is disabled."), "{c:?}");
         assert!(!c.instructions.contains('\x1b'), "Duo's text is cleaned");
@@ -419,10 +461,19 @@ mod tests {
         assert!(!c.can_wait, "nothing to wait for once Duo refused");
 
         let url = "https://api-xxxxxxxx.duosecurity.com/portal?code=48bac5d9393fb2c2&akey=DAKXXXXXXXXXXXXXXXXX";
-        let (step, text) = after_preauth(login(), Preauth::Enroll { status_msg: "Enroll an authentication device to proceed".into(), enroll_portal_url: url.into() });
+        let (step, text) = after_preauth(
+            login(),
+            Preauth::Enroll {
+                status_msg: "Enroll an authentication device to proceed".into(),
+                enroll_portal_url: url.into(),
+            },
+        );
         assert!(matches!(step, Step::Refused));
         assert!(text.contains(url), "{text}");
-        let (_, text) = after_preauth(login(), Preauth::Enroll { status_msg: "Enroll".into(), enroll_portal_url: "javascript:alert(1)".into() });
+        let (_, text) = after_preauth(
+            login(),
+            Preauth::Enroll { status_msg: "Enroll".into(), enroll_portal_url: "javascript:alert(1)".into() },
+        );
         assert!(!text.contains("javascript"), "{text}");
 
         let (step, text) = after_preauth(login(), Preauth::Allow { status_msg: "Allowing unknown user".into() });

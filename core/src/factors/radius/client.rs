@@ -16,7 +16,10 @@ pub enum Answer {
     Accept,
     Reject,
     /// Another round: show `message` and send `state` back with the next answer.
-    Challenge { message: String, state: Vec<u8> },
+    Challenge {
+        message: String,
+        state: Vec<u8>,
+    },
 }
 
 /// Why no server gave an answer. The caller refuses the login in every case.
@@ -75,7 +78,13 @@ fn interpret(response: &Response) -> Answer {
 
 /// One server: send, wait `timeout` for a valid answer, resend up to `retries` times.
 /// Packets that fail the checks are dropped (they may be forged) and the wait goes on.
-async fn ask_server(server: &str, request: &Request, secret: &[u8], timeout: Duration, retries: u32) -> Result<Response, String> {
+async fn ask_server(
+    server: &str,
+    request: &Request,
+    secret: &[u8],
+    timeout: Duration,
+    retries: u32,
+) -> Result<Response, String> {
     let addr = tokio::net::lookup_host(server)
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?

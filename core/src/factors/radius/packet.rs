@@ -289,10 +289,8 @@ mod tests {
     #[test]
     fn checks_the_rfc_2865_section_7_1_response() {
         // The Access-Accept of the example (no Message-Authenticator in 2000).
-        let response = hex(
-            "02 00 00 26 86 fe 22 0e 76 24 ba 2a 10 05 f6 bf 9b 55 e0 b2
-             06 06 00 00 00 01 0f 06 00 00 00 00 0e 06 c0 a8 01 03",
-        );
+        let response = hex("02 00 00 26 86 fe 22 0e 76 24 ba 2a 10 05 f6 bf 9b 55 e0 b2
+             06 06 00 00 00 01 0f 06 00 00 00 00 0e 06 c0 a8 01 03");
         let request = Request { identifier: 0, authenticator: rfc_authenticator(), bytes: vec![] };
         let r = check_response(&response, &request, SECRET, false).unwrap();
         assert_eq!(r.code, ACCESS_ACCEPT);
@@ -361,7 +359,12 @@ mod tests {
     #[test]
     fn verifies_the_message_authenticator_of_a_challenge() {
         let req = request(None);
-        let bytes = server_response(&req, ACCESS_CHALLENGE, &[(REPLY_MESSAGE, b"Enter "), (REPLY_MESSAGE, b"PIN: "), (STATE, b"xyz")], true);
+        let bytes = server_response(
+            &req,
+            ACCESS_CHALLENGE,
+            &[(REPLY_MESSAGE, b"Enter "), (REPLY_MESSAGE, b"PIN: "), (STATE, b"xyz")],
+            true,
+        );
         let r = check_response(&bytes, &req, SECRET, true).unwrap();
         assert_eq!(r.code, ACCESS_CHALLENGE);
         assert_eq!(r.reply_message(), "Enter PIN: ");
@@ -389,6 +392,9 @@ mod tests {
         bytes[4..20].copy_from_slice(&auth);
         assert_eq!(check_response(&bytes, &req, SECRET, false), Err(PacketError::Malformed));
         let req_as_response = request(None).bytes;
-        assert_eq!(check_response(&req_as_response, &req, SECRET, false), Err(PacketError::UnexpectedCode(ACCESS_REQUEST)));
+        assert_eq!(
+            check_response(&req_as_response, &req, SECRET, false),
+            Err(PacketError::UnexpectedCode(ACCESS_REQUEST))
+        );
     }
 }

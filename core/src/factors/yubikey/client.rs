@@ -210,7 +210,10 @@ fn judge(body: &str, key: &[u8], otp: &Otp, nonce: &str) -> Result<Outcome, Stri
     let Some(outcome) = definitive else {
         return Err(match status.as_str() {
             "NO_SUCH_CLIENT" => "answered NO_SUCH_CLIENT (check yubikey.client_id)".to_string(),
-            "BAD_SIGNATURE" => "answered BAD_SIGNATURE: it does not accept our request signature (check yubikey.secret_key)".to_string(),
+            "BAD_SIGNATURE" => {
+                "answered BAD_SIGNATURE: it does not accept our request signature (check yubikey.secret_key)"
+                    .to_string()
+            }
             other => format!("answered {other}"),
         });
     };
@@ -251,7 +254,10 @@ mod tests {
     }
 
     fn full(status: &str) -> String {
-        answer(&[("t", "2024-05-06T07:08:09Z0123"), ("otp", OTP), ("nonce", NONCE), ("sl", "100"), ("status", status)], KEY)
+        answer(
+            &[("t", "2024-05-06T07:08:09Z0123"), ("otp", OTP), ("nonce", NONCE), ("sl", "100"), ("status", status)],
+            KEY,
+        )
     }
 
     #[test]
@@ -260,7 +266,10 @@ mod tests {
         let expected_h = STANDARD.encode(hmac_sha1(KEY, format!("id=87&nonce={NONCE}&otp={OTP}").as_bytes()));
         let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         assert_eq!(url.path(), "/wsapi/2.0/verify");
-        assert_eq!(query[..3], [("id".into(), "87".into()), ("nonce".into(), NONCE.into()), ("otp".into(), OTP.into())]);
+        assert_eq!(
+            query[..3],
+            [("id".into(), "87".into()), ("nonce".into(), NONCE.into()), ("otp".into(), OTP.into())]
+        );
         assert_eq!(query[3], ("h".to_string(), expected_h));
         // `+` and `/` of base64 are escaped in the query.
         assert!(!url.query().unwrap().contains('/'));
@@ -275,7 +284,15 @@ mod tests {
         // A refusal may leave out the otp and nonce.
         let short = answer(&[("t", "x"), ("status", "BAD_OTP")], KEY);
         assert_eq!(judge(&short, KEY, &otp(), NONCE), Ok(Outcome::Invalid));
-        for problem in ["NO_SUCH_CLIENT", "BAD_SIGNATURE", "MISSING_PARAMETER", "OPERATION_NOT_ALLOWED", "BACKEND_ERROR", "NOT_ENOUGH_ANSWERS", "SOMETHING_NEW"] {
+        for problem in [
+            "NO_SUCH_CLIENT",
+            "BAD_SIGNATURE",
+            "MISSING_PARAMETER",
+            "OPERATION_NOT_ALLOWED",
+            "BACKEND_ERROR",
+            "NOT_ENOUGH_ANSWERS",
+            "SOMETHING_NEW",
+        ] {
             let err = judge(&full(problem), KEY, &otp(), NONCE).unwrap_err();
             assert!(err.contains(problem), "{err}");
         }
@@ -284,7 +301,8 @@ mod tests {
     #[test]
     fn an_ok_must_be_signed_and_echo_the_request() {
         // Signed with another key.
-        let err = judge(&answer(&[("otp", OTP), ("nonce", NONCE), ("status", "OK")], b"other key"), KEY, &otp(), NONCE).unwrap_err();
+        let err = judge(&answer(&[("otp", OTP), ("nonce", NONCE), ("status", "OK")], b"other key"), KEY, &otp(), NONCE)
+            .unwrap_err();
         assert!(err.contains("signature"), "{err}");
         // No signature at all.
         let err = judge(&format!("otp={OTP}\r\nnonce={NONCE}\r\nstatus=OK\r\n"), KEY, &otp(), NONCE).unwrap_err();
@@ -305,7 +323,14 @@ mod tests {
 
     #[test]
     fn garbage_is_no_answer_and_never_panics() {
-        for body in ["", "<html>502 Bad Gateway</html>", "status=OK\nstatus=OK", "h=!!!\r\nstatus=OK\r\n", "h=\r\nstatus=\r\n", "=\r\n"] {
+        for body in [
+            "",
+            "<html>502 Bad Gateway</html>",
+            "status=OK\nstatus=OK",
+            "h=!!!\r\nstatus=OK\r\n",
+            "h=\r\nstatus=\r\n",
+            "=\r\n",
+        ] {
             assert!(judge(body, KEY, &otp(), NONCE).is_err(), "{body:?}");
         }
         // A status full of control characters is shown cleaned and cut short.
@@ -322,7 +347,10 @@ mod tests {
         let config = YubikeyConfig {
             client_id: "1".into(),
             secret_key: STANDARD.encode(KEY),
-            api_urls: vec![format!("http://127.0.0.1:{port}/wsapi/2.0/verify"), format!("http://127.0.0.1:{port}/second")],
+            api_urls: vec![
+                format!("http://127.0.0.1:{port}/wsapi/2.0/verify"),
+                format!("http://127.0.0.1:{port}/second"),
+            ],
             timeout_secs: 1,
         };
         let err = verify(&config, &otp()).await.unwrap_err().to_string();

@@ -57,7 +57,9 @@ async fn bound(gw: &Gateway, user_id: i64) -> crate::Result<Option<Bound>> {
             .bind(user_id)
             .fetch_optional(gw.db.pool())
             .await?;
-    Ok(row.and_then(|(id, public_id, last_otp)| Some(Bound { id, public_id: public_id.filter(|p| otp::is_public_id(p))?, last_otp })))
+    Ok(row.and_then(|(id, public_id, last_otp)| {
+        Some(Bound { id, public_id: public_id.filter(|p| otp::is_public_id(p))?, last_otp })
+    }))
 }
 
 /// Asks the validation servers about `otp`, recording what was seen for the health page.

@@ -88,7 +88,8 @@ mod tests {
 
     #[test]
     fn parses_the_shape_only() {
-        let otp = Otp::parse(&format!("  {}\n", "cccjgjgkhcbb".to_owned() + "irdrfdnlnghhfgrtnnlgedjlftrbdeut")).unwrap();
+        let otp =
+            Otp::parse(&format!("  {}\n", "cccjgjgkhcbb".to_owned() + "irdrfdnlnghhfgrtnnlgedjlftrbdeut")).unwrap();
         assert_eq!(otp.public_id(), "cccjgjgkhcbb");
         assert_eq!(otp.as_str().len(), 44);
         assert_eq!(Otp::parse(SAMPLE).unwrap().public_id(), "vvvvvvcu");

@@ -85,7 +85,12 @@ fn encode(s: &str) -> String {
 /// `GET /admin/audit`.
 pub async fn list(State(gw): State<Gateway>, Admin(a): Admin, Query(q): Query<AuditQuery>) -> WebResult {
     let c = a.chrome.clone().with_section("audit");
-    let bad = |field: &str, msg: &str, q: AuditQuery| page(StatusCode::BAD_REQUEST, &AuditPage { c: c.clone(), n: Notice::error(field, msg), q, events: vec![], older: String::new() });
+    let bad = |field: &str, msg: &str, q: AuditQuery| {
+        page(
+            StatusCode::BAD_REQUEST,
+            &AuditPage { c: c.clone(), n: Notice::error(field, msg), q, events: vec![], older: String::new() },
+        )
+    };
     let since = match q.since.trim() {
         "" => None,
         s => match parse_day(s) {
@@ -118,7 +123,14 @@ pub async fn list(State(gw): State<Gateway>, Admin(a): Admin, Query(q): Query<Au
     let records = audit::list(&gw.db, &filter).await?;
     let older = match records.last() {
         Some(last) if records.len() as i64 == PAGE => {
-            format!("user={}&event={}&since={}&until={}&before={}", encode(&q.user), encode(&q.event), encode(&q.since), encode(&q.until), last.id)
+            format!(
+                "user={}&event={}&since={}&until={}&before={}",
+                encode(&q.user),
+                encode(&q.event),
+                encode(&q.since),
+                encode(&q.until),
+                last.id
+            )
         }
         _ => String::new(),
     };

@@ -30,13 +30,19 @@ pub struct MethodBox {
 pub fn method_boxes(set: &MethodSet) -> Vec<MethodBox> {
     Method::ALL
         .iter()
-        .map(|m| MethodBox { name: m.as_str(), label: m.label(), checked: set.contains(*m), available: factors::factor(*m).is_some() })
+        .map(|m| MethodBox {
+            name: m.as_str(),
+            label: m.label(),
+            checked: set.contains(*m),
+            available: factors::factor(*m).is_some(),
+        })
         .collect()
 }
 
 /// The methods ticked in a form (`m_totp=on`, …); `None` when none is.
 pub fn ticked(form: &HashMap<String, String>) -> Option<MethodSet> {
-    let chosen: Vec<Method> = Method::ALL.into_iter().filter(|m| form.get(&format!("m_{}", m.as_str())).is_some_and(|v| v == "on")).collect();
+    let chosen: Vec<Method> =
+        Method::ALL.into_iter().filter(|m| form.get(&format!("m_{}", m.as_str())).is_some_and(|v| v == "on")).collect();
     (!chosen.is_empty()).then(|| MethodSet::from(chosen.as_slice()))
 }
 
@@ -66,7 +72,10 @@ async fn groups_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, fo
             name: g.name,
         });
     }
-    Ok(page(status, &GroupsPage { c: a.chrome.clone().with_section("groups"), n, groups: rows, form_name: form_name.to_string() }))
+    Ok(page(
+        status,
+        &GroupsPage { c: a.chrome.clone().with_section("groups"), n, groups: rows, form_name: form_name.to_string() },
+    ))
 }
 
 /// `GET /admin/groups`.
@@ -88,8 +97,20 @@ pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): Csr
             audit_change(&gw, &a, "group.create", None, format!("group {name}")).await?;
             Ok(Redirect::to(&format!("/admin/groups/{name}?ok=created")).into_response())
         }
-        Err(gatehouse_core::Error::Invalid { reason, .. }) => groups_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("name", format!("The name {reason}.")), name).await,
-        Err(gatehouse_core::Error::Duplicate { .. }) => groups_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("name", format!("A group named {name} already exists.")), name).await,
+        Err(gatehouse_core::Error::Invalid { reason, .. }) => {
+            groups_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("name", format!("The name {reason}.")), name)
+                .await
+        }
+        Err(gatehouse_core::Error::Duplicate { .. }) => {
+            groups_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("name", format!("A group named {name} already exists.")),
+                name,
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -132,7 +153,12 @@ async fn group_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n:
 }
 
 /// `GET /admin/groups/{name}`.
-pub async fn show(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, Query(d): Query<Done>) -> WebResult {
+pub async fn show(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    Query(d): Query<Done>,
+) -> WebResult {
     group_page(&gw, &a, &name, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
 }
 
@@ -147,23 +173,49 @@ pub struct Toggle {
 }
 
 /// `POST /admin/groups/{name}/force`: the per-group force-2FA switch.
-pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+pub async fn force(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<Toggle>,
+) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     the_group(&gw, &name).await?;
     groups::set_force_2fa(&gw.db, &name, on).await?;
-    audit_change(&gw, &a, "policy.group_force_2fa", None, format!("group {name}: force 2FA {}", if on { "on" } else { "off" })).await?;
+    audit_change(
+        &gw,
+        &a,
+        "policy.group_force_2fa",
+        None,
+        format!("group {name}: force 2FA {}", if on { "on" } else { "off" }),
+    )
+    .await?;
     back(&name)
 }
 
 /// `POST /admin/groups/{name}/methods`.
-pub async fn methods(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<HashMap<String, String>>) -> WebResult {
+pub async fn methods(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<HashMap<String, String>>,
+) -> WebResult {
     the_group(&gw, &name).await?;
     let set = if f.get("inherit").is_some_and(|v| v == "on") {
         None
     } else {
         match ticked(&f) {
             Some(set) => Some(set),
-            None => return group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("methods", "Tick at least one method, or use the global setting.")).await,
+            None => {
+                return group_page(
+                    &gw,
+                    &a,
+                    &name,
+                    StatusCode::BAD_REQUEST,
+                    Notice::error("methods", "Tick at least one method, or use the global setting."),
+                )
+                .await;
+            }
         }
     };
     groups::set_allowed_methods(&gw.db, &name, set.as_ref().map(|s| s.methods())).await?;
@@ -179,34 +231,57 @@ pub struct MemberForm {
 }
 
 /// `POST /admin/groups/{name}/members`.
-pub async fn add_member(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<MemberForm>) -> WebResult {
+pub async fn add_member(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<MemberForm>,
+) -> WebResult {
     the_group(&gw, &name).await?;
     match groups::add_member(&gw.db, &name, &f.user).await {
         Ok(()) => {
             audit_change(&gw, &a, "group.add_member", Some(&f.user), format!("added to group {name}")).await?;
             back(&name)
         }
-        Err(gatehouse_core::Error::NotFound { .. }) => group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("user", "There is no such user.")).await,
-        Err(gatehouse_core::Error::Duplicate { .. }) => group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("user", "That user is already a member.")).await,
+        Err(gatehouse_core::Error::NotFound { .. }) => {
+            group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("user", "There is no such user.")).await
+        }
+        Err(gatehouse_core::Error::Duplicate { .. }) => {
+            group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("user", "That user is already a member."))
+                .await
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /admin/groups/{name}/members/remove`.
-pub async fn remove_member(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<MemberForm>) -> WebResult {
+pub async fn remove_member(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<MemberForm>,
+) -> WebResult {
     the_group(&gw, &name).await?;
     match groups::remove_member(&gw.db, &name, &f.user).await {
         Ok(()) => {
             audit_change(&gw, &a, "group.remove_member", Some(&f.user), format!("removed from group {name}")).await?;
             back(&name)
         }
-        Err(gatehouse_core::Error::NotFound { .. }) => group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("form", "That user is not a member.")).await,
+        Err(gatehouse_core::Error::NotFound { .. }) => {
+            group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("form", "That user is not a member."))
+                .await
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /admin/groups/{name}/delete`.
-pub async fn delete(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+pub async fn delete(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> WebResult {
     the_group(&gw, &name).await?;
     groups::delete(&gw.db, &name).await?;
     audit_change(&gw, &a, "group.delete", None, format!("group {name}")).await?;

@@ -79,7 +79,18 @@ async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n:
     let c = a.chrome.clone().with_section("health");
     Ok(page(
         status,
-        &HealthPage { c, warnings, advisories, methods, user: t.user, result: t.result, mail_to, mail_result: t.mail_result, duo_result: t.duo_result, n },
+        &HealthPage {
+            c,
+            warnings,
+            advisories,
+            methods,
+            user: t.user,
+            result: t.result,
+            mail_to,
+            mail_result: t.mail_result,
+            duo_result: t.duo_result,
+            n,
+        },
     ))
 }
 
@@ -97,7 +108,11 @@ pub struct RadiusTestForm {
 }
 
 /// `POST /admin/health/radius`: one Access-Request; the answer is shown, not stored.
-pub async fn radius_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<RadiusTestForm>) -> WebResult {
+pub async fn radius_test(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    CsrfForm(f): CsrfForm<RadiusTestForm>,
+) -> WebResult {
     let user = f.user.trim().to_string();
     if user.is_empty() || user.len() > 253 || user.chars().any(char::is_control) {
         let n = Notice::error("user", "Enter the user name the RADIUS server knows (1-253 bytes).");
@@ -123,8 +138,16 @@ pub async fn email_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f):
         return health_page(&gw, &a, StatusCode::BAD_REQUEST, Tested { mail_to: to, ..Tested::default() }, n).await;
     }
     let result = health::test_email(&gw, &to).await;
-    audit_change(&gw, &a, "email.test", None, format!("test mail to {}: {result}", gatehouse_core::mail::mask(&to))).await?;
-    health_page(&gw, &a, StatusCode::OK, Tested { mail_to: to, mail_result: result, ..Tested::default() }, Notice::none()).await
+    audit_change(&gw, &a, "email.test", None, format!("test mail to {}: {result}", gatehouse_core::mail::mask(&to)))
+        .await?;
+    health_page(
+        &gw,
+        &a,
+        StatusCode::OK,
+        Tested { mail_to: to, mail_result: result, ..Tested::default() },
+        Notice::none(),
+    )
+    .await
 }
 
 /// `POST /admin/health/duo`: one signed `/auth/v2/check`; the answer is shown and audited.

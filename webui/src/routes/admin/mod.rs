@@ -17,8 +17,17 @@ use crate::error::WebResult;
 use crate::session::Authed;
 
 /// Records an administrator's change.
-pub async fn audit_change(gw: &Gateway, admin: &Authed, event: &str, user: Option<&str>, detail: String) -> WebResult<()> {
-    let mut ev = AuditEvent::new(event, Outcome::Success).actor(admin.user.name.clone()).source(admin.source.clone()).detail(detail);
+pub async fn audit_change(
+    gw: &Gateway,
+    admin: &Authed,
+    event: &str,
+    user: Option<&str>,
+    detail: String,
+) -> WebResult<()> {
+    let mut ev = AuditEvent::new(event, Outcome::Success)
+        .actor(admin.user.name.clone())
+        .source(admin.source.clone())
+        .detail(detail);
     if let Some(u) = user {
         ev = ev.user(u.to_string());
     }

@@ -58,14 +58,20 @@ pub struct Toggle {
 pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     policy::set_force_2fa(&gw.db, on).await?;
-    audit_change(&gw, &a, "policy.force_2fa", None, format!("global force 2FA {}", if on { "on" } else { "off" })).await?;
+    audit_change(&gw, &a, "policy.force_2fa", None, format!("global force 2FA {}", if on { "on" } else { "off" }))
+        .await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }
 
 /// `POST /admin/policy/methods`.
-pub async fn methods(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<HashMap<String, String>>) -> WebResult {
+pub async fn methods(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    CsrfForm(f): CsrfForm<HashMap<String, String>>,
+) -> WebResult {
     let Some(set) = ticked(&f) else {
-        return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("methods", "Tick at least one method.")).await;
+        return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("methods", "Tick at least one method."))
+            .await;
     };
     policy::set_allowed_methods(&gw.db, &set).await?;
     audit_change(&gw, &a, "policy.methods", None, format!("allowed methods {set}")).await?;
@@ -82,7 +88,15 @@ pub struct CountForm {
 pub async fn backup_codes(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<CountForm>) -> WebResult {
     let n = match f.count.trim().parse::<u32>() {
         Ok(n) if (1..=50).contains(&n) => n,
-        _ => return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("count", "Enter a whole number from 1 to 50.")).await,
+        _ => {
+            return policy_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("count", "Enter a whole number from 1 to 50."),
+            )
+            .await;
+        }
     };
     policy::set_backup_code_count(&gw.db, n).await?;
     audit_change(&gw, &a, "policy.backup_codes", None, format!("{n} codes per set")).await?;

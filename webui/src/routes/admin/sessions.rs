@@ -82,7 +82,10 @@ pub async fn player(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<S
     let r = the_recording(&gw, &id).await?;
     let here = recordings::file_path(&gw.config, &r).map(|p| p.is_file()).unwrap_or(false);
     let title = format!("{} on {}, {}", r.user_name, r.target_name, when(Some(r.started_at)));
-    Ok(page(StatusCode::OK, &PlayerPage { c: a.chrome.clone().with_section("recordings"), id: r.id, title, here, node: r.node }))
+    Ok(page(
+        StatusCode::OK,
+        &PlayerPage { c: a.chrome.clone().with_section("recordings"), id: r.id, title, here, node: r.node },
+    ))
 }
 
 /// `GET /admin/recordings/{id}/cast`: the asciicast v2 file, for the player and for
@@ -93,7 +96,10 @@ pub async fn cast(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<Str
     let body = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WebError::NotFound(format!("The file of this recording is not on this node (it was written on {}).", r.node)));
+            return Err(WebError::NotFound(format!(
+                "The file of this recording is not on this node (it was written on {}).",
+                r.node
+            )));
         }
         Err(e) => return Err(WebError::Internal(gatehouse_core::Error::io(&path, e))),
     };
@@ -150,11 +156,19 @@ pub async fn live(State(gw): State<Gateway>, Admin(a): Admin, Query(d): Query<Do
             recording: s.recording_id,
         })
         .collect();
-    Ok(page(StatusCode::OK, &LivePage { c: a.chrome.clone().with_section("live"), n: Notice::from_code(d.ok.as_deref()), sessions }))
+    Ok(page(
+        StatusCode::OK,
+        &LivePage { c: a.chrome.clone().with_section("live"), n: Notice::from_code(d.ok.as_deref()), sessions },
+    ))
 }
 
 /// `POST /admin/live/{id}/terminate`: the node running it ends it at its next check.
-pub async fn terminate(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<String>, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+pub async fn terminate(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> WebResult {
     let Ok(id) = id.parse::<i64>() else { return Err(WebError::NotFound("There is no such session.".into())) };
     if !live_sessions::request_terminate(&gw.db, id).await? {
         return Err(WebError::NotFound("That session is no longer live.".into()));

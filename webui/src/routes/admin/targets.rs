@@ -84,12 +84,28 @@ fn parse_port(s: &str) -> Option<u16> {
 /// `POST /admin/targets`.
 pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<TargetForm>) -> WebResult {
     let Some(port) = parse_port(&f.port) else {
-        return targets_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("port", "The port must be a number from 1 to 65535."), f).await;
+        return targets_page(
+            &gw,
+            &a,
+            StatusCode::BAD_REQUEST,
+            Notice::error("port", "The port must be a number from 1 to 65535."),
+            f,
+        )
+        .await;
     };
     let kind = match f.credential_kind.as_str() {
         "key" => CredentialKind::Key,
         "password" => CredentialKind::Password,
-        _ => return targets_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("credential", "Choose a private key or a password."), f).await,
+        _ => {
+            return targets_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("credential", "Choose a private key or a password."),
+                f,
+            )
+            .await;
+        }
     };
     let host_key = f.host_key.trim();
     let name = f.name.trim().to_string();
@@ -121,10 +137,18 @@ pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): Csr
                 "host key" => "host_key",
                 _ => "credential",
             };
-            targets_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(at, format!("Invalid {field}: {reason}.")), f).await
+            targets_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(at, format!("Invalid {field}: {reason}.")), f)
+                .await
         }
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            targets_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("name", format!("A target named {name} already exists.")), f).await
+            targets_page(
+                &gw,
+                &a,
+                StatusCode::BAD_REQUEST,
+                Notice::error("name", format!("A target named {name} already exists.")),
+                f,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -174,7 +198,12 @@ async fn target_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n
 }
 
 /// `GET /admin/targets/{name}`.
-pub async fn show(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, Query(d): Query<Done>) -> WebResult {
+pub async fn show(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    Query(d): Query<Done>,
+) -> WebResult {
     target_page(&gw, &a, &name, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
 }
 
@@ -193,18 +222,44 @@ pub struct EditForm {
 }
 
 /// `POST /admin/targets/{name}/edit`.
-pub async fn edit(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<EditForm>) -> WebResult {
+pub async fn edit(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<EditForm>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     let Some(port) = parse_port(&f.port) else {
-        return target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("edit", "The port must be a number from 1 to 65535.")).await;
+        return target_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("edit", "The port must be a number from 1 to 65535."),
+        )
+        .await;
     };
     match targets::update_connection(&gw.db, &name, f.host.trim(), port, f.username.trim()).await {
         Ok(()) => {
-            audit_change(&gw, &a, "target.edit", None, format!("target {name} now {}@{}:{port}", f.username.trim(), f.host.trim())).await?;
+            audit_change(
+                &gw,
+                &a,
+                "target.edit",
+                None,
+                format!("target {name} now {}@{}:{port}", f.username.trim(), f.host.trim()),
+            )
+            .await?;
             back(&name)
         }
         Err(gatehouse_core::Error::Invalid { field, reason }) => {
-            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("edit", format!("Invalid {field}: {reason}."))).await
+            target_page(
+                &gw,
+                &a,
+                &name,
+                StatusCode::BAD_REQUEST,
+                Notice::error("edit", format!("Invalid {field}: {reason}.")),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -217,7 +272,12 @@ pub struct KeyForm {
 }
 
 /// `POST /admin/targets/{name}/host-key`: pins the pasted key.
-pub async fn pin(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<KeyForm>) -> WebResult {
+pub async fn pin(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<KeyForm>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     match targets::pin_host_key(&gw.db, &name, &f.key).await {
         Ok(()) => {
@@ -226,17 +286,24 @@ pub async fn pin(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<St
             back(&name)
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
-            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}."))).await
+            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}.")))
+                .await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /admin/targets/{name}/forget-host-key`: the next connection pins what it sees.
-pub async fn forget(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+pub async fn forget(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     targets::forget_host_key(&gw.db, &name).await?;
-    audit_change(&gw, &a, "target.forget_host_key", None, format!("target {name}: pin cleared, next connection pins")).await?;
+    audit_change(&gw, &a, "target.forget_host_key", None, format!("target {name}: pin cleared, next connection pins"))
+        .await?;
     back(&name)
 }
 
@@ -257,37 +324,83 @@ fn grantee<'a>(kind: &str, who: &'a str) -> Option<Grantee<'a>> {
 }
 
 /// `POST /admin/targets/{name}/grant`.
-pub async fn grant(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<GrantForm>) -> WebResult {
+pub async fn grant(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<GrantForm>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     let who = f.who.trim();
     let Some(g) = grantee(&f.kind, who) else {
-        return target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", "Grant to a user or a group.")).await;
+        return target_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("who", "Grant to a user or a group."),
+        )
+        .await;
     };
     match targets::grant(&gw.db, &name, g).await {
         Ok(()) => {
-            audit_change(&gw, &a, "grant.add", (f.kind == "user").then_some(who), format!("target {name} to {} {who}", f.kind)).await?;
+            audit_change(
+                &gw,
+                &a,
+                "grant.add",
+                (f.kind == "user").then_some(who),
+                format!("target {name} to {} {who}", f.kind),
+            )
+            .await?;
             back(&name)
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
-            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", format!("There is no {} named {who}.", f.kind))).await
+            target_page(
+                &gw,
+                &a,
+                &name,
+                StatusCode::BAD_REQUEST,
+                Notice::error("who", format!("There is no {} named {who}.", f.kind)),
+            )
+            .await
         }
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", "That grant exists already.")).await
+            target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", "That grant exists already."))
+                .await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /admin/targets/{name}/revoke`.
-pub async fn revoke(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<GrantForm>) -> WebResult {
+pub async fn revoke(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<GrantForm>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     let who = f.who.trim();
     let Some(g) = grantee(&f.kind, who) else {
-        return target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", "Revoke from a user or a group.")).await;
+        return target_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("who", "Revoke from a user or a group."),
+        )
+        .await;
     };
     match targets::revoke(&gw.db, &name, g).await {
         Ok(()) => {
-            audit_change(&gw, &a, "grant.revoke", (f.kind == "user").then_some(who), format!("target {name} from {} {who}", f.kind)).await?;
+            audit_change(
+                &gw,
+                &a,
+                "grant.revoke",
+                (f.kind == "user").then_some(who),
+                format!("target {name} from {} {who}", f.kind),
+            )
+            .await?;
             back(&name)
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
@@ -298,7 +411,12 @@ pub async fn revoke(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path
 }
 
 /// `POST /admin/targets/{name}/delete`.
-pub async fn delete(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+pub async fn delete(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> WebResult {
     the_target(&gw, &name).await?;
     targets::delete(&gw.db, &name).await?;
     audit_change(&gw, &a, "target.delete", None, format!("target {name}")).await?;

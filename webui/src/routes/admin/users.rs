@@ -43,7 +43,8 @@ fn join_or(items: Vec<String>, none: &str) -> String {
 async fn users_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, form: (&str, &str)) -> WebResult {
     let mut rows = Vec::new();
     for u in users::list(&gw.db).await? {
-        let enrolled: Vec<String> = factors::enrolled(&gw.db, u.id).await?.iter().map(|m| m.label().to_string()).collect();
+        let enrolled: Vec<String> =
+            factors::enrolled(&gw.db, u.id).await?.iter().map(|m| m.label().to_string()).collect();
         let groups: Vec<String> = groups::of_user(&gw.db, u.id).await?.into_iter().map(|g| g.name).collect();
         rows.push(UserRow {
             factors: join_or(enrolled, "none"),
@@ -55,7 +56,16 @@ async fn users_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, for
             exempt: u.exempt_2fa,
         });
     }
-    Ok(page(status, &UsersPage { c: a.chrome.clone().with_section("users"), n, users: rows, form_name: form.0.to_string(), form_email: form.1.to_string() }))
+    Ok(page(
+        status,
+        &UsersPage {
+            c: a.chrome.clone().with_section("users"),
+            n,
+            users: rows,
+            form_name: form.0.to_string(),
+            form_email: form.1.to_string(),
+        },
+    ))
 }
 
 /// `GET /admin/users`.
@@ -79,18 +89,29 @@ pub struct CreateForm {
 pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<CreateForm>) -> WebResult {
     let name = f.name.trim();
     let email = f.email.trim();
-    let bad = |field: &str, msg: String| users_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg), (name, email));
+    let bad = |field: &str, msg: String| {
+        users_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg), (name, email))
+    };
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_name("user name", name) {
         return bad("name", format!("The name {reason}.")).await;
     }
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.password) {
         return bad("password", format!("The password {reason}.")).await;
     }
-    let new = NewUser { name, password: Some(&f.password), email: (!email.is_empty()).then_some(email), is_admin: f.is_admin == "on" };
+    let new = NewUser {
+        name,
+        password: Some(&f.password),
+        email: (!email.is_empty()).then_some(email),
+        is_admin: f.is_admin == "on",
+    };
     let user = match users::create(&gw.db, new).await {
         Ok(u) => u,
-        Err(gatehouse_core::Error::Duplicate { .. }) => return bad("name", format!("A user named {name} already exists.")).await,
-        Err(gatehouse_core::Error::Invalid { field: "email", reason }) => return bad("email", format!("The email {reason}.")).await,
+        Err(gatehouse_core::Error::Duplicate { .. }) => {
+            return bad("name", format!("A user named {name} already exists.")).await;
+        }
+        Err(gatehouse_core::Error::Invalid { field: "email", reason }) => {
+            return bad("email", format!("The email {reason}.")).await;
+        }
         Err(e) => return Err(e.into()),
     };
     users::set_must_change_password(&gw.db, user.id, true).await?;
@@ -124,10 +145,18 @@ async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: 
     let requirement = match policy::requirement(&gw.db, &u).await? {
         Requirement::NotRequired => "not required".to_string(),
         Requirement::Exempt => "exempt (never asked)".to_string(),
-        Requirement::Required { methods } => format!("required; asked first for: {}", methods.first().map(|m| m.label()).unwrap_or("—")),
-        Requirement::MustEnroll { .. } => "required, nothing enrolled yet: the user must enroll at next login".to_string(),
+        Requirement::Required { methods } => {
+            format!("required; asked first for: {}", methods.first().map(|m| m.label()).unwrap_or("—"))
+        }
+        Requirement::MustEnroll { .. } => {
+            "required, nothing enrolled yet: the user must enroll at next login".to_string()
+        }
     };
-    let enrolled: Vec<String> = factors::describe(&gw.db, u.id).await?.into_iter().map(|f| format!("{} ({})", f.method.label(), f.label)).collect();
+    let enrolled: Vec<String> = factors::describe(&gw.db, u.id)
+        .await?
+        .into_iter()
+        .map(|f| format!("{} ({})", f.method.label(), f.label))
+        .collect();
     let groups: Vec<String> = groups::of_user(&gw.db, u.id).await?.into_iter().map(|g| g.name).collect();
     let keys: Vec<String> = ssh_keys::of_user(&gw.db, u.id).await?.into_iter().map(|k| k.fingerprint).collect();
     Ok(page(
@@ -150,7 +179,12 @@ async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: 
 }
 
 /// `GET /admin/users/{name}`.
-pub async fn show(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, Query(d): Query<Done>) -> WebResult {
+pub async fn show(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    Query(d): Query<Done>,
+) -> WebResult {
     user_page(&gw, &a, &name, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
 }
 
@@ -165,11 +199,23 @@ fn back(name: &str) -> WebResult {
 }
 
 /// `POST /admin/users/{name}/lock`: unlocking also lifts a failure lockout.
-pub async fn lock(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+pub async fn lock(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<Toggle>,
+) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     let u = target_user(&gw, &name).await?;
     if on && u.id == a.user.id {
-        return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("form", "You cannot lock your own account.")).await;
+        return user_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("form", "You cannot lock your own account."),
+        )
+        .await;
     }
     users::set_locked(&gw.db, &name, on).await?;
     if on {
@@ -183,11 +229,23 @@ pub async fn lock(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<S
 }
 
 /// `POST /admin/users/{name}/admin`.
-pub async fn admin_flag(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+pub async fn admin_flag(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<Toggle>,
+) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     let u = target_user(&gw, &name).await?;
     if !on && u.id == a.user.id {
-        return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("form", "You cannot remove your own administrator flag; ask another administrator.")).await;
+        return user_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("form", "You cannot remove your own administrator flag; ask another administrator."),
+        )
+        .await;
     }
     users::set_admin(&gw.db, &name, on).await?;
     audit_change(&gw, &a, "user.admin", Some(&name), format!("administrator={on}")).await?;
@@ -195,16 +253,33 @@ pub async fn admin_flag(State(gw): State<Gateway>, Admin(a): Admin, Path(name): 
 }
 
 /// `POST /admin/users/{name}/exempt`: audited as a warning-worthy change.
-pub async fn exempt(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+pub async fn exempt(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<Toggle>,
+) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     target_user(&gw, &name).await?;
     users::set_exempt(&gw.db, &name, on).await?;
-    audit_change(&gw, &a, "user.exempt_2fa", Some(&name), if on { "EXEMPTED from the second factor".into() } else { "exemption ended".into() }).await?;
+    audit_change(
+        &gw,
+        &a,
+        "user.exempt_2fa",
+        Some(&name),
+        if on { "EXEMPTED from the second factor".into() } else { "exemption ended".into() },
+    )
+    .await?;
     back(&name)
 }
 
 /// `POST /admin/users/{name}/reset-factors`: every factor, backup code and trusted browser.
-pub async fn reset_factors(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+pub async fn reset_factors(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> WebResult {
     let u = target_user(&gw, &name).await?;
     let methods = factors::enrolled(&gw.db, u.id).await?;
     for m in &methods {
@@ -212,7 +287,14 @@ pub async fn reset_factors(State(gw): State<Gateway>, Admin(a): Admin, Path(name
     }
     let browsers = trusted_devices::revoke_others(&gw.db, u.id, "").await?;
     let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-    audit_change(&gw, &a, "factor.reset", Some(&name), format!("removed [{}], {browsers} trusted browsers", names.join(", "))).await?;
+    audit_change(
+        &gw,
+        &a,
+        "factor.reset",
+        Some(&name),
+        format!("removed [{}], {browsers} trusted browsers", names.join(", ")),
+    )
+    .await?;
     back(&name)
 }
 
@@ -223,14 +305,33 @@ pub struct PasswordForm {
 }
 
 /// `POST /admin/users/{name}/password`: a one-time password the user must replace.
-pub async fn set_password(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<PasswordForm>) -> WebResult {
+pub async fn set_password(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> WebResult {
     let u = target_user(&gw, &name).await?;
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.password) {
-        return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("password", format!("The password {reason}."))).await;
+        return user_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("password", format!("The password {reason}.")),
+        )
+        .await;
     }
     let passcodes = users::set_password(&gw.db, &name, &f.password).await?;
     users::set_must_change_password(&gw.db, u.id, true).await?;
-    audit_change(&gw, &a, "user.password", Some(&name), format!("one-time password set by administrator; {passcodes} application passcodes revoked")).await?;
+    audit_change(
+        &gw,
+        &a,
+        "user.password",
+        Some(&name),
+        format!("one-time password set by administrator; {passcodes} application passcodes revoked"),
+    )
+    .await?;
     back(&name)
 }
 
@@ -241,13 +342,32 @@ pub struct DeleteForm {
 }
 
 /// `POST /admin/users/{name}/delete`: needs the name typed again.
-pub async fn delete(State(gw): State<Gateway>, Admin(a): Admin, Path(name): Path<String>, CsrfForm(f): CsrfForm<DeleteForm>) -> WebResult {
+pub async fn delete(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<DeleteForm>,
+) -> WebResult {
     let u = target_user(&gw, &name).await?;
     if f.confirm.trim() != name {
-        return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("confirm", "Type the user name exactly to confirm.")).await;
+        return user_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("confirm", "Type the user name exactly to confirm."),
+        )
+        .await;
     }
     if u.id == a.user.id {
-        return user_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("confirm", "You cannot delete your own account.")).await;
+        return user_page(
+            &gw,
+            &a,
+            &name,
+            StatusCode::BAD_REQUEST,
+            Notice::error("confirm", "You cannot delete your own account."),
+        )
+        .await;
     }
     users::delete(&gw.db, &name).await?;
     audit_change(&gw, &a, "user.delete", Some(&name), "deleted via web".into()).await?;
