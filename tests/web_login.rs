@@ -449,6 +449,14 @@ async fn web_state_works_on_every_backend() {
         let token = b.get("/account").await.csrf();
         b.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
         b.login("alice", PASSWORD).await;
+        // The trusted browser skipped the factor: the password change asks for it first.
+        b.get("/account/password").await.assert_redirect(
+            "/account/confirm?next=%2Faccount%2Fpassword",
+            &format!("{backend:?}: fresh factor needed"),
+        );
+        b.confirm("/account/password", "totp", &device.code())
+            .await
+            .assert_redirect("/account/password", &format!("{backend:?}: confirmed"));
         b.submit(
             "/account/password",
             "/account/password",

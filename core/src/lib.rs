@@ -17,6 +17,8 @@
 //!   lockout and audit applied the same way on every front end.
 //! - [`lockout`], [`audit`]: failure counters and the audit log, both in the database so
 //!   that every node sees them.
+//! - [`sudo`]: the fresh proof a change of credentials on the web needs, and [`notify`],
+//!   the mail that tells the user of each such change.
 //! - [`Gateway`]: the handle that front ends hold: database, vault and config.
 
 pub mod access;
@@ -32,9 +34,11 @@ pub mod live_sessions;
 pub mod lockout;
 pub mod login;
 pub mod mail;
+pub mod notify;
 pub mod policy;
 pub mod recordings;
 pub mod ssh_keys;
+pub mod sudo;
 pub mod targets;
 pub mod text;
 pub mod time;

@@ -6,6 +6,9 @@
 //! `factor` (password accepted, second factor pending), `full`. Every change of stage gets
 //! a new token (the caller creates a new row and deletes the old one), so an id seen before
 //! login is worthless after it.
+//!
+//! A session also remembers when it last saw each kind of proof ([`Proofs`]), so that a
+//! change of credentials can ask for a fresh one (see [`crate::sudo`]).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -40,6 +43,16 @@ impl Stage {
     }
 }
 
+/// When this session last saw the user prove who they are (epoch seconds). Carried over
+/// when the login moves the browser to a new session id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Proofs {
+    /// The account password was checked.
+    pub password_at: Option<i64>,
+    /// A second factor was passed (never set by a trusted-browser cookie).
+    pub factor_at: Option<i64>,
+}
+
 /// A stored session.
 #[derive(Debug, Clone)]
 pub struct WebSession {
@@ -51,6 +64,7 @@ pub struct WebSession {
     pub source: String,
     pub created_at: i64,
     pub expires_at: i64,
+    pub proofs: Proofs,
 }
 
 /// What [`create`] stores.
@@ -62,9 +76,10 @@ pub struct NewSession<'a> {
     pub source: &'a str,
     /// Lifetime in seconds from now.
     pub ttl_secs: i64,
+    pub proofs: Proofs,
 }
 
-const COLUMNS: &str = "id_hash, user_id, stage, csrf_token, source, created_at, expires_at";
+const COLUMNS: &str = "id_hash, user_id, stage, csrf_token, source, created_at, expires_at, password_at, factor_at";
 
 fn from_row(row: &AnyRow) -> Result<WebSession> {
     Ok(WebSession {
@@ -75,6 +90,7 @@ fn from_row(row: &AnyRow) -> Result<WebSession> {
         source: row.try_get("source")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+        proofs: Proofs { password_at: row.try_get("password_at")?, factor_at: row.try_get("factor_at")? },
     })
 }
 
@@ -85,8 +101,8 @@ pub async fn create(db: &Db, new: NewSession<'_>) -> Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
     sqlx::query(
-        "INSERT INTO web_sessions (id_hash, user_id, stage, csrf_token, source, created_at, last_seen_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+        "INSERT INTO web_sessions (id_hash, user_id, stage, csrf_token, source, created_at, last_seen_at, expires_at, password_at, factor_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)",
     )
     .bind(new.id_hash)
     .bind(new.user_id)
@@ -95,6 +111,8 @@ pub async fn create(db: &Db, new: NewSession<'_>) -> Result<()> {
     .bind(new.source)
     .bind(now)
     .bind(now + new.ttl_secs)
+    .bind(new.proofs.password_at)
+    .bind(new.proofs.factor_at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -121,6 +139,23 @@ pub async fn touch(db: &Db, id_hash: &str, ttl_secs: i64) -> Result<()> {
         .bind(now - 60)
         .execute(db.pool())
         .await?;
+    Ok(())
+}
+
+/// The kind of proof a session just saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofKind {
+    Password,
+    Factor,
+}
+
+/// Records that the session `id_hash` saw a proof of `kind` at `at` (epoch seconds).
+pub async fn stamp(db: &Db, id_hash: &str, kind: ProofKind, at: i64) -> Result<()> {
+    let sql = match kind {
+        ProofKind::Password => "UPDATE web_sessions SET password_at = $1 WHERE id_hash = $2",
+        ProofKind::Factor => "UPDATE web_sessions SET factor_at = $1 WHERE id_hash = $2",
+    };
+    sqlx::query(sql).bind(at).bind(id_hash).execute(db.pool()).await?;
     Ok(())
 }
 
@@ -156,6 +191,7 @@ mod tests {
             csrf_token: "t",
             source: "127.0.0.1",
             ttl_secs: ttl,
+            proofs: Proofs::default(),
         };
         create(&db, new("anon", None, Stage::Anonymous, 60)).await.unwrap();
         create(&db, new("full1", Some(alice.id), Stage::Full, 60)).await.unwrap();
@@ -164,6 +200,13 @@ mod tests {
         let s = find(&db, "full1").await.unwrap().unwrap();
         assert_eq!((s.user_id, s.stage, s.csrf_token.as_str()), (Some(alice.id), Stage::Full, "t"));
         assert_eq!(find(&db, "anon").await.unwrap().unwrap().stage, Stage::Anonymous);
+        assert_eq!(s.proofs, Proofs::default());
+        stamp(&db, "full1", ProofKind::Factor, 1234).await.unwrap();
+        stamp(&db, "full1", ProofKind::Password, 1200).await.unwrap();
+        assert_eq!(
+            find(&db, "full1").await.unwrap().unwrap().proofs,
+            Proofs { password_at: Some(1200), factor_at: Some(1234) }
+        );
         assert!(find(&db, "old").await.unwrap().is_none(), "expired");
         // Creating a session sweeps expired ones.
         create(&db, new("anon2", None, Stage::Anonymous, 60)).await.unwrap();

@@ -249,6 +249,9 @@ async fn parallel_wrong_answers_never_exceed_the_threshold() {
         }
         let checked = events(&t, "alice").await.iter().filter(|e| e.detail.contains("wrong answer")).count();
         assert!((1..=5).contains(&checked), "{backend:?}: {checked} answers checked with a threshold of 5");
-        assert!(matches!(lockout::current(&t.db, "alice", "203.0.113.1").await.unwrap(), Some(Lock::User { .. })), "{backend:?}");
+        assert!(
+            matches!(lockout::current(&t.db, "alice", "203.0.113.1").await.unwrap(), Some(Lock::User { .. })),
+            "{backend:?}"
+        );
     }
 }

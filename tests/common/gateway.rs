@@ -388,6 +388,26 @@ impl Gw {
         ClientKey::generate(&self.dir.path().join("keys"), &format!("{label}-{}", random_suffix()))
     }
 
+    /// Runs one SQL statement on the gateway's database (`sqlite3` or `psql`), for tests
+    /// that must move a stored time, e.g. age a session's proofs past their window.
+    pub fn sql(&self, statement: &str) -> String {
+        let mut cmd = match self.backend {
+            Backend::Sqlite => {
+                let mut c = Command::new("sqlite3");
+                c.arg(self.data_dir().join("gatehouse.db")).arg(statement);
+                c
+            }
+            Backend::Postgres => {
+                let mut c = Command::new("psql");
+                c.args(["-v", "ON_ERROR_STOP=1", "-At", &self.database_url, "-c", statement]);
+                c
+            }
+        };
+        let out = run_with_timeout(&mut cmd, None, CLI_TIMEOUT);
+        assert!(out.status.success(), "SQL {statement:?} failed:\n{}", describe(&out));
+        stdout(&out)
+    }
+
     /// Enrolls a TOTP for `user` (`factor totp enroll`) and returns the base32 secret
     /// from the printed otpauth URI.
     pub fn enroll_totp(&self, user: &str) -> String {

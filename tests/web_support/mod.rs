@@ -140,6 +140,35 @@ impl Browser {
     pub async fn login(&self, user: &str, password: &str) {
         self.password_step(user, password).await.assert_redirect("/account", "password-only login");
     }
+
+    /// Answers the confirmation a change of credentials asks for with `method` and `code`
+    /// (`password` for the password), returning to `next`.
+    pub async fn confirm(&self, next: &str, method: &str, code: &str) -> Page {
+        let query = format!("/account/confirm?next={}&method={method}", next.replace('/', "%2F"));
+        let page = self.get(&query).await;
+        page.assert_status(StatusCode::OK, "confirmation page")
+            .assert_contains("Confirm it is you", "confirmation page");
+        let field = if method == "password" { "password" } else { "code" };
+        self.post("/account/confirm", &[("csrf", &page.csrf()), ("next", next), ("method", method), (field, code)])
+            .await
+    }
+
+    /// Logs in with a TOTP code and trusts this browser, logs out, then logs in again with
+    /// the password alone, as the trusted browser allows: the session of someone who has
+    /// the password and the browser's cookie, but not the factor.
+    pub async fn login_trusted(&self, user: &str, password: &str, totp_code: &str) {
+        self.login_to_factor(user, password).await;
+        let page = self.get("/login/factor?method=totp").await;
+        self.post(
+            "/login/factor",
+            &[("csrf", &page.csrf()), ("method", "totp"), ("code", totp_code), ("trust", "on"), ("trust_days", "30")],
+        )
+        .await
+        .assert_redirect("/account", "factor with trust");
+        let token = self.get("/account").await.csrf();
+        self.post("/logout", &[("csrf", &token)]).await.assert_redirect("/login", "logout");
+        self.login(user, password).await;
+    }
 }
 
 /// The one-time password `serve` printed for `admin` on first start.

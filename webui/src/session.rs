@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use gatehouse_core::factors::LoginContext;
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
-use gatehouse_core::web_sessions::{self, NewSession, Stage, WebSession};
+use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage, WebSession};
 use gatehouse_core::{Gateway, vault};
 use sha2::{Digest, Sha256};
 
@@ -83,12 +83,13 @@ pub fn source_of(parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Starts a session at `stage` and returns its `Set-Cookie` header.
+/// Starts a session at `stage` that saw `proofs`, and returns its `Set-Cookie` header.
 pub async fn start(
     gw: &Gateway,
     user_id: Option<i64>,
     stage: Stage,
     source: &str,
+    proofs: Proofs,
 ) -> Result<(HeaderValue, WebSession), WebError> {
     let token = new_token();
     let id_hash = hash_token(&token);
@@ -100,7 +101,7 @@ pub async fn start(
     };
     web_sessions::create(
         &gw.db,
-        NewSession { id_hash: &id_hash, user_id, stage, csrf_token: &csrf, source, ttl_secs: ttl },
+        NewSession { id_hash: &id_hash, user_id, stage, csrf_token: &csrf, source, ttl_secs: ttl, proofs },
     )
     .await?;
     let session = WebSession {
@@ -111,22 +112,25 @@ pub async fn start(
         source: source.to_string(),
         created_at: gatehouse_core::time::now(),
         expires_at: gatehouse_core::time::now() + ttl,
+        proofs,
     };
     Ok((set_cookie(gw, SESSION_COOKIE, &token, None), session))
 }
 
-/// Replaces `old` (if any) by a new session at `stage`: the id changes at every step.
+/// Replaces `old` (if any) by a new session at `stage` that saw `proofs`: the id changes
+/// at every step.
 pub async fn rotate(
     gw: &Gateway,
     old: Option<&WebSession>,
     user_id: i64,
     stage: Stage,
     source: &str,
+    proofs: Proofs,
 ) -> Result<HeaderValue, WebError> {
     if let Some(old) = old {
         web_sessions::delete(&gw.db, &old.id_hash).await?;
     }
-    Ok(start(gw, Some(user_id), stage, source).await?.0)
+    Ok(start(gw, Some(user_id), stage, source, proofs).await?.0)
 }
 
 /// Anyone: the session, if the browser has a valid one.

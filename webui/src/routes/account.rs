@@ -1,6 +1,7 @@
 //! "My account": the user's second factors — overview, backup codes, access keyword,
 //! removal (confirmed by a current factor) — and the authenticator-app enrollment that
-//! also serves as the forced-enrollment page.
+//! also serves as the forced-enrollment page. Every change here needs a fresh proof
+//! (`super::confirm`) and is mailed to the user.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -8,7 +9,11 @@ use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, totp};
 use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::sudo::{self, Change};
+use gatehouse_core::web_sessions::ProofKind;
 use gatehouse_core::{Gateway, login};
+
+use super::confirm;
 
 use crate::error::WebResult;
 use crate::form::{CsrfForm, Empty};
@@ -143,6 +148,10 @@ pub async fn overview(State(gw): State<Gateway>, a: Authed, Query(d): Query<Done
 
 /// `POST /account/backup-codes`: a new set, shown once.
 pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/backup-codes", "/account").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     if !allowed(&gw, &a).await?.contains(Method::BackupCode) {
         return account_page(
             &gw,
@@ -162,6 +171,7 @@ pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): Csr
             .detail(format!("{count} new codes via web")),
     )
     .await?;
+    grant.done(&gw, &Change::BackupCodes).await?;
     let mut resp = ok(&CodesPage { c: a.chrome.clone().with_section("account"), sub: "factors", codes });
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(resp)
@@ -183,6 +193,10 @@ pub async fn set_keyword(
     CsrfForm(f): CsrfForm<KeywordForm>,
 ) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    let grant = match confirm::grant(&gw, &a, "/account/keyword", if forced { "/enroll" } else { "/account" }).await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let fail = |msg: String| keyword_failed(&gw, &a, forced, msg);
     if !allowed(&gw, &a).await?.contains(Method::Keyword) {
         return fail("The access keyword is not allowed for your account.".into()).await;
@@ -204,6 +218,7 @@ pub async fn set_keyword(
             .detail("keyword via web"),
     )
     .await?;
+    grant.done(&gw, &Change::Keyword).await?;
     Ok(Redirect::to("/account?ok=keyword").into_response())
 }
 
@@ -231,7 +246,8 @@ pub struct RemoveForm {
 }
 
 /// `POST /account/factors/remove`: removes one of the user's own factors after checking
-/// a current factor (counted and audited like a login answer).
+/// a current factor (counted and audited like a login answer). That factor is the fresh
+/// proof the removal needs, so it is recorded as a confirmation first.
 pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveForm>) -> WebResult {
     let enrolled = factors::enrolled(&gw.db, a.user.id).await?;
     let Some(method) = f.method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
@@ -282,6 +298,20 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
         )
         .await;
     }
+    let mut a = a;
+    sudo::confirmed(
+        &gw,
+        &mut a.session,
+        &a.user,
+        &a.source,
+        ProofKind::Factor,
+        &format!("{proof_method}, to remove {method}"),
+    )
+    .await?;
+    let grant = match confirm::grant(&gw, &a, "/account/factors/remove", "/account").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     factors::remove(&gw.db, a.user.id, method).await?;
     gw.audit(
         AuditEvent::new("factor.remove", Outcome::Success)
@@ -291,6 +321,7 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
             .detail(format!("{method} via web")),
     )
     .await?;
+    grant.done(&gw, &Change::FactorRemoved(method)).await?;
     Ok(Redirect::to("/account?ok=removed").into_response())
 }
 
@@ -337,11 +368,17 @@ pub async fn enroll(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebRe
     if !forced {
         return Ok(Redirect::to("/account").into_response());
     }
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/enroll").await? {
+        return Ok(to_confirm);
+    }
     totp_page(&gw, &a, true, StatusCode::OK, Notice::none()).await
 }
 
 /// `GET /account/totp`: a new seed, its QR code, manual key and URI.
 pub async fn totp_form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/totp").await? {
+        return Ok(to_confirm);
+    }
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
     totp_page(&gw, &a, forced, StatusCode::OK, Notice::none()).await
 }
@@ -362,6 +399,11 @@ pub async fn totp_confirm(
     CsrfForm(f): CsrfForm<TotpForm>,
 ) -> WebResult {
     let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
+    let grant = match confirm::grant(&gw, &a, "/account/totp", if forced { "/enroll" } else { "/account/totp" }).await?
+    {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     if !allowed(&gw, &a).await?.contains(Method::Totp) {
         return totp_page(
             &gw,
@@ -404,6 +446,7 @@ pub async fn totp_confirm(
             .detail("totp via web"),
     )
     .await?;
+    grant.done(&gw, &Change::Totp).await?;
     Ok(Redirect::to("/account?ok=totp").into_response())
 }
 

@@ -1,13 +1,19 @@
 //! "My account": SSH public keys and the password. A password change revokes every
-//! application passcode and ends the user's other web sessions.
+//! application passcode and ends the user's other web sessions. Every change here needs a
+//! fresh proof (`super::confirm`) and is mailed to the user; a wrong current password
+//! counts towards the lockout like a failed login.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::login::{self, Primary};
+use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
 
 use super::account::Done;
+use super::confirm;
+use super::factor_step::slow_down;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
@@ -63,6 +69,10 @@ pub struct KeyForm {
 
 /// `POST /account/keys`: adds a key to the logged-in user (never anyone else).
 pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<KeyForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/keys", "/account/keys").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
         Ok(k) => {
             gw.audit(
@@ -70,9 +80,10 @@ pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
-                    .detail(k.fingerprint),
+                    .detail(k.fingerprint.clone()),
             )
             .await?;
+            grant.done(&gw, &Change::KeyAdded(k.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-added").into_response())
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
@@ -95,6 +106,10 @@ pub struct RemoveKeyForm {
 /// `POST /account/keys/remove`: removes one of the user's own keys; a fingerprint of
 /// another user's key is simply not found.
 pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveKeyForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/keys/remove", "/account/keys").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
         Ok(()) => {
             gw.audit(
@@ -102,9 +117,10 @@ pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfF
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
-                    .detail(f.fingerprint),
+                    .detail(f.fingerprint.clone()),
             )
             .await?;
+            grant.done(&gw, &Change::KeyRemoved(f.fingerprint)).await?;
             Ok(Redirect::to("/account/keys?ok=key-removed").into_response())
         }
         Err(gatehouse_core::Error::NotFound { .. }) => {
@@ -139,6 +155,9 @@ async fn password_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) 
 
 /// `GET /account/password` (also the forced-change page after a one-time password).
 pub async fn password(State(gw): State<Gateway>, Changing(a): Changing, Query(d): Query<Done>) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/password").await? {
+        return Ok(to_confirm);
+    }
     password_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref())).await
 }
 
@@ -152,12 +171,18 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// `POST /account/password`.
+/// `POST /account/password`. The current password is checked by the login's own check,
+/// so a wrong one counts towards the same per-user and per-source lock as a failed login,
+/// and a locked account changes nothing.
 pub async fn change_password(
     State(gw): State<Gateway>,
     Changing(a): Changing,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/password", "/account/password").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let bad = |field: &str, msg: String| password_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg));
     if f.current.is_empty() {
         return bad("current", "Enter your current password.".into()).await;
@@ -171,16 +196,28 @@ pub async fn change_password(
     if f.new == f.current {
         return bad("new", "Choose a password different from the current one.".into()).await;
     }
-    if !a.user.check_password(&f.current).await {
-        gw.audit(
-            AuditEvent::new("user.password", Outcome::Failure)
-                .actor(a.user.name.clone())
-                .user(a.user.name.clone())
-                .source(a.source.clone())
-                .detail("wrong current password via web"),
-        )
-        .await?;
-        return bad("current", "That is not your current password.".into()).await;
+    let started = tokio::time::Instant::now();
+    match login::password(&gw, &a.login_context(), &f.current).await? {
+        Primary::Accepted(u) if u.id == a.user.id => {}
+        Primary::Locked(lock) => {
+            let msg = format!(
+                "Too many failed attempts: the account is locked until {}. Your password was not changed.",
+                when(Some(lock.until()))
+            );
+            return password_page(&gw, &a, StatusCode::TOO_MANY_REQUESTS, Notice::error("current", msg)).await;
+        }
+        _ => {
+            gw.audit(
+                AuditEvent::new("user.password", Outcome::Failure)
+                    .actor(a.user.name.clone())
+                    .user(a.user.name.clone())
+                    .source(a.source.clone())
+                    .detail("wrong current password via web"),
+            )
+            .await?;
+            slow_down(started).await;
+            return bad("current", "That is not your current password.".into()).await;
+        }
     }
     let forced = users::must_change_password(&gw.db, a.user.id).await?;
     let passcodes = users::set_password(&gw.db, &a.user.name, &f.new).await?;
@@ -196,6 +233,7 @@ pub async fn change_password(
             )),
     )
     .await?;
+    grant.done(&gw, &Change::Password).await?;
     // After a forced change, on to whatever is due next (enrollment, or the account).
     Ok(Redirect::to(if forced { "/account?ok=password" } else { "/account/password?ok=password" }).into_response())
 }

@@ -5,9 +5,11 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, app_passcodes, trusted_devices};
 
 use super::account::Done;
+use super::confirm;
 use crate::error::WebResult;
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
@@ -156,7 +158,13 @@ pub struct LabelForm {
 }
 
 /// `POST /account/passcodes`: creates one and shows it once (no redirect, no cache).
+/// An application passcode opens SSH commands without a second factor, so making one
+/// needs a fresh proof like any other credential.
 pub async fn create_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<LabelForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/passcodes", "/account/passcodes").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let label = f.label.trim().to_string();
     match app_passcodes::create(&gw.db, a.user.id, &label).await {
         Ok(code) => {
@@ -168,6 +176,7 @@ pub async fn create_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): 
                     .detail(format!("label {label}")),
             )
             .await?;
+            grant.done(&gw, &Change::PasscodeCreated(label.clone())).await?;
             passcodes_page(&gw, &a, StatusCode::OK, Notice::none(), (code, label)).await
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {

@@ -13,8 +13,10 @@ use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::email::{self, LinkState};
 use gatehouse_core::factors::{Method, MethodSet};
 use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::sudo::Change;
 use gatehouse_core::{Error as CoreError, Gateway, mail};
 
+use super::confirm;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
@@ -62,6 +64,9 @@ async fn may_enroll(gw: &Gateway, a: &Authed) -> WebResult<Result<(), &'static s
 
 /// `GET /account/email`.
 pub async fn form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/email").await? {
+        return Ok(to_confirm);
+    }
     let n = match may_enroll(&gw, &a).await? {
         Ok(()) => Notice::none(),
         Err(why) => Notice::error("form", why),
@@ -81,6 +86,10 @@ pub async fn send_code(
     Enrolling(a): Enrolling,
     CsrfForm(f): CsrfForm<AddressForm>,
 ) -> WebResult {
+    // Enrolling starts here; the grant is reported when the code comes back (`confirm`).
+    if let Err(to_confirm) = confirm::grant(&gw, &a, "/account/email", "/account/email").await? {
+        return Ok(to_confirm);
+    }
     let address = f.address.trim().to_string();
     if let Err(why) = may_enroll(&gw, &a).await? {
         return email_page(&gw, &a, StatusCode::BAD_REQUEST, String::new(), address, Notice::error("form", why)).await;
@@ -122,6 +131,10 @@ pub async fn confirm(
     Enrolling(a): Enrolling,
     CsrfForm(f): CsrfForm<ConfirmForm>,
 ) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/email/confirm", "/account/email").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     if let Err(why) = may_enroll(&gw, &a).await? {
         return email_page(&gw, &a, StatusCode::BAD_REQUEST, String::new(), String::new(), Notice::error("form", why))
             .await;
@@ -136,6 +149,7 @@ pub async fn confirm(
                     .detail(format!("email {} via web", mail::mask(&address))),
             )
             .await?;
+            grant.done(&gw, &Change::Email(address)).await?;
             Ok(Redirect::to("/account?ok=email").into_response())
         }
         None => {

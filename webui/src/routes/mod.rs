@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod confirm;
 pub mod credentials;
 pub mod devices;
 pub mod email;
+pub mod factor_step;
 pub mod login;
 pub mod statics;
 pub mod yubikey;
@@ -26,6 +28,7 @@ pub fn router() -> Router<Gateway> {
         .route("/logout", post(login::logout))
         .route("/enroll", get(account::enroll))
         .route("/account", get(account::overview))
+        .route("/account/confirm", get(confirm::form).post(confirm::submit))
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))

@@ -10,7 +10,9 @@ use gatehouse_core::audit::{AuditEvent, Outcome};
 use gatehouse_core::factors::yubikey::{self, EnrollError};
 use gatehouse_core::factors::{Method, MethodSet};
 use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::sudo::Change;
 
+use super::confirm;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Notice, page};
@@ -52,6 +54,9 @@ async fn yubikey_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
 
 /// `GET /account/yubikey`: the form to bind a key.
 pub async fn form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
+    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/yubikey").await? {
+        return Ok(to_confirm);
+    }
     yubikey_page(&gw, &a, StatusCode::OK, Notice::none()).await
 }
 
@@ -64,6 +69,10 @@ pub struct BindForm {
 /// `POST /account/yubikey`: checks the OTP with the validation server and binds the key
 /// that typed it, replacing any key bound before.
 pub async fn bind(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f): CsrfForm<BindForm>) -> WebResult {
+    let grant = match confirm::grant(&gw, &a, "/account/yubikey", "/account/yubikey").await? {
+        Ok(grant) => grant,
+        Err(to_confirm) => return Ok(to_confirm),
+    };
     let again = |status, msg: String| yubikey_page(&gw, &a, status, Notice::error("otp", msg));
     if !policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all).contains(Method::Yubikey) {
         return again(StatusCode::BAD_REQUEST, "YubiKeys are not allowed for your account.".into()).await;
@@ -92,6 +101,7 @@ pub async fn bind(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f
         }
     };
     gw.audit(event(&a, Outcome::Success, format!("yubikey {public_id} via web"))).await?;
+    grant.done(&gw, &Change::Yubikey(public_id)).await?;
     Ok(Redirect::to("/account?ok=yubikey").into_response())
 }
 
