@@ -174,7 +174,9 @@ async fn requirement_resolution() {
         // refused until an administrator resets his factors, which opens a new window.
         assert_eq!(req("bob").await, Requirement::EnrollmentClosed, "{backend:?}: nothing allowed is enrolled");
         gatehouse_core::factors::reset(db, bob.id).await.unwrap();
-        assert!(matches!(req("bob").await, Requirement::MustEnroll { .. }), "{backend:?}: after a reset");
+        assert_eq!(req("bob").await, Requirement::NotRequired, "{backend:?}: nothing forces bob now");
+        policy::set_force_2fa(db, true).await.unwrap();
+        assert!(matches!(req("bob").await, Requirement::MustEnroll { .. }), "{backend:?}: forced, after a reset");
     }
 }
 
