@@ -41,7 +41,7 @@ async fn a_burst_of_wrong_codes_never_checks_more_than_the_threshold() {
         let mut waiting = Vec::new();
         for _ in 0..LOGINS {
             let mut c = RawClient::connect(gw.ssh_port, "alice").await;
-            let step = c.to_gate(PASSWORD).await;
+            let step = c.reach_gate(PASSWORD).await;
             assert!(step.prompt().is_some_and(|p| p.contains("code")), "{step:?}\n{}", gw.log());
             waiting.push(c);
         }

@@ -39,7 +39,7 @@ impl Step {
             KeyboardInteractiveAuthResponse::Success => Step::Success,
             KeyboardInteractiveAuthResponse::Failure { remaining_methods, partial_success } => Step::Failure {
                 partial: partial_success,
-                kbd: remaining_methods.iter().any(|m| *m == MethodKind::KeyboardInteractive),
+                kbd: remaining_methods.contains(&MethodKind::KeyboardInteractive),
             },
             KeyboardInteractiveAuthResponse::InfoRequest { instructions, prompts, .. } => {
                 Step::Info { instructions, prompts: prompts.into_iter().map(|p| p.prompt).collect() }
@@ -81,7 +81,7 @@ impl RawClient {
             AuthResult::Success => Step::Success,
             AuthResult::Failure { remaining_methods, partial_success } => Step::Failure {
                 partial: partial_success,
-                kbd: remaining_methods.iter().any(|m| *m == MethodKind::KeyboardInteractive),
+                kbd: remaining_methods.contains(&MethodKind::KeyboardInteractive),
             },
         }
     }
@@ -103,7 +103,7 @@ impl RawClient {
     }
 
     /// Password, then keyboard-interactive up to the first second-factor prompt.
-    pub async fn to_gate(&mut self, password: &str) -> Step {
+    pub async fn reach_gate(&mut self, password: &str) -> Step {
         let first = self.password(password).await;
         assert_eq!(first, Step::Failure { partial: true, kbd: true }, "the password should lead to the gate");
         self.kbd_start().await

@@ -205,7 +205,7 @@ pub async fn confirm_enrollment(gw: &Gateway, user: &User, attempt: &str, code: 
     if used.rows_affected() != 1 {
         return Ok(None);
     }
-    upsert(&mut *tx, user.id, Method::Email, &address, &address).await?;
+    upsert(&mut tx, user.id, Method::Email, &address, &address).await?;
     tx.commit().await?;
     Ok(Some(address))
 }

@@ -73,7 +73,7 @@ impl NewSeed {
 pub async fn enroll(gw: &Gateway, user_id: i64, seed: &NewSeed, accepted_step: Option<u64>) -> Result<()> {
     let sealed = gw.vault.seal(&seed.secret, &seed_context(user_id))?;
     let mut tx = gw.db.begin().await?;
-    upsert(&mut *tx, user_id, Method::Totp, &sealed, "authenticator app").await?;
+    upsert(&mut tx, user_id, Method::Totp, &sealed, "authenticator app").await?;
     if let Some(step) = accepted_step {
         sqlx::query("UPDATE factors SET last_step = $1 WHERE user_id = $2 AND method = 'totp'")
             .bind(step as i64)

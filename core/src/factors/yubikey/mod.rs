@@ -94,7 +94,7 @@ pub async fn enroll(gw: &Gateway, user: &User, otp_text: &str) -> Result<String,
     }
     let public_id = otp.public_id().to_string();
     let mut tx = gw.db.begin().await?;
-    upsert(&mut *tx, user.id, Method::Yubikey, &public_id, &format!("YubiKey {public_id}")).await?;
+    upsert(&mut tx, user.id, Method::Yubikey, &public_id, &format!("YubiKey {public_id}")).await?;
     sqlx::query("UPDATE factors SET last_step = $1 WHERE user_id = $2 AND method = 'yubikey'")
         .bind(otp.fingerprint())
         .bind(user.id)
