@@ -85,7 +85,7 @@ fn changed_host_key_is_refused_and_first_use_is_pinned() {
     let listed = b.gw.cli_ok(&["target", "list", "--json"]);
     let key_b64 = b.sshd.host_key_pub.split_whitespace().nth(1).unwrap();
     assert!(listed.contains(key_b64), "the pinned key is shown to admins: {listed}");
-    assert!(b.audit("target.hostkey").contains("pinned on first use"));
+    assert!(b.audit("target.host_key").contains("pinned on first use"));
 }
 
 #[test]

@@ -207,7 +207,7 @@ async fn admin_manages_users_with_validation_and_visible_exemption() {
         .await
         .assert_redirect("/admin/users?ok=deleted", "delete");
     let log = audit(&gw, "user");
-    for ev in ["user.create", "user.exempt_2fa", "user.lock", "user.unlock", "user.admin", "user.delete"] {
+    for ev in ["user.create", "user.exempt", "user.lock", "user.unlock", "user.admin", "user.delete"] {
         assert!(log.contains(ev), "{ev} missing:\n{log}");
     }
 }
@@ -292,7 +292,7 @@ async fn admin_sets_global_and_group_policy() {
         .submit("/admin/groups/ops", "/admin/groups/ops/delete", &[])
         .await
         .assert_redirect("/admin/groups", "delete group");
-    assert!(audit(&gw, "policy").contains("global force 2FA on"));
+    assert!(audit(&gw, "policy.force_2fa").contains("global: on"));
 }
 
 #[tokio::test]
@@ -398,7 +398,7 @@ async fn admin_manages_targets_host_keys_and_grants() {
         .assert_redirect("/admin/targets?ok=deleted", "delete");
     let log = audit(&gw, "target");
     assert!(
-        log.contains("target.create") && log.contains("target.pin_host_key") && log.contains("target.delete"),
+        log.contains("target.create") && log.contains("target.host_key.pin") && log.contains("target.delete"),
         "{log}"
     );
 }
@@ -488,5 +488,5 @@ async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_tha
         .submit("/admin/health", "/admin/health/radius", &[("user", ""), ("password", "x")])
         .await
         .assert_status(StatusCode::BAD_REQUEST, "empty user");
-    assert!(audit(&gw, "radius.test").contains("test request for RADIUS user alice"));
+    assert!(audit(&gw, "health.radius_test").contains("test request for RADIUS user alice"));
 }

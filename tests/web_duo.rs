@@ -120,7 +120,7 @@ async fn health_page_asks_duo_to_check_the_keys() {
         .assert_status(StatusCode::OK, "check")
         .assert_contains("OK: Duo answered /check", "good keys");
     assert_eq!(duo.requests_to("/auth/v2/check").len(), 1);
-    assert!(gw.cli_ok(&["audit", "--event", "duo.check"]).contains("OK: Duo answered /check"));
+    assert!(gw.cli_ok(&["audit", "--event", "health.duo_check"]).contains("OK: Duo answered /check"));
 
     let mut gw = Gw::with_config(Backend::Sqlite, &duo_table(&duo.api_host(), "fail_open = true\n"));
     gw.set_env("GATEHOUSE_DUO__SECRET_KEY", "notTheSecretKey0000000000000000000000000");

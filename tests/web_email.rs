@@ -143,7 +143,7 @@ async fn health_page_sends_a_test_mail_and_shows_the_last_error() {
         row.contains(&format!("127.0.0.1:{port}")) && row.contains("did not take the mail"),
         "the last error is shown:\n{row}"
     );
-    let audit = gw.cli_ok(&["audit", "--event", "email.test"]);
+    let audit = gw.cli_ok(&["audit", "--event", "health.email_test"]);
     assert!(audit.contains("o***@example.com"), "{audit}");
 }
 

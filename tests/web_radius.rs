@@ -68,6 +68,6 @@ async fn health_page_test_request_reaches_the_radius_server() {
     test("radalice", Radius::ALICE_PASSWORD).await.assert_contains("Access-Accept", "right password");
     test("radalice", "wrong").await.assert_contains("Access-Reject", "wrong password");
     test("carol", Radius::CAROL_FIRST).await.assert_contains(Radius::CAROL_QUESTION, "challenge");
-    let log = gw.cli_ok(&["audit", "--event", "radius.test"]);
+    let log = gw.cli_ok(&["audit", "--event", "health.radius_test"]);
     assert!(!log.contains(Radius::ALICE_PASSWORD), "the password stays out of the audit log:\n{log}");
 }

@@ -25,6 +25,165 @@ impl Outcome {
     }
 }
 
+/// Defines [`AuditKind`]: each kind with its one stable string. Operators build alerts on
+/// these strings: a kind is never renamed, only added.
+macro_rules! audit_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $text:literal,)*) => {
+        /// What an audit event records. One variant per kind of event, one stable string
+        /// per variant ([`AuditKind::as_str`]); every front end uses these, so the same
+        /// action is recorded under the same name whichever front end carried it out.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditKind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl AuditKind {
+            /// Every kind, in the order of the README's list.
+            pub const ALL: &'static [AuditKind] = &[$(AuditKind::$kind,)*];
+
+            /// The stable string stored in the audit log.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditKind::$kind => $text,)*
+                }
+            }
+        }
+    };
+}
+
+audit_kinds! {
+    /// A password (or a password typed at keyboard-interactive) was checked.
+    LoginPassword => "login.password",
+    /// A public key was checked.
+    LoginPublicKey => "login.publickey",
+    /// An application passcode stood in for password and second factor, or was refused.
+    LoginPasscode => "login.passcode",
+    /// A second-factor answer was checked.
+    LoginFactor => "login.factor",
+    /// Failures locked an account or blocked a source address.
+    LoginLockout => "login.lockout",
+    /// Every step of a login passed.
+    LoginSuccess => "login.success",
+    /// The second factor was skipped for an exempt user.
+    LoginExempt => "login.exempt",
+    /// A forced user without a usable factor was refused after the enrollment window.
+    LoginEnrollmentClosed => "login.enrollment_closed",
+    /// Duo's policy let the user through without a second step.
+    LoginDuoBypass => "login.duo.bypass",
+    /// Duo could not be reached and `duo.fail_open` let the user through.
+    LoginDuoFailOpen => "login.duo.fail_open",
+    /// A login was approved with the Authorize link of a mail.
+    LoginEmailAuthorized => "login.email_authorized",
+    /// A login was denied with the Deny button of a mail.
+    LoginEmailDenied => "login.email_denied",
+    /// A channel, program or target session was refused to a logged-in user.
+    SessionRefused => "session.refused",
+    /// The gateway ended a connection whose login no longer stands.
+    SessionEnded => "session.ended",
+    /// An administrator asked to end a live target session.
+    SessionTerminate => "session.terminate",
+    /// A target session started, or a connection to a target was refused.
+    TargetConnect => "target.connect",
+    /// A target session ended.
+    TargetDisconnect => "target.disconnect",
+    /// `ssh -J` to a target's address.
+    ForwardDirect => "forward.direct",
+    /// Agent forwarding requested.
+    ForwardAgent => "forward.agent",
+    /// X11 forwarding requested (always refused).
+    ForwardX11 => "forward.x11",
+    /// Remote forwarding (`ssh -R`) requested (always refused).
+    ForwardRemote => "forward.remote",
+    /// A forwarded-tcpip channel requested (always refused).
+    ForwardForwarded => "forward.forwarded",
+    /// Unix socket forwarding requested (always refused).
+    ForwardStreamlocal => "forward.streamlocal",
+    /// A change of credentials on the web was refused for lack of a fresh proof.
+    AccountSudoRequired => "account.sudo_required",
+    /// A fresh proof was given for a change of credentials on the web.
+    AccountSudoConfirmed => "account.sudo_confirmed",
+    /// The mail telling a user of a change to their account could not be sent.
+    AccountNotify => "account.notify",
+    /// A second factor was enrolled (by the user or an administrator).
+    FactorEnroll => "factor.enroll",
+    /// A second factor was removed.
+    FactorRemove => "factor.remove",
+    /// An administrator removed every factor of a user (a new enrollment window opens).
+    FactorReset => "factor.reset",
+    /// A new set of backup codes was made.
+    FactorBackupCodes => "factor.backup_codes",
+    /// A confirmation code for the email factor was mailed.
+    FactorEmailCode => "factor.email_code",
+    /// An SSH public key was added to an account.
+    KeyAdd => "key.add",
+    /// An SSH public key was removed from an account.
+    KeyRemove => "key.remove",
+    /// An application passcode was made.
+    PasscodeCreate => "passcode.create",
+    /// An application passcode was revoked.
+    PasscodeRevoke => "passcode.revoke",
+    /// A browser was trusted to skip the second factor on the web.
+    WebTrustBrowser => "web.trust_browser",
+    /// A trusted browser was revoked.
+    WebUntrustBrowser => "web.untrust_browser",
+    /// A user was created.
+    UserCreate => "user.create",
+    /// A user's password was set or changed.
+    UserPassword => "user.password",
+    /// An administrator locked an account.
+    UserLock => "user.lock",
+    /// An administrator unlocked an account (and lifted a lockout).
+    UserUnlock => "user.unlock",
+    /// A user was deleted.
+    UserDelete => "user.delete",
+    /// A user was made exempt from the second factor, or no longer.
+    UserExempt => "user.exempt",
+    /// The administrator flag was given or taken.
+    UserAdmin => "user.admin",
+    /// A group was created.
+    GroupCreate => "group.create",
+    /// A group was deleted.
+    GroupDelete => "group.delete",
+    /// A user was added to a group.
+    GroupMemberAdd => "group.member.add",
+    /// A user was removed from a group.
+    GroupMemberRemove => "group.member.remove",
+    /// Force 2FA was switched, globally or for a group.
+    PolicyForce2fa => "policy.force_2fa",
+    /// The allowed methods changed, globally or for a group.
+    PolicyMethods => "policy.methods",
+    /// The size of a backup-code set changed.
+    PolicyBackupCodes => "policy.backup_codes",
+    /// The first-login enrollment window changed.
+    PolicyEnrollmentWindow => "policy.enrollment_window",
+    /// A target was created.
+    TargetCreate => "target.create",
+    /// A target's address or login user changed.
+    TargetEdit => "target.edit",
+    /// A target's host key was pinned (by an administrator, or on first use).
+    TargetHostKeyPin => "target.host_key.pin",
+    /// A target's pinned host key was forgotten.
+    TargetHostKeyForget => "target.host_key.forget",
+    /// A target was granted to a user or group.
+    TargetGrant => "target.grant",
+    /// A grant was revoked.
+    TargetRevoke => "target.revoke",
+    /// A target was deleted.
+    TargetDelete => "target.delete",
+    /// The health page sent a RADIUS test request.
+    HealthRadiusTest => "health.radius_test",
+    /// The health page sent a test mail.
+    HealthEmailTest => "health.email_test",
+    /// The health page asked Duo's /check.
+    HealthDuoCheck => "health.duo_check",
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One event to record.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
@@ -32,8 +191,8 @@ pub struct AuditEvent {
     pub actor: Option<String>,
     /// Whom it concerns.
     pub user: Option<String>,
-    /// Dotted event name, e.g. `login.password`, `login.factor`, `user.create`.
-    pub event: String,
+    /// What happened.
+    pub kind: AuditKind,
     pub outcome: Outcome,
     /// Source address of the client, when there is one.
     pub source: Option<String>,
@@ -42,8 +201,8 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(event: impl Into<String>, outcome: Outcome) -> Self {
-        AuditEvent { actor: None, user: None, event: event.into(), outcome, source: None, detail: String::new() }
+    pub fn new(kind: AuditKind, outcome: Outcome) -> Self {
+        AuditEvent { actor: None, user: None, kind, outcome, source: None, detail: String::new() }
     }
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
@@ -90,7 +249,7 @@ pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<()> {
     .bind(printable(node))
     .bind(clean(ev.actor))
     .bind(clean(ev.user))
-    .bind(printable(&ev.event))
+    .bind(ev.kind.as_str())
     .bind(ev.outcome.as_str())
     .bind(clean(ev.source))
     .bind(printable(&ev.detail))
@@ -151,4 +310,31 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditRecord>> {
 /// [`crate::text::printable`]).
 pub fn printable(text: &str) -> String {
     crate::text::printable(text)
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::AuditKind;
+
+    #[test]
+    fn the_readme_lists_every_kind() {
+        let readme = include_str!("../../README.md");
+        for k in AuditKind::ALL {
+            assert!(readme.contains(&format!("| `{}` |", k.as_str())), "README.md does not list {}", k.as_str());
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_own_dotted_string() {
+        let mut seen = std::collections::HashSet::new();
+        for k in AuditKind::ALL {
+            let s = k.as_str();
+            assert!(seen.insert(s), "{s} is used twice");
+            assert!(
+                s.contains('.')
+                    && s.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_' || c.is_ascii_digit()),
+                "{s}"
+            );
+        }
+    }
 }

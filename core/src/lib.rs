@@ -22,6 +22,7 @@
 //! - [`Gateway`]: the handle that front ends hold: database, vault and config.
 
 pub mod access;
+pub mod admin;
 pub mod app_passcodes;
 pub mod audit;
 pub mod config;

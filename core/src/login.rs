@@ -4,7 +4,7 @@
 
 use ssh_key::PublicKey;
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
 use crate::lockout::{self, Admission, Attempt, Lock};
 use crate::policy;
@@ -29,10 +29,8 @@ impl Gateway {
     }
 }
 
-fn event(login: &LoginContext, name: &str, outcome: Outcome) -> AuditEvent {
-    AuditEvent::new(format!("login.{name}"), outcome)
-        .user(audit::printable(&login.user_name))
-        .source(login.source.clone())
+fn event(login: &LoginContext, kind: AuditKind, outcome: Outcome) -> AuditEvent {
+    AuditEvent::new(kind, outcome).user(audit::printable(&login.user_name)).source(login.source.clone())
 }
 
 /// Audits a failure and the lock it caused. `attempt` is the admitted guess that failed
@@ -41,21 +39,21 @@ async fn failed(
     gw: &Gateway,
     login: &LoginContext,
     attempt: impl Into<Option<Attempt>>,
-    name: &str,
+    kind: AuditKind,
     detail: String,
 ) -> Result<()> {
     let caused = match attempt.into() {
         Some(a) => a.failed(&gw.db, &gw.config.lockout).await?,
         None => lockout::record_failure(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await?,
     };
-    gw.audit(event(login, name, Outcome::Failure).detail(format!("{detail} via {}", login.frontend))).await?;
+    gw.audit(event(login, kind, Outcome::Failure).detail(format!("{detail} via {}", login.frontend))).await?;
     if let Some(lock) = caused {
         let what = match lock {
             Lock::User { .. } => "account locked",
             Lock::Source { .. } => "source address blocked",
         };
         gw.audit(
-            event(login, "lockout", Outcome::Info)
+            event(login, AuditKind::LoginLockout, Outcome::Info)
                 .detail(format!("{what} until {}", crate::time::format_utc(lock.until()))),
         )
         .await?;
@@ -74,7 +72,8 @@ pub async fn refuse_if_locked(gw: &Gateway, login: &LoginContext) -> Result<Opti
     let lock = lock_in_force(gw, login).await?;
     if lock.is_some() {
         gw.audit(
-            event(login, "password", Outcome::Failure).detail(format!("refused while locked via {}", login.frontend)),
+            event(login, AuditKind::LoginPassword, Outcome::Failure)
+                .detail(format!("refused while locked via {}", login.frontend)),
         )
         .await?;
     }
@@ -88,7 +87,7 @@ Ask an administrator to reset your second factors.";
 
 /// Audits a login refused because the first-login enrollment window is over.
 pub async fn enrollment_closed(gw: &Gateway, login: &LoginContext) -> Result<()> {
-    gw.audit(event(login, "enrollment_closed", Outcome::Failure).detail(format!(
+    gw.audit(event(login, AuditKind::LoginEnrollmentClosed, Outcome::Failure).detail(format!(
         "no usable second factor and the first-login enrollment window is over, via {}",
         login.frontend
     )))
@@ -126,7 +125,7 @@ async fn password_or_passcode(
         Admission::Admitted(a) => a,
         Admission::Locked(lock) => {
             gw.audit(
-                event(login, "password", Outcome::Failure)
+                event(login, AuditKind::LoginPassword, Outcome::Failure)
                     .detail(format!("refused while locked via {}", login.frontend)),
             )
             .await?;
@@ -134,7 +133,7 @@ async fn password_or_passcode(
         }
         Admission::Busy => {
             gw.audit(
-                event(login, "password", Outcome::Failure)
+                event(login, AuditKind::LoginPassword, Outcome::Failure)
                     .detail(format!("refused unchecked: too many guesses in flight, via {}", login.frontend)),
             )
             .await?;
@@ -153,7 +152,10 @@ async fn password_or_passcode(
     match user {
         Some(u) if matches && !u.locked => {
             attempt.passed(&gw.db).await?;
-            gw.audit(event(login, "password", Outcome::Success).detail(format!("via {}", login.frontend))).await?;
+            gw.audit(
+                event(login, AuditKind::LoginPassword, Outcome::Success).detail(format!("via {}", login.frontend)),
+            )
+            .await?;
             Ok((Primary::Accepted(u), Typed::Password))
         }
         Some(u) if passcodes && !u.locked => {
@@ -162,7 +164,7 @@ async fn password_or_passcode(
                 // one first (e.g. after an administrator reset their factors) gets nothing.
                 Some(label) if policy::requirement(&gw.db, &u).await?.must_enroll() => {
                     attempt.passed(&gw.db).await?;
-                    gw.audit(event(login, "passcode", Outcome::Failure).detail(format!(
+                    gw.audit(event(login, AuditKind::LoginPasscode, Outcome::Failure).detail(format!(
                         "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
                         login.frontend
                     )))
@@ -172,15 +174,21 @@ async fn password_or_passcode(
                 Some(label) => {
                     attempt.passed(&gw.db).await?;
                     gw.audit(
-                        event(login, "passcode", Outcome::Success)
+                        event(login, AuditKind::LoginPasscode, Outcome::Success)
                             .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
                     )
                     .await?;
                     Ok((Primary::Accepted(u), Typed::Passcode(label)))
                 }
                 None => {
-                    failed(gw, login, attempt, "password", "wrong password or application passcode".to_string())
-                        .await?;
+                    failed(
+                        gw,
+                        login,
+                        attempt,
+                        AuditKind::LoginPassword,
+                        "wrong password or application passcode".to_string(),
+                    )
+                    .await?;
                     Ok((Primary::Rejected, Typed::Password))
                 }
             }
@@ -191,7 +199,7 @@ async fn password_or_passcode(
                 Some(u) if u.locked => "account disabled by an administrator",
                 Some(_) => "wrong password",
             };
-            failed(gw, login, attempt, "password", why.to_string()).await?;
+            failed(gw, login, attempt, AuditKind::LoginPassword, why.to_string()).await?;
             Ok((Primary::Rejected, Typed::Password))
         }
     }
@@ -209,26 +217,26 @@ pub async fn key_is_enrolled(gw: &Gateway, user_name: &str, key: &PublicKey) -> 
 /// Checks a public key whose signature the SSH layer has verified.
 pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> Result<Primary> {
     if let Some(lock) = lock_in_force(gw, login).await? {
-        gw.audit(event(login, "publickey", Outcome::Failure).detail("refused while locked")).await?;
+        gw.audit(event(login, AuditKind::LoginPublicKey, Outcome::Failure).detail("refused while locked")).await?;
         return Ok(Primary::Locked(lock));
     }
     let fp = ssh_keys::fingerprint(key);
     let Some(user) = users::find(&gw.db, &login.user_name).await? else {
-        failed(gw, login, None, "publickey", format!("unknown user, key {fp}")).await?;
+        failed(gw, login, None, AuditKind::LoginPublicKey, format!("unknown user, key {fp}")).await?;
         return Ok(Primary::Rejected);
     };
     if user.locked {
-        failed(gw, login, None, "publickey", "account disabled by an administrator".into()).await?;
+        failed(gw, login, None, AuditKind::LoginPublicKey, "account disabled by an administrator".into()).await?;
         return Ok(Primary::Rejected);
     }
     match ssh_keys::matching(&gw.db, user.id, key).await? {
         Some(k) => {
             ssh_keys::touch(&gw.db, k.id).await?;
-            gw.audit(event(login, "publickey", Outcome::Success).detail(format!("key {fp}"))).await?;
+            gw.audit(event(login, AuditKind::LoginPublicKey, Outcome::Success).detail(format!("key {fp}"))).await?;
             Ok(Primary::Accepted(user))
         }
         None => {
-            failed(gw, login, None, "publickey", format!("key {fp} not enrolled")).await?;
+            failed(gw, login, None, AuditKind::LoginPublicKey, format!("key {fp} not enrolled")).await?;
             Ok(Primary::Rejected)
         }
     }
@@ -257,12 +265,15 @@ pub async fn answer(
     let attempt = match lockout::admit(&gw.db, &gw.config.lockout, &login.user_name, &login.source).await? {
         Admission::Admitted(a) => a,
         Admission::Locked(_) => {
-            gw.audit(event(login, "factor", Outcome::Failure).detail(format!("{method} refused while locked"))).await?;
+            gw.audit(
+                event(login, AuditKind::LoginFactor, Outcome::Failure).detail(format!("{method} refused while locked")),
+            )
+            .await?;
             return Ok(Verdict::Rejected);
         }
         Admission::Busy => {
             gw.audit(
-                event(login, "factor", Outcome::Failure)
+                event(login, AuditKind::LoginFactor, Outcome::Failure)
                     .detail(format!("{method} refused unchecked: too many guesses in flight")),
             )
             .await?;
@@ -270,7 +281,7 @@ pub async fn answer(
         }
     };
     let Some(factor) = factors::factor(method) else {
-        failed(gw, login, attempt, "factor", format!("{method}: not available")).await?;
+        failed(gw, login, attempt, AuditKind::LoginFactor, format!("{method}: not available")).await?;
         return Ok(Verdict::Rejected);
     };
     let verdict = match factor.verify(gw, user, challenge, answer).await {
@@ -355,13 +366,17 @@ async fn settle(
             if method.becomes_default() {
                 users::set_last_method(&gw.db, user.id, method).await?;
             }
-            gw.audit(event(login, "factor", Outcome::Success).detail(format!("{method} via {}", login.frontend))).await
+            gw.audit(
+                event(login, AuditKind::LoginFactor, Outcome::Success)
+                    .detail(format!("{method} via {}", login.frontend)),
+            )
+            .await
         }
         Verdict::Pending | Verdict::Continue => Ok(()),
         // Not the user's fault: audited, but not counted towards the lock.
         Verdict::Unavailable => {
             gw.audit(
-                event(login, "factor", Outcome::Failure)
+                event(login, AuditKind::LoginFactor, Outcome::Failure)
                     .detail(format!("{method}: server unavailable via {}", login.frontend)),
             )
             .await
@@ -372,7 +387,7 @@ async fn settle(
                 Verdict::Expired => "expired",
                 _ => "wrong answer",
             };
-            failed(gw, login, attempt, "factor", format!("{method}: {why}")).await
+            failed(gw, login, attempt, AuditKind::LoginFactor, format!("{method}: {why}")).await
         }
     }
 }
@@ -380,5 +395,6 @@ async fn settle(
 /// Records a completed login (every required step passed) and forgets earlier failures.
 pub async fn completed(gw: &Gateway, login: &LoginContext, how: &str) -> Result<()> {
     lockout::clear_user(&gw.db, &login.user_name).await?;
-    gw.audit(event(login, "success", Outcome::Success).detail(format!("{how} via {}", login.frontend))).await
+    gw.audit(event(login, AuditKind::LoginSuccess, Outcome::Success).detail(format!("{how} via {}", login.frontend)))
+        .await
 }

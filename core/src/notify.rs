@@ -7,7 +7,7 @@
 //! no passcode, no key material: fingerprints and labels only). A mail that cannot be sent
 //! is logged and audited; the change it reports stands.
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::email;
 use crate::users::User;
 use crate::{Gateway, Result, mail, time};
@@ -47,7 +47,7 @@ pub async fn account_changed(
         if let Err(e) = mail::send(&gw.config.email, to, SUBJECT, body.clone()).await {
             tracing::warn!(user = %user_name, to = %mail::mask(to), error = %e, "account-change mail not sent");
             gw.audit(
-                AuditEvent::new("account.notify", Outcome::Failure)
+                AuditEvent::new(AuditKind::AccountNotify, Outcome::Failure)
                     .user(user_name.to_string())
                     .source(source.to_string())
                     .detail(format!("mail to {} about \"{what}\" not sent: {e}", mail::mask(to))),

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::{Method, MethodSet};
 use crate::policy::{self, Requirement, Resolution};
 use crate::users::User;
@@ -119,7 +119,7 @@ pub async fn check(gw: &Gateway, session: &WebSession, user: &User, source: &str
     if let Some(proof) = missing(gw, session, user).await? {
         let minutes = FRESH_PROOF_SECS / 60;
         gw.audit(
-            AuditEvent::new("account.sudo_required", Outcome::Failure)
+            AuditEvent::new(AuditKind::AccountSudoRequired, Outcome::Failure)
                 .actor(user.name.clone())
                 .user(user.name.clone())
                 .source(source.to_string())
@@ -169,7 +169,7 @@ pub async fn confirmed(
         ProofKind::Factor => session.proofs.factor_at = Some(now),
     }
     gw.audit(
-        AuditEvent::new("account.sudo_confirmed", Outcome::Success)
+        AuditEvent::new(AuditKind::AccountSudoConfirmed, Outcome::Success)
             .actor(user.name.clone())
             .user(user.name.clone())
             .source(source.to_string())

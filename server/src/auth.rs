@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use gatehouse_core::access::{Admitted, Passage};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::{LoginContext, Verdict};
 use gatehouse_core::lockout::Lock;
 use gatehouse_core::login::{self, Primary, Typed};
@@ -246,7 +246,7 @@ impl Connection {
                 if self
                     .gw
                     .audit(
-                        AuditEvent::new("login.exempt", Outcome::Info)
+                        AuditEvent::new(AuditKind::LoginExempt, Outcome::Info)
                             .user(&user.name)
                             .source(ctx.source)
                             .detail("second factor skipped: user is exempt"),

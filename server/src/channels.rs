@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use gatehouse_core::Gateway;
 use gatehouse_core::access::{self, Refusal, Wanted};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_shell::{AgentIo, AgentOpener, AgentOpening, Input, Output, Terminal, Visitor};
 use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
@@ -58,7 +58,7 @@ impl Connection {
             && let Some(label) = v.app_passcode()
         {
             let detail = format!("terminal refused: logged in with application passcode \"{label}\"");
-            self.audit_channel(&v, "session.refused", Outcome::Failure, detail).await;
+            self.audit_channel(&v, AuditKind::SessionRefused, Outcome::Failure, detail).await;
             let _ = session.channel_failure(channel);
             return;
         }
@@ -170,7 +170,7 @@ impl Connection {
             if let Some(what) = interactive {
                 let detail = format!("{what} refused: logged in with application passcode \"{label}\"");
                 let (gw, v) = (self.gw.clone(), visitor.clone());
-                tokio::spawn(async move { audit(&gw, &v, "session.refused", Outcome::Failure, detail).await });
+                tokio::spawn(async move { audit(&gw, &v, AuditKind::SessionRefused, Outcome::Failure, detail).await });
                 let _ = session.channel_failure(channel);
                 return;
             }
@@ -223,7 +223,7 @@ impl Connection {
         let target = match refused {
             Ok(granted) => granted.target().clone(),
             Err(why) => {
-                self.audit_channel(&visitor, "forward.direct", Outcome::Failure, why).await;
+                self.audit_channel(&visitor, AuditKind::ForwardDirect, Outcome::Failure, why).await;
                 reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
                 return;
             }
@@ -231,13 +231,15 @@ impl Connection {
         let stream = match tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await {
             Ok(s) => s,
             Err(e) => {
-                self.audit_channel(&visitor, "forward.direct", Outcome::Failure, format!("{detail}: {e}")).await;
+                self.audit_channel(&visitor, AuditKind::ForwardDirect, Outcome::Failure, format!("{detail}: {e}"))
+                    .await;
                 reply.reject(ChannelOpenFailure::ConnectFailed).await;
                 return;
             }
         };
         let _ = stream.set_nodelay(true);
-        self.audit_channel(&visitor, "forward.direct", Outcome::Success, format!("{} ({detail})", target.name)).await;
+        self.audit_channel(&visitor, AuditKind::ForwardDirect, Outcome::Success, format!("{} ({detail})", target.name))
+            .await;
         reply.accept().await;
         tokio::spawn(async move {
             let mut ssh_side = channel.into_stream();
@@ -250,7 +252,7 @@ impl Connection {
         });
     }
 
-    pub async fn refuse_channel(&mut self, kind: &str, reply: ChannelOpenHandle) {
+    pub async fn refuse_channel(&mut self, kind: AuditKind, reply: ChannelOpenHandle) {
         if let Some(v) = self.visitor.clone() {
             self.audit_channel(&v, kind, Outcome::Failure, "refused by policy".into()).await;
         }
@@ -267,22 +269,23 @@ impl Connection {
         match self.channels.get_mut(&channel) {
             Some(slot) if allowed && slot.input.is_none() => {
                 slot.agent = true;
-                self.audit_channel(&v, "forward.agent", Outcome::Success, "agent forwarding requested".into()).await;
+                self.audit_channel(&v, AuditKind::ForwardAgent, Outcome::Success, "agent forwarding requested".into())
+                    .await;
                 true
             }
-            _ => self.refuse_request("forward.agent").await,
+            _ => self.refuse_request(AuditKind::ForwardAgent).await,
         }
     }
 
     /// Global and channel requests that policy refuses (agent, X11, remote forwarding).
-    pub async fn refuse_request(&mut self, kind: &str) -> bool {
+    pub async fn refuse_request(&mut self, kind: AuditKind) -> bool {
         if let Some(v) = self.visitor.clone() {
             self.audit_channel(&v, kind, Outcome::Failure, "refused by policy".into()).await;
         }
         false
     }
 
-    async fn audit_channel(&self, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
+    async fn audit_channel(&self, v: &Visitor, event: AuditKind, outcome: Outcome, detail: String) {
         audit(&self.gw, v, event, outcome, detail).await;
     }
 
@@ -298,7 +301,7 @@ impl Connection {
             }
             Ok(Err(why)) => {
                 let detail = format!("{what} refused: login no longer stands ({why})");
-                self.audit_channel(&visitor, "session.refused", Outcome::Failure, detail).await;
+                self.audit_channel(&visitor, AuditKind::SessionRefused, Outcome::Failure, detail).await;
                 None
             }
             Err(e) => {
@@ -309,7 +312,7 @@ impl Connection {
     }
 }
 
-async fn audit(gw: &Gateway, v: &Visitor, event: &str, outcome: Outcome, detail: String) {
+async fn audit(gw: &Gateway, v: &Visitor, event: AuditKind, outcome: Outcome, detail: String) {
     let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
     if let Err(e) = gw.audit(ev).await {
         tracing::error!(error = %e, "audit write failed");

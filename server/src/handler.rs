@@ -5,6 +5,8 @@ use russh::keys::Certificate;
 use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, Pty, Sig};
 
+use gatehouse_core::audit::AuditKind;
+
 use crate::connection::Connection;
 
 impl Handler for Connection {
@@ -72,7 +74,7 @@ impl Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel("forward.x11", reply).await;
+        self.refuse_channel(AuditKind::ForwardX11, reply).await;
         Ok(())
     }
 
@@ -86,7 +88,7 @@ impl Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel("forward.forwarded", reply).await;
+        self.refuse_channel(AuditKind::ForwardForwarded, reply).await;
         Ok(())
     }
 
@@ -97,7 +99,7 @@ impl Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel("forward.streamlocal", reply).await;
+        self.refuse_channel(AuditKind::ForwardStreamlocal, reply).await;
         Ok(())
     }
 
@@ -125,7 +127,7 @@ impl Handler for Connection {
         _x11_screen_number: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_request("forward.x11").await;
+        self.refuse_request(AuditKind::ForwardX11).await;
         session.channel_failure(channel)?;
         Ok(())
     }
@@ -190,11 +192,11 @@ impl Handler for Connection {
         _port: &mut u32,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        Ok(self.refuse_request("forward.remote").await)
+        Ok(self.refuse_request(AuditKind::ForwardRemote).await)
     }
 
     async fn streamlocal_forward(&mut self, _socket_path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
-        Ok(self.refuse_request("forward.streamlocal").await)
+        Ok(self.refuse_request(AuditKind::ForwardStreamlocal).await)
     }
 
     async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use gatehouse_core::Gateway;
 use gatehouse_core::access;
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use russh::server::Config;
 use russh::{MethodKind, MethodSet, Preferred};
 use tokio::net::{TcpListener, TcpStream};
@@ -178,7 +178,7 @@ async fn withdrawn(gw: &Gateway, login: &access::Admitted, peer: SocketAddr) -> 
     match access::recheck(&gw.db, login).await {
         Ok(Ok(_)) => None,
         Ok(Err(why)) => {
-            let ev = AuditEvent::new("session.ended", Outcome::Info)
+            let ev = AuditEvent::new(AuditKind::SessionEnded, Outcome::Info)
                 .actor("gateway")
                 .user(login.user_name.clone())
                 .source(peer.ip().to_string())

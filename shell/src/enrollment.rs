@@ -3,7 +3,7 @@
 //! code) or read the web UI address; nothing else, and no target. After enrolling, the
 //! session ends: the next login passes the gate with the new factor and shows the menu.
 
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::Method;
 use gatehouse_core::factors::totp::{self, NewSeed};
 use gatehouse_core::{Gateway, policy};
@@ -118,7 +118,7 @@ async fn enroll_totp(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> bo
         };
         return match totp::enroll(gw, visitor.user.id, &seed, Some(step)).await {
             Ok(()) => {
-                let ev = AuditEvent::new("factor.enroll", Outcome::Success)
+                let ev = AuditEvent::new(AuditKind::FactorEnroll, Outcome::Success)
                     .actor(visitor.user.name.clone())
                     .user(visitor.user.name.clone())
                     .source(visitor.source.clone())
@@ -134,7 +134,7 @@ async fn enroll_totp(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> bo
             }
         };
     }
-    let ev = AuditEvent::new("factor.enroll", Outcome::Failure)
+    let ev = AuditEvent::new(AuditKind::FactorEnroll, Outcome::Failure)
         .actor(visitor.user.name.clone())
         .user(visitor.user.name.clone())
         .source(visitor.source.clone())

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::Gateway;
 use gatehouse_core::access::{self, Granted, Refusal, Wanted};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::live_sessions::{self, NewLiveSession};
 use gatehouse_core::targets::Target;
 use russh::ChannelMsg;
@@ -51,8 +51,8 @@ impl Request {
     }
 }
 
-fn event(visitor: &Visitor, name: &str, outcome: Outcome) -> AuditEvent {
-    AuditEvent::new(name, outcome)
+fn event(visitor: &Visitor, kind: AuditKind, outcome: Outcome) -> AuditEvent {
+    AuditEvent::new(kind, outcome)
         .actor(visitor.user.name.clone())
         .user(visitor.user.name.clone())
         .source(visitor.source.clone())
@@ -60,9 +60,9 @@ fn event(visitor: &Visitor, name: &str, outcome: Outcome) -> AuditEvent {
 
 /// Writes an audit event; a failure is logged, never fatal to the session.
 pub(crate) async fn audit(gw: &Gateway, ev: AuditEvent) {
-    let name = ev.event.clone();
+    let kind = ev.kind;
     if let Err(e) = gw.audit(ev).await {
-        tracing::error!(event = %name, error = %e, "could not write an audit event");
+        tracing::error!(event = %kind, error = %e, "could not write an audit event");
     }
 }
 
@@ -88,8 +88,11 @@ pub async fn visit(
 ) -> Result<Ending, ShellError> {
     let refuse = |e: ShellError| async move {
         tracing::info!(user = %visitor.user.name, target = %for_terminal(name), error = %e, "target connection refused");
-        audit(gw, event(visitor, "target.connect", Outcome::Failure).detail(format!("{}: {}", for_terminal(name), e)))
-            .await;
+        audit(
+            gw,
+            event(visitor, AuditKind::TargetConnect, Outcome::Failure).detail(format!("{}: {}", for_terminal(name), e)),
+        )
+        .await;
         Err(e)
     };
     let granted = match granted(gw, visitor, name).await {
@@ -107,7 +110,7 @@ pub async fn visit(
     if let Some(fp) = &conn.pinned_now {
         audit(
             gw,
-            event(visitor, "target.hostkey.pin", Outcome::Info)
+            event(visitor, AuditKind::TargetHostKeyPin, Outcome::Info)
                 .detail(format!("{}: host key {fp} pinned on first use", target.name)),
         )
         .await;
@@ -152,7 +155,7 @@ pub async fn visit(
     let recording = recorder.as_ref().map(|r| format!(", recording {}", r.id())).unwrap_or_default();
     audit(
         gw,
-        event(visitor, "target.connect", Outcome::Success)
+        event(visitor, AuditKind::TargetConnect, Outcome::Success)
             .detail(format!("{} ({}@{}:{}) {kind}{recording}", target.name, target.username, target.host, target.port)),
     )
     .await;
@@ -177,7 +180,7 @@ pub async fn visit(
         gw,
         event(
             visitor,
-            "target.disconnect",
+            AuditKind::TargetDisconnect,
             if ending == Ending::Terminated { Outcome::Info } else { Outcome::Success },
         )
         .detail(format!("{}: {} after {secs} s", target.name, ending.describe())),

@@ -38,7 +38,7 @@ async fn exec_returns_output_and_exit_status_and_pins_on_first_use() {
 
     let pinned = targets::get(&world.gw.db, "web1").await.unwrap().host_key;
     assert_eq!(pinned.as_deref(), Some(sshd.host_key.as_str()), "trust on first use pins the presented key");
-    assert_eq!(events(&world, "target.hostkey").await.len(), 1);
+    assert_eq!(events(&world, "target.host_key").await.len(), 1);
     let connects = events(&world, "target.connect").await;
     assert_eq!(connects.len(), 1);
     assert_eq!(connects[0].outcome, "success");

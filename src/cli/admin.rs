@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, Subcommand};
-use gatehouse_core::audit::{self, AuditEvent, Outcome};
+use gatehouse_core::admin::{self, Actor, users::NewAccount};
+use gatehouse_core::audit;
 use gatehouse_core::factors::{self, MethodSet};
 use gatehouse_core::targets::{self, CredentialKind, Grantee, NewTarget};
-use gatehouse_core::users::{self, NewUser};
+use gatehouse_core::users;
 use gatehouse_core::{Gateway, groups, policy, ssh_keys, time};
 
 use super::{Switch, read_secret_stdin};
@@ -179,14 +180,6 @@ pub struct AuditArgs {
     json: bool,
 }
 
-async fn audit_cli(gw: &Gateway, event: &str, user: Option<&str>, detail: String) -> Result<()> {
-    let mut ev = AuditEvent::new(event, Outcome::Success).actor("cli").detail(detail);
-    if let Some(u) = user {
-        ev = ev.user(u);
-    }
-    Ok(gw.audit(ev).await?)
-}
-
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -196,13 +189,14 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Add { name, password_stdin, admin, email } => {
             let password = if password_stdin { Some(read_secret_stdin("password")?) } else { None };
-            users::create(
-                db,
-                NewUser { name: &name, password: password.as_deref(), email: email.as_deref(), is_admin: admin },
-            )
-            .await?;
-            audit_cli(gw, "user.create", Some(&name), if admin { "administrator".into() } else { String::new() })
-                .await?;
+            let new = NewAccount {
+                name: &name,
+                password: password.as_deref(),
+                email: email.as_deref(),
+                is_admin: admin,
+                one_time_password: false,
+            };
+            admin::users::create(gw, &Actor::Cli, new).await?;
             println!("user {name} created");
         }
         UserCmd::List { json } => {
@@ -263,24 +257,19 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
         }
         UserCmd::Passwd { name, .. } => {
             let password = read_secret_stdin("password")?;
-            let revoked = users::set_password(db, &name, &password).await?;
-            audit_cli(gw, "user.password", Some(&name), format!("{revoked} application passcodes revoked")).await?;
+            let revoked = admin::users::set_password(gw, &Actor::Cli, &name, &password, false).await?;
             println!("password of {name} changed; {revoked} application passcodes revoked");
         }
         UserCmd::Lock { name } => {
-            users::set_locked(db, &name, true).await?;
-            audit_cli(gw, "user.lock", Some(&name), String::new()).await?;
+            admin::users::lock(gw, &Actor::Cli, &name).await?;
             println!("user {name} locked");
         }
         UserCmd::Unlock { name } => {
-            users::set_locked(db, &name, false).await?;
-            gatehouse_core::lockout::clear_user(db, &name).await?;
-            audit_cli(gw, "user.unlock", Some(&name), String::new()).await?;
+            admin::users::unlock(gw, &Actor::Cli, &name).await?;
             println!("user {name} unlocked");
         }
         UserCmd::Delete { name } => {
-            users::delete(db, &name).await?;
-            audit_cli(gw, "user.delete", Some(&name), String::new()).await?;
+            admin::users::delete(gw, &Actor::Cli, &name).await?;
             println!("user {name} deleted");
         }
         UserCmd::AddKey { name, key, key_file } => {
@@ -294,13 +283,11 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
                     .to_string(),
                 (None, None) => bail!("give --key or --key-file"),
             };
-            let k = ssh_keys::add(db, &name, &line).await?;
-            audit_cli(gw, "user.key.add", Some(&name), k.fingerprint.clone()).await?;
+            let k = admin::users::add_key(gw, &Actor::Cli, &name, &line).await?;
             println!("key {} added for {name}", k.fingerprint);
         }
         UserCmd::Exempt { name, state } => {
-            users::set_exempt(db, &name, state.is_on()).await?;
-            audit_cli(gw, "user.exempt", Some(&name), if state.is_on() { "on".into() } else { "off".into() }).await?;
+            admin::users::set_exempt(gw, &Actor::Cli, &name, state.is_on()).await?;
             if state.is_on() {
                 println!("WARNING: {name} is now exempt from the second factor");
             } else {
@@ -308,8 +295,7 @@ pub async fn user(gw: &Gateway, cmd: UserCmd) -> Result<()> {
             }
         }
         UserCmd::Admin { name, state } => {
-            users::set_admin(db, &name, state.is_on()).await?;
-            audit_cli(gw, "user.admin", Some(&name), if state.is_on() { "on".into() } else { "off".into() }).await?;
+            admin::users::set_admin(gw, &Actor::Cli, &name, state.is_on()).await?;
             println!("administrator flag of {name}: {}", if state.is_on() { "on" } else { "off" });
         }
     }
@@ -320,8 +306,7 @@ pub async fn group(gw: &Gateway, cmd: GroupCmd) -> Result<()> {
     let db = &gw.db;
     match cmd {
         GroupCmd::Add { name } => {
-            groups::create(db, &name).await?;
-            audit_cli(gw, "group.create", None, name.clone()).await?;
+            admin::groups::create(gw, &Actor::Cli, &name).await?;
             println!("group {name} created");
         }
         GroupCmd::List { json } => {
@@ -348,18 +333,17 @@ pub async fn group(gw: &Gateway, cmd: GroupCmd) -> Result<()> {
             }
         }
         GroupCmd::AddMember { group, user } => {
-            groups::add_member(db, &group, &user).await?;
-            audit_cli(gw, "group.member.add", Some(&user), group.clone()).await?;
+            admin::groups::add_member(gw, &Actor::Cli, &group, &user).await?;
+
             println!("{user} added to {group}");
         }
         GroupCmd::RemoveMember { group, user } => {
-            groups::remove_member(db, &group, &user).await?;
-            audit_cli(gw, "group.member.remove", Some(&user), group.clone()).await?;
+            admin::groups::remove_member(gw, &Actor::Cli, &group, &user).await?;
+
             println!("{user} removed from {group}");
         }
         GroupCmd::Delete { name } => {
-            groups::delete(db, &name).await?;
-            audit_cli(gw, "group.delete", None, name.clone()).await?;
+            admin::groups::delete(gw, &Actor::Cli, &name).await?;
             println!("group {name} deleted");
         }
     }
@@ -396,35 +380,33 @@ pub async fn policy(gw: &Gateway, cmd: PolicyCmd) -> Result<()> {
         }
         PolicyCmd::Force2fa { state, group } => {
             match &group {
-                Some(g) => groups::set_force_2fa(db, g, state.is_on()).await?,
-                None => policy::set_force_2fa(db, state.is_on()).await?,
+                Some(g) => admin::groups::set_force_2fa(gw, &Actor::Cli, g, state.is_on()).await?,
+                None => admin::policy::set_force_2fa(gw, &Actor::Cli, state.is_on()).await?,
             }
             let scope = group.as_deref().map(|g| format!("group {g}")).unwrap_or_else(|| "global".into());
             let s = if state.is_on() { "on" } else { "off" };
-            audit_cli(gw, "policy.force_2fa", None, format!("{scope}: {s}")).await?;
             println!("force 2FA ({scope}): {s}");
         }
         PolicyCmd::Methods { methods, group } => {
             match &group {
-                Some(g) if methods.trim() == "inherit" => groups::set_allowed_methods(db, g, None).await?,
+                Some(g) if methods.trim() == "inherit" => {
+                    admin::groups::set_allowed_methods(gw, &Actor::Cli, g, None).await?
+                }
                 Some(g) => {
                     let set = MethodSet::parse_list(&methods)?;
-                    groups::set_allowed_methods(db, g, Some(set.methods())).await?
+                    admin::groups::set_allowed_methods(gw, &Actor::Cli, g, Some(&set)).await?
                 }
-                None => policy::set_allowed_methods(db, &MethodSet::parse_list(&methods)?).await?,
+                None => admin::policy::set_allowed_methods(gw, &Actor::Cli, &MethodSet::parse_list(&methods)?).await?,
             }
             let scope = group.as_deref().map(|g| format!("group {g}")).unwrap_or_else(|| "global".into());
-            audit_cli(gw, "policy.methods", None, format!("{scope}: {methods}")).await?;
             println!("allowed methods ({scope}): {methods}");
         }
         PolicyCmd::BackupCodes { count } => {
-            policy::set_backup_code_count(db, count).await?;
-            audit_cli(gw, "policy.backup_codes", None, count.to_string()).await?;
+            admin::policy::set_backup_code_count(gw, &Actor::Cli, count).await?;
             println!("backup code sets now have {count} codes");
         }
         PolicyCmd::EnrollmentWindow { days } => {
-            policy::set_enrollment_window_days(db, days).await?;
-            audit_cli(gw, "policy.enrollment_window", None, format!("{days} days")).await?;
+            admin::policy::set_enrollment_window_days(gw, &Actor::Cli, days).await?;
             println!("first-login enrollment window: {days} days");
         }
     }
@@ -445,9 +427,9 @@ pub async fn target(gw: &Gateway, cmd: TargetCmd) -> Result<()> {
                 (None, true) => (CredentialKind::Password, zeroize::Zeroizing::new(read_secret_stdin("password")?)),
                 (None, false) => bail!("give --key-file or --password-stdin"),
             };
-            targets::create(
-                db,
-                &gw.vault,
+            admin::targets::create(
+                gw,
+                &Actor::Cli,
                 NewTarget {
                     name: &name,
                     host: &host,
@@ -459,7 +441,6 @@ pub async fn target(gw: &Gateway, cmd: TargetCmd) -> Result<()> {
                 },
             )
             .await?;
-            audit_cli(gw, "target.create", None, format!("{name} {user}@{host}:{port}")).await?;
             println!("target {name} added ({user}@{host}:{port})");
         }
         TargetCmd::List { json } => {
@@ -493,24 +474,20 @@ pub async fn target(gw: &Gateway, cmd: TargetCmd) -> Result<()> {
         }
         TargetCmd::Grant { name, user, group } => {
             let who = grantee(&user, &group)?;
-            targets::grant(db, &name, who).await?;
-            audit_cli(gw, "target.grant", user.as_deref(), format!("{name} to {}", describe(&user, &group))).await?;
+            admin::targets::grant(gw, &Actor::Cli, &name, who).await?;
             println!("{name} granted to {}", describe(&user, &group));
         }
         TargetCmd::Revoke { name, user, group } => {
             let who = grantee(&user, &group)?;
-            targets::revoke(db, &name, who).await?;
-            audit_cli(gw, "target.revoke", user.as_deref(), format!("{name} from {}", describe(&user, &group))).await?;
+            admin::targets::revoke(gw, &Actor::Cli, &name, who).await?;
             println!("{name} revoked from {}", describe(&user, &group));
         }
         TargetCmd::PinHostKey { name, key } => {
-            targets::pin_host_key(db, &name, &key).await?;
-            audit_cli(gw, "target.host_key", None, name.clone()).await?;
+            admin::targets::pin_host_key(gw, &Actor::Cli, &name, &key).await?;
             println!("host key of {name} pinned");
         }
         TargetCmd::Delete { name } => {
-            targets::delete(db, &name).await?;
-            audit_cli(gw, "target.delete", None, name.clone()).await?;
+            admin::targets::delete(gw, &Actor::Cli, &name).await?;
             println!("target {name} deleted");
         }
     }

@@ -3,7 +3,8 @@
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::admin::{self, Actor};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp, yubikey};
 use gatehouse_core::{Gateway, mail, policy, time, users};
 
@@ -97,8 +98,8 @@ pub enum YubikeyCmd {
     },
 }
 
-async fn audit(gw: &Gateway, event: &str, user: &str, detail: &str) -> Result<()> {
-    Ok(gw.audit(AuditEvent::new(event, Outcome::Success).actor("cli").user(user).detail(detail)).await?)
+async fn audit(gw: &Gateway, kind: AuditKind, user: &str, detail: &str) -> Result<()> {
+    Ok(gw.audit(AuditEvent::new(kind, Outcome::Success).actor("cli").user(user).detail(detail)).await?)
 }
 
 pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
@@ -108,14 +109,14 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             let u = users::get(db, &user).await?;
             let seed = totp::NewSeed::generate();
             totp::enroll(gw, u.id, &seed, None).await?;
-            audit(gw, "factor.enroll", &user, "totp").await?;
+            audit(gw, AuditKind::FactorEnroll, &user, "totp").await?;
             println!("{}", seed.uri(&u.name));
         }
         FactorCmd::BackupCodes { user } => {
             let u = users::get(db, &user).await?;
             let n = policy::load(db).await?.backup_code_count;
             let codes = backup_codes::regenerate(db, u.id, n).await?;
-            audit(gw, "factor.enroll", &user, "backup-code").await?;
+            audit(gw, AuditKind::FactorEnroll, &user, "backup-code").await?;
             for c in codes {
                 println!("{c}");
             }
@@ -124,13 +125,13 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             let u = users::get(db, &user).await?;
             let kw = read_secret_stdin("keyword")?;
             keyword::set(gw, u.id, &kw).await?;
-            audit(gw, "factor.enroll", &user, "keyword").await?;
+            audit(gw, AuditKind::FactorEnroll, &user, "keyword").await?;
             println!("access keyword of {user} set");
         }
         FactorCmd::Radius(RadiusCmd::Enroll { user, radius_user }) => {
             let u = users::get(db, &user).await?;
             let name = radius::enroll(gw, &u, radius_user.as_deref()).await?;
-            audit(gw, "factor.enroll", &user, &format!("radius as {name}")).await?;
+            audit(gw, AuditKind::FactorEnroll, &user, &format!("radius as {name}")).await?;
             if !gw.config.radius.enabled() {
                 eprintln!(
                     "warning: no RADIUS server is configured ([radius] servers); the factor cannot be used until one is"
@@ -141,7 +142,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
         FactorCmd::Duo(DuoCmd::Enroll { user, duo_user }) => {
             let u = users::get(db, &user).await?;
             let name = duo::enroll(gw, &u, duo_user.as_deref()).await?;
-            audit(gw, "factor.enroll", &user, &format!("duo as {name}")).await?;
+            audit(gw, AuditKind::FactorEnroll, &user, &format!("duo as {name}")).await?;
             if !gw.config.duo.enabled() {
                 eprintln!(
                     "warning: Duo is not configured ([duo] integration_key, secret_key, api_host); the factor cannot be used until it is"
@@ -152,8 +153,13 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
         FactorCmd::Email(EmailCmd::Enroll { user, address }) => {
             let u = users::get(db, &user).await?;
             let address = email::start_enrollment(gw, &u, &address, CLI_ATTEMPT).await?;
-            audit(gw, "factor.email_code", &user, &format!("confirmation code mailed to {}", mail::mask(&address)))
-                .await?;
+            audit(
+                gw,
+                AuditKind::FactorEmailCode,
+                &user,
+                &format!("confirmation code mailed to {}", mail::mask(&address)),
+            )
+            .await?;
             println!(
                 "A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE"
             );
@@ -162,7 +168,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             let u = users::get(db, &user).await?;
             match email::confirm_enrollment(gw, &u, CLI_ATTEMPT, &code).await? {
                 Some(address) => {
-                    audit(gw, "factor.enroll", &user, &format!("email {}", mail::mask(&address))).await?;
+                    audit(gw, AuditKind::FactorEnroll, &user, &format!("email {}", mail::mask(&address))).await?;
                     println!("email enrolled for {user} ({address})");
                 }
                 None => bail!(
@@ -177,7 +183,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 Ok(id) => id,
                 Err(e) => bail!("YubiKey not enrolled for {user}: {e}"),
             };
-            audit(gw, "factor.enroll", &user, &format!("yubikey {public_id}")).await?;
+            audit(gw, AuditKind::FactorEnroll, &user, &format!("yubikey {public_id}")).await?;
             println!("YubiKey {public_id} enrolled for {user}");
         }
         FactorCmd::List { user, json } => {
@@ -200,20 +206,19 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             }
         }
         FactorCmd::Remove { user, method } => {
-            let u = users::get(db, &user).await?;
             let m: Method = method.parse()?;
-            if !factors::remove(db, u.id, m).await? {
+            if !admin::users::remove_factor(gw, &Actor::Cli, &user, m).await? {
                 bail!("{user} has no {m} factor");
             }
-            audit(gw, "factor.remove", &user, m.as_str()).await?;
             println!("{m} removed from {user}");
         }
         FactorCmd::Reset { user } => {
-            let u = users::get(db, &user).await?;
-            let removed = factors::reset(db, u.id).await?;
-            let names: Vec<&str> = removed.iter().map(|m| m.as_str()).collect();
-            audit(gw, "factor.reset", &user, &format!("removed [{}]", names.join(", "))).await?;
-            println!("factors of {user} reset; they may enroll a new one at their next login");
+            let reset = admin::users::reset_factors(gw, &Actor::Cli, &user).await?;
+            println!(
+                "factors of {user} reset ({} methods, {} trusted browsers); they may enroll a new one at their next login",
+                reset.methods.len(),
+                reset.trusted_browsers
+            );
         }
     }
     Ok(())

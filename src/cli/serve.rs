@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::admin::{self, Actor, users::NewAccount};
 use gatehouse_core::config::Overrides;
-use gatehouse_core::users::{self, NewUser};
+use gatehouse_core::users;
 use gatehouse_core::{Error, Gateway, vault};
 use tokio_util::sync::CancellationToken;
 
@@ -56,17 +56,10 @@ async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
         return Ok(());
     }
     let password = vault::random_code(20);
-    match users::create(&gw.db, NewUser { name: "admin", password: Some(&password), email: None, is_admin: true }).await
-    {
-        Ok(u) => {
-            users::set_must_change_password(&gw.db, u.id, true).await?;
-            gw.audit(
-                AuditEvent::new("user.create", Outcome::Success)
-                    .actor("bootstrap")
-                    .user("admin")
-                    .detail("first administrator"),
-            )
-            .await?;
+    let first =
+        NewAccount { name: "admin", password: Some(&password), email: None, is_admin: true, one_time_password: true };
+    match admin::users::create(gw, &Actor::Bootstrap, first).await {
+        Ok(_) => {
             println!();
             println!("  First start: created the administrator 'admin'.");
             println!("  One-time password: {password}");

@@ -6,7 +6,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, totp};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::sudo::{self, Change};
@@ -164,7 +164,7 @@ pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): Csr
     let count = policy::load(&gw.db).await?.backup_code_count;
     let codes = backup_codes::regenerate(&gw.db, a.user.id, count).await?;
     gw.audit(
-        AuditEvent::new("factor.backup_codes", Outcome::Success)
+        AuditEvent::new(AuditKind::FactorBackupCodes, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
@@ -211,7 +211,7 @@ pub async fn set_keyword(
         };
     }
     gw.audit(
-        AuditEvent::new("factor.enroll", Outcome::Success)
+        AuditEvent::new(AuditKind::FactorEnroll, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
@@ -314,7 +314,7 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
     };
     factors::remove(&gw.db, a.user.id, method).await?;
     gw.audit(
-        AuditEvent::new("factor.remove", Outcome::Success)
+        AuditEvent::new(AuditKind::FactorRemove, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
@@ -439,7 +439,7 @@ pub async fn totp_confirm(
     };
     totp::enroll(&gw, a.user.id, &seed, Some(step)).await?;
     gw.audit(
-        AuditEvent::new("factor.enroll", Outcome::Success)
+        AuditEvent::new(AuditKind::FactorEnroll, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())

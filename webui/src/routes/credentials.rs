@@ -6,7 +6,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::login::{self, Primary};
 use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
@@ -76,7 +76,7 @@ pub async fn add_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm
     match ssh_keys::add(&gw.db, &a.user.name, &f.key).await {
         Ok(k) => {
             gw.audit(
-                AuditEvent::new("key.add", Outcome::Success)
+                AuditEvent::new(AuditKind::KeyAdd, Outcome::Success)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -113,7 +113,7 @@ pub async fn remove_key(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfF
     match ssh_keys::remove(&gw.db, a.user.id, &f.fingerprint).await {
         Ok(()) => {
             gw.audit(
-                AuditEvent::new("key.remove", Outcome::Success)
+                AuditEvent::new(AuditKind::KeyRemove, Outcome::Success)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -208,7 +208,7 @@ pub async fn change_password(
         }
         _ => {
             gw.audit(
-                AuditEvent::new("user.password", Outcome::Failure)
+                AuditEvent::new(AuditKind::UserPassword, Outcome::Failure)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -224,7 +224,7 @@ pub async fn change_password(
     users::set_must_change_password(&gw.db, a.user.id, false).await?;
     let sessions = web_sessions::delete_others(&gw.db, a.user.id, &a.session.id_hash).await?;
     gw.audit(
-        AuditEvent::new("user.password", Outcome::Success)
+        AuditEvent::new(AuditKind::UserPassword, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())

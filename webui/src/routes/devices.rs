@@ -4,7 +4,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::sudo::Change;
 use gatehouse_core::{Gateway, app_passcodes, trusted_devices};
 
@@ -76,7 +76,7 @@ pub async fn revoke_device(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
         .await;
     }
     gw.audit(
-        AuditEvent::new("web.untrust_browser", Outcome::Success)
+        AuditEvent::new(AuditKind::WebUntrustBrowser, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
@@ -91,7 +91,7 @@ pub async fn revoke_other_devices(State(gw): State<Gateway>, a: Authed, CsrfForm
     let keep = a.trust_hash.clone().unwrap_or_default();
     let n = trusted_devices::revoke_others(&gw.db, a.user.id, &keep).await?;
     gw.audit(
-        AuditEvent::new("web.untrust_browser", Outcome::Success)
+        AuditEvent::new(AuditKind::WebUntrustBrowser, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())
@@ -169,7 +169,7 @@ pub async fn create_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): 
     match app_passcodes::create(&gw.db, a.user.id, &label).await {
         Ok(code) => {
             gw.audit(
-                AuditEvent::new("passcode.create", Outcome::Success)
+                AuditEvent::new(AuditKind::PasscodeCreate, Outcome::Success)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -216,7 +216,7 @@ pub async fn revoke_passcode(State(gw): State<Gateway>, a: Authed, CsrfForm(f): 
         .await;
     }
     gw.audit(
-        AuditEvent::new("passcode.revoke", Outcome::Success)
+        AuditEvent::new(AuditKind::PasscodeRevoke, Outcome::Success)
             .actor(a.user.name.clone())
             .user(a.user.name.clone())
             .source(a.source.clone())

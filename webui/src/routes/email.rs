@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY};
 use axum::response::{IntoResponse, Redirect, Response};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::email::{self, LinkState};
 use gatehouse_core::factors::{Method, MethodSet};
 use gatehouse_core::policy::{self, Requirement};
@@ -97,7 +97,7 @@ pub async fn send_code(
     match email::start_enrollment(&gw, &a.user, &address, &a.session.id_hash).await {
         Ok(normalised) => {
             gw.audit(
-                AuditEvent::new("factor.email_code", Outcome::Info)
+                AuditEvent::new(AuditKind::FactorEmailCode, Outcome::Info)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -142,7 +142,7 @@ pub async fn confirm(
     match email::confirm_enrollment(&gw, &a.user, &a.session.id_hash, &f.code).await? {
         Some(address) => {
             gw.audit(
-                AuditEvent::new("factor.enroll", Outcome::Success)
+                AuditEvent::new(AuditKind::FactorEnroll, Outcome::Success)
                     .actor(a.user.name.clone())
                     .user(a.user.name.clone())
                     .source(a.source.clone())
@@ -266,8 +266,11 @@ pub async fn decide(
         let (link, state) = lookup(&gw, &v, &token).await?;
         return Ok(authorize_page(status_for(state), view(link.as_ref(), &token, state, "")));
     }
-    let (name, outcome) =
-        if approve { ("login.email_authorized", Outcome::Success) } else { ("login.email_denied", Outcome::Failure) };
+    let (name, outcome) = if approve {
+        (AuditKind::LoginEmailAuthorized, Outcome::Success)
+    } else {
+        (AuditKind::LoginEmailDenied, Outcome::Failure)
+    };
     gw.audit(AuditEvent::new(name, outcome).user(link.user_name.clone()).source(v.source.clone()).detail(format!(
         "link for the {} login from {} (started on {}), clicked from {}",
         link.frontend, link.source, link.node, v.source

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::Method;
 use gatehouse_core::login::{self, Primary};
 use gatehouse_core::policy::{self, Requirement};
@@ -105,7 +105,7 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
         }
         Requirement::Exempt => {
             gw.audit(
-                AuditEvent::new("login.exempt", Outcome::Info)
+                AuditEvent::new(AuditKind::LoginExempt, Outcome::Info)
                     .user(user.name.clone())
                     .source(v.source.clone())
                     .detail("second factor skipped: user is exempt"),
@@ -248,7 +248,7 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         let label = browser_label(&v.user_agent);
         trusted_devices::trust(&gw.db, user.id, &session::hash_token(&token), &label, days).await?;
         gw.audit(
-            AuditEvent::new("web.trust_browser", Outcome::Success)
+            AuditEvent::new(AuditKind::WebTrustBrowser, Outcome::Success)
                 .actor(user.name.clone())
                 .user(user.name.clone())
                 .source(v.source.clone())

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::Gateway;
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::yubikey::{self, EnrollError};
 use gatehouse_core::factors::{Method, MethodSet};
 use gatehouse_core::policy::{self, Requirement};
@@ -106,7 +106,7 @@ pub async fn bind(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(f
 }
 
 fn event(a: &Authed, outcome: Outcome, detail: String) -> AuditEvent {
-    AuditEvent::new("factor.enroll", outcome)
+    AuditEvent::new(AuditKind::FactorEnroll, outcome)
         .actor(a.user.name.clone())
         .user(a.user.name.clone())
         .source(a.source.clone())

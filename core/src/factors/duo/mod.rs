@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Challenge, LoginContext, Method, SecondFactor, Verdict, upsert};
-use crate::audit::{AuditEvent, Outcome as AuditOutcome};
+use crate::audit::{AuditEvent, AuditKind, Outcome as AuditOutcome};
 use crate::config::DuoConfig;
 use crate::users::User;
 use crate::{Error, Gateway, Result, time};
@@ -220,7 +220,7 @@ async fn service_failed(gw: &Gateway, user: &User, login: &Login, error: DuoErro
     if error.is_outage() && gw.config.duo.fail_open {
         tracing::warn!(user = %user.name, peer = %login.source, method = "duo", error = %error, "Duo unreachable; letting the login through because duo.fail_open is set");
         gw.audit(
-            AuditEvent::new("login.duo.fail_open", AuditOutcome::Info)
+            AuditEvent::new(AuditKind::LoginDuoFailOpen, AuditOutcome::Info)
                 .user(user.name.clone())
                 .source(login.source.clone())
                 .detail(format!(
@@ -239,7 +239,7 @@ async fn bypass(gw: &Gateway, user: &User, login: &Login, status_msg: &str) -> R
     tracing::warn!(user = %user.name, peer = %login.source, method = "duo", "Duo bypass: Duo's policy lets the user through without a second factor");
     let why = if status_msg.is_empty() { String::new() } else { format!(" (\"{status_msg}\")") };
     gw.audit(
-        AuditEvent::new("login.duo.bypass", AuditOutcome::Info)
+        AuditEvent::new(AuditKind::LoginDuoBypass, AuditOutcome::Info)
             .user(user.name.clone())
             .source(login.source.clone())
             .detail(format!(

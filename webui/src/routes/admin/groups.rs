@@ -10,7 +10,9 @@ use gatehouse_core::factors::{self, Method, MethodSet};
 use gatehouse_core::groups::{self, Group};
 use gatehouse_core::{Gateway, users};
 
-use super::{audit_change, switch};
+use gatehouse_core::admin;
+
+use super::{actor, switch};
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page};
@@ -92,11 +94,8 @@ pub struct NameForm {
 /// `POST /admin/groups`.
 pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<NameForm>) -> WebResult {
     let name = f.name.trim();
-    match groups::create(&gw.db, name).await {
-        Ok(_) => {
-            audit_change(&gw, &a, "group.create", None, format!("group {name}")).await?;
-            Ok(Redirect::to(&format!("/admin/groups/{name}?ok=created")).into_response())
-        }
+    match admin::groups::create(&gw, &actor(&a), name).await {
+        Ok(_) => Ok(Redirect::to(&format!("/admin/groups/{name}?ok=created")).into_response()),
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
             groups_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("name", format!("The name {reason}.")), name)
                 .await
@@ -181,15 +180,7 @@ pub async fn force(
 ) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
     the_group(&gw, &name).await?;
-    groups::set_force_2fa(&gw.db, &name, on).await?;
-    audit_change(
-        &gw,
-        &a,
-        "policy.group_force_2fa",
-        None,
-        format!("group {name}: force 2FA {}", if on { "on" } else { "off" }),
-    )
-    .await?;
+    admin::groups::set_force_2fa(&gw, &actor(&a), &name, on).await?;
     back(&name)
 }
 
@@ -218,9 +209,7 @@ pub async fn methods(
             }
         }
     };
-    groups::set_allowed_methods(&gw.db, &name, set.as_ref().map(|s| s.methods())).await?;
-    let shown = set.map(|s| s.to_string()).unwrap_or_else(|| "global setting".into());
-    audit_change(&gw, &a, "policy.group_methods", None, format!("group {name}: allowed methods {shown}")).await?;
+    admin::groups::set_allowed_methods(&gw, &actor(&a), &name, set.as_ref()).await?;
     back(&name)
 }
 
@@ -238,11 +227,8 @@ pub async fn add_member(
     CsrfForm(f): CsrfForm<MemberForm>,
 ) -> WebResult {
     the_group(&gw, &name).await?;
-    match groups::add_member(&gw.db, &name, &f.user).await {
-        Ok(()) => {
-            audit_change(&gw, &a, "group.add_member", Some(&f.user), format!("added to group {name}")).await?;
-            back(&name)
-        }
+    match admin::groups::add_member(&gw, &actor(&a), &name, &f.user).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::NotFound { .. }) => {
             group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("user", "There is no such user.")).await
         }
@@ -262,11 +248,8 @@ pub async fn remove_member(
     CsrfForm(f): CsrfForm<MemberForm>,
 ) -> WebResult {
     the_group(&gw, &name).await?;
-    match groups::remove_member(&gw.db, &name, &f.user).await {
-        Ok(()) => {
-            audit_change(&gw, &a, "group.remove_member", Some(&f.user), format!("removed from group {name}")).await?;
-            back(&name)
-        }
+    match admin::groups::remove_member(&gw, &actor(&a), &name, &f.user).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::NotFound { .. }) => {
             group_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("form", "That user is not a member."))
                 .await
@@ -283,7 +266,6 @@ pub async fn delete(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
     the_group(&gw, &name).await?;
-    groups::delete(&gw.db, &name).await?;
-    audit_change(&gw, &a, "group.delete", None, format!("group {name}")).await?;
+    admin::groups::delete(&gw, &actor(&a), &name).await?;
     Ok(Redirect::to("/admin/groups?ok=deleted").into_response())
 }

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use gatehouse_core::Gateway;
 use gatehouse_core::health::{self, State as Health};
 
-use super::audit_change;
+use gatehouse_core::audit::AuditKind;
+
+use super::audit_check;
 use crate::error::WebResult;
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
@@ -119,7 +121,7 @@ pub async fn radius_test(
         return health_page(&gw, &a, StatusCode::BAD_REQUEST, Tested { user, ..Tested::default() }, n).await;
     }
     let result = health::test_radius(&gw, &user, &f.password).await;
-    audit_change(&gw, &a, "radius.test", None, format!("test request for RADIUS user {user}: {result}")).await?;
+    audit_check(&gw, &a, AuditKind::HealthRadiusTest, format!("test request for RADIUS user {user}: {result}")).await?;
     health_page(&gw, &a, StatusCode::OK, Tested { user, result, ..Tested::default() }, Notice::none()).await
 }
 
@@ -138,8 +140,13 @@ pub async fn email_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f):
         return health_page(&gw, &a, StatusCode::BAD_REQUEST, Tested { mail_to: to, ..Tested::default() }, n).await;
     }
     let result = health::test_email(&gw, &to).await;
-    audit_change(&gw, &a, "email.test", None, format!("test mail to {}: {result}", gatehouse_core::mail::mask(&to)))
-        .await?;
+    audit_check(
+        &gw,
+        &a,
+        AuditKind::HealthEmailTest,
+        format!("test mail to {}: {result}", gatehouse_core::mail::mask(&to)),
+    )
+    .await?;
     health_page(
         &gw,
         &a,
@@ -153,6 +160,6 @@ pub async fn email_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f):
 /// `POST /admin/health/duo`: one signed `/auth/v2/check`; the answer is shown and audited.
 pub async fn duo_check(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
     let result = health::test_duo(&gw).await;
-    audit_change(&gw, &a, "duo.check", None, format!("Duo /check: {result}")).await?;
+    audit_check(&gw, &a, AuditKind::HealthDuoCheck, format!("Duo /check: {result}")).await?;
     health_page(&gw, &a, StatusCode::OK, Tested { duo_result: result, ..Tested::default() }, Notice::none()).await
 }

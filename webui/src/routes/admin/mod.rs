@@ -11,27 +11,22 @@ pub mod targets;
 pub mod users;
 
 use gatehouse_core::Gateway;
-use gatehouse_core::audit::{AuditEvent, Outcome};
+use gatehouse_core::admin::Actor;
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 
 use crate::error::WebResult;
 use crate::session::Authed;
 
-/// Records an administrator's change.
-pub async fn audit_change(
-    gw: &Gateway,
-    admin: &Authed,
-    event: &str,
-    user: Option<&str>,
-    detail: String,
-) -> WebResult<()> {
-    let mut ev = AuditEvent::new(event, Outcome::Success)
-        .actor(admin.user.name.clone())
-        .source(admin.source.clone())
-        .detail(detail);
-    if let Some(u) = user {
-        ev = ev.user(u.to_string());
-    }
-    tracing::info!(admin = %admin.user.name, event, "administrative change");
+/// The logged-in administrator as the actor of an administrative action in core.
+pub fn actor(admin: &Authed) -> Actor {
+    Actor::Admin { name: admin.user.name.clone(), source: admin.source.clone() }
+}
+
+/// Records a check an administrator ran from the health page (a test request, a test
+/// mail): not a change, so not one of `core::admin`'s actions.
+pub async fn audit_check(gw: &Gateway, admin: &Authed, kind: AuditKind, detail: String) -> WebResult<()> {
+    let ev =
+        AuditEvent::new(kind, Outcome::Info).actor(admin.user.name.clone()).source(admin.source.clone()).detail(detail);
     Ok(gw.audit(ev).await?)
 }
 

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::{Gateway, policy, users};
 
 use super::groups::{MethodBox, method_boxes, ticked};
-use super::{audit_change, switch};
+use gatehouse_core::admin;
+
+use super::{actor, switch};
 use crate::error::{WebError, WebResult};
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page};
@@ -57,9 +59,7 @@ pub struct Toggle {
 /// `POST /admin/policy/force`: the global force-2FA switch.
 pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
     let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
-    policy::set_force_2fa(&gw.db, on).await?;
-    audit_change(&gw, &a, "policy.force_2fa", None, format!("global force 2FA {}", if on { "on" } else { "off" }))
-        .await?;
+    admin::policy::set_force_2fa(&gw, &actor(&a), on).await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }
 
@@ -73,8 +73,7 @@ pub async fn methods(
         return policy_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("methods", "Tick at least one method."))
             .await;
     };
-    policy::set_allowed_methods(&gw.db, &set).await?;
-    audit_change(&gw, &a, "policy.methods", None, format!("allowed methods {set}")).await?;
+    admin::policy::set_allowed_methods(&gw, &actor(&a), &set).await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }
 
@@ -98,7 +97,6 @@ pub async fn backup_codes(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f
             .await;
         }
     };
-    policy::set_backup_code_count(&gw.db, n).await?;
-    audit_change(&gw, &a, "policy.backup_codes", None, format!("{n} codes per set")).await?;
+    admin::policy::set_backup_code_count(&gw, &actor(&a), n).await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }

@@ -7,7 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::{Gateway, live_sessions, recordings, time};
 
-use super::audit_change;
+use gatehouse_core::admin;
+
+use super::actor;
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
@@ -170,9 +172,8 @@ pub async fn terminate(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
     let Ok(id) = id.parse::<i64>() else { return Err(WebError::NotFound("There is no such session.".into())) };
-    if !live_sessions::request_terminate(&gw.db, id).await? {
+    if !admin::sessions::terminate(&gw, &actor(&a), id).await? {
         return Err(WebError::NotFound("That session is no longer live.".into()));
     }
-    audit_change(&gw, &a, "session.terminate", None, format!("live session {id}: termination requested")).await?;
     Ok(Redirect::to("/admin/live?ok=terminate").into_response())
 }

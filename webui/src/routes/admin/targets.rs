@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::targets::{self, CredentialKind, Grantee, NewTarget, Target};
 use gatehouse_core::{Gateway, ssh_keys};
 
-use super::audit_change;
+use gatehouse_core::admin;
+
+use super::actor;
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page};
@@ -109,9 +111,9 @@ pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): Csr
     };
     let host_key = f.host_key.trim();
     let name = f.name.trim().to_string();
-    let result = targets::create(
-        &gw.db,
-        &gw.vault,
+    let result = admin::targets::create(
+        &gw,
+        &actor(&a),
         NewTarget {
             name: &name,
             host: f.host.trim(),
@@ -124,10 +126,7 @@ pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): Csr
     )
     .await;
     match result {
-        Ok(t) => {
-            audit_change(&gw, &a, "target.create", None, format!("target {} at {}:{}", t.name, t.host, t.port)).await?;
-            Ok(Redirect::to(&format!("/admin/targets/{}?ok=created", t.name)).into_response())
-        }
+        Ok(t) => Ok(Redirect::to(&format!("/admin/targets/{}?ok=created", t.name)).into_response()),
         Err(gatehouse_core::Error::Invalid { field, reason }) => {
             let at = match field {
                 "target name" => "name",
@@ -239,18 +238,8 @@ pub async fn edit(
         )
         .await;
     };
-    match targets::update_connection(&gw.db, &name, f.host.trim(), port, f.username.trim()).await {
-        Ok(()) => {
-            audit_change(
-                &gw,
-                &a,
-                "target.edit",
-                None,
-                format!("target {name} now {}@{}:{port}", f.username.trim(), f.host.trim()),
-            )
-            .await?;
-            back(&name)
-        }
+    match admin::targets::edit(&gw, &actor(&a), &name, f.host.trim(), port, f.username.trim()).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::Invalid { field, reason }) => {
             target_page(
                 &gw,
@@ -279,12 +268,8 @@ pub async fn pin(
     CsrfForm(f): CsrfForm<KeyForm>,
 ) -> WebResult {
     the_target(&gw, &name).await?;
-    match targets::pin_host_key(&gw.db, &name, &f.key).await {
-        Ok(()) => {
-            let fp = ssh_keys::parse(&f.key).map(|k| ssh_keys::fingerprint(&k)).unwrap_or_default();
-            audit_change(&gw, &a, "target.pin_host_key", None, format!("target {name} pinned {fp}")).await?;
-            back(&name)
-        }
+    match admin::targets::pin_host_key(&gw, &actor(&a), &name, &f.key).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
             target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("key", format!("This is {reason}.")))
                 .await
@@ -301,9 +286,7 @@ pub async fn forget(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
     the_target(&gw, &name).await?;
-    targets::forget_host_key(&gw.db, &name).await?;
-    audit_change(&gw, &a, "target.forget_host_key", None, format!("target {name}: pin cleared, next connection pins"))
-        .await?;
+    admin::targets::forget_host_key(&gw, &actor(&a), &name).await?;
     back(&name)
 }
 
@@ -342,18 +325,8 @@ pub async fn grant(
         )
         .await;
     };
-    match targets::grant(&gw.db, &name, g).await {
-        Ok(()) => {
-            audit_change(
-                &gw,
-                &a,
-                "grant.add",
-                (f.kind == "user").then_some(who),
-                format!("target {name} to {} {who}", f.kind),
-            )
-            .await?;
-            back(&name)
-        }
+    match admin::targets::grant(&gw, &actor(&a), &name, g).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::NotFound { .. }) => {
             target_page(
                 &gw,
@@ -391,18 +364,8 @@ pub async fn revoke(
         )
         .await;
     };
-    match targets::revoke(&gw.db, &name, g).await {
-        Ok(()) => {
-            audit_change(
-                &gw,
-                &a,
-                "grant.revoke",
-                (f.kind == "user").then_some(who),
-                format!("target {name} from {} {who}", f.kind),
-            )
-            .await?;
-            back(&name)
-        }
+    match admin::targets::revoke(&gw, &actor(&a), &name, g).await {
+        Ok(()) => back(&name),
         Err(gatehouse_core::Error::NotFound { .. }) => {
             target_page(&gw, &a, &name, StatusCode::BAD_REQUEST, Notice::error("who", "There is no such grant.")).await
         }
@@ -418,7 +381,6 @@ pub async fn delete(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
     the_target(&gw, &name).await?;
-    targets::delete(&gw.db, &name).await?;
-    audit_change(&gw, &a, "target.delete", None, format!("target {name}")).await?;
+    admin::targets::delete(&gw, &actor(&a), &name).await?;
     Ok(Redirect::to("/admin/targets?ok=deleted").into_response())
 }

@@ -6,10 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::factors;
 use gatehouse_core::policy::{self, Requirement};
-use gatehouse_core::users::{self, NewUser, User};
-use gatehouse_core::{Gateway, groups, lockout, ssh_keys, trusted_devices, web_sessions};
+use gatehouse_core::users::{self, User};
+use gatehouse_core::{Gateway, groups, ssh_keys};
 
-use super::{audit_change, switch};
+use gatehouse_core::admin::{self, users::NewAccount};
+
+use super::{actor, switch};
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
@@ -98,25 +100,23 @@ pub async fn create(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): Csr
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.password) {
         return bad("password", format!("The password {reason}.")).await;
     }
-    let new = NewUser {
+    let new = NewAccount {
         name,
         password: Some(&f.password),
         email: (!email.is_empty()).then_some(email),
         is_admin: f.is_admin == "on",
+        one_time_password: true,
     };
-    let user = match users::create(&gw.db, new).await {
-        Ok(u) => u,
+    match admin::users::create(&gw, &actor(&a), new).await {
+        Ok(_) => Ok(Redirect::to(&format!("/admin/users/{name}?ok=created")).into_response()),
         Err(gatehouse_core::Error::Duplicate { .. }) => {
-            return bad("name", format!("A user named {name} already exists.")).await;
+            bad("name", format!("A user named {name} already exists.")).await
         }
         Err(gatehouse_core::Error::Invalid { field: "email", reason }) => {
-            return bad("email", format!("The email {reason}.")).await;
+            bad("email", format!("The email {reason}.")).await
         }
-        Err(e) => return Err(e.into()),
-    };
-    users::set_must_change_password(&gw.db, user.id, true).await?;
-    audit_change(&gw, &a, "user.create", Some(name), format!("admin={} via web", user.is_admin)).await?;
-    Ok(Redirect::to(&format!("/admin/users/{name}?ok=created")).into_response())
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(askama::Template)]
@@ -211,26 +211,13 @@ pub async fn lock(
     let Some(on) = switch(&f.on) else {
         return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
     };
-    let u = target_user(&gw, &name).await?;
-    if on && u.id == a.user.id {
-        return user_page(
-            &gw,
-            &a,
-            &name,
-            StatusCode::BAD_REQUEST,
-            Notice::error("form", "You cannot lock your own account."),
-        )
-        .await;
-    }
-    users::set_locked(&gw.db, &name, on).await?;
-    if on {
-        let ended = web_sessions::delete_others(&gw.db, u.id, "").await?;
-        audit_change(&gw, &a, "user.lock", Some(&name), format!("locked; {ended} web sessions ended")).await?;
+    target_user(&gw, &name).await?;
+    let done = if on {
+        admin::users::lock(&gw, &actor(&a), &name).await.map(|_| ())
     } else {
-        lockout::clear_user(&gw.db, &name).await?;
-        audit_change(&gw, &a, "user.unlock", Some(&name), "unlocked".into()).await?;
-    }
-    back(&name)
+        admin::users::unlock(&gw, &actor(&a), &name).await
+    };
+    refused_or_back(&gw, &a, &name, "form", done).await
 }
 
 /// `POST /admin/users/{name}/admin`.
@@ -243,20 +230,9 @@ pub async fn admin_flag(
     let Some(on) = switch(&f.on) else {
         return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
     };
-    let u = target_user(&gw, &name).await?;
-    if !on && u.id == a.user.id {
-        return user_page(
-            &gw,
-            &a,
-            &name,
-            StatusCode::BAD_REQUEST,
-            Notice::error("form", "You cannot remove your own administrator flag; ask another administrator."),
-        )
-        .await;
-    }
-    users::set_admin(&gw.db, &name, on).await?;
-    audit_change(&gw, &a, "user.admin", Some(&name), format!("administrator={on}")).await?;
-    back(&name)
+    target_user(&gw, &name).await?;
+    let done = admin::users::set_admin(&gw, &actor(&a), &name, on).await;
+    refused_or_back(&gw, &a, &name, "form", done).await
 }
 
 /// `POST /admin/users/{name}/exempt`: audited as a warning-worthy change.
@@ -270,15 +246,7 @@ pub async fn exempt(
         return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
     };
     target_user(&gw, &name).await?;
-    users::set_exempt(&gw.db, &name, on).await?;
-    audit_change(
-        &gw,
-        &a,
-        "user.exempt_2fa",
-        Some(&name),
-        if on { "EXEMPTED from the second factor".into() } else { "exemption ended".into() },
-    )
-    .await?;
+    admin::users::set_exempt(&gw, &actor(&a), &name, on).await?;
     back(&name)
 }
 
@@ -289,18 +257,8 @@ pub async fn reset_factors(
     Path(name): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> WebResult {
-    let u = target_user(&gw, &name).await?;
-    let methods = factors::reset(&gw.db, u.id).await?;
-    let browsers = trusted_devices::revoke_others(&gw.db, u.id, "").await?;
-    let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-    audit_change(
-        &gw,
-        &a,
-        "factor.reset",
-        Some(&name),
-        format!("removed [{}], {browsers} trusted browsers", names.join(", ")),
-    )
-    .await?;
+    target_user(&gw, &name).await?;
+    admin::users::reset_factors(&gw, &actor(&a), &name).await?;
     back(&name)
 }
 
@@ -317,7 +275,7 @@ pub async fn set_password(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> WebResult {
-    let u = target_user(&gw, &name).await?;
+    target_user(&gw, &name).await?;
     if let Err(gatehouse_core::Error::Invalid { reason, .. }) = users::validate_password(&f.password) {
         return user_page(
             &gw,
@@ -328,16 +286,7 @@ pub async fn set_password(
         )
         .await;
     }
-    let passcodes = users::set_password(&gw.db, &name, &f.password).await?;
-    users::set_must_change_password(&gw.db, u.id, true).await?;
-    audit_change(
-        &gw,
-        &a,
-        "user.password",
-        Some(&name),
-        format!("one-time password set by administrator; {passcodes} application passcodes revoked"),
-    )
-    .await?;
+    admin::users::set_password(&gw, &actor(&a), &name, &f.password, true).await?;
     back(&name)
 }
 
@@ -354,7 +303,7 @@ pub async fn delete(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<DeleteForm>,
 ) -> WebResult {
-    let u = target_user(&gw, &name).await?;
+    target_user(&gw, &name).await?;
     if f.confirm.trim() != name {
         return user_page(
             &gw,
@@ -365,17 +314,30 @@ pub async fn delete(
         )
         .await;
     }
-    if u.id == a.user.id {
-        return user_page(
-            &gw,
-            &a,
-            &name,
-            StatusCode::BAD_REQUEST,
-            Notice::error("confirm", "You cannot delete your own account."),
-        )
-        .await;
+    match admin::users::delete(&gw, &actor(&a), &name).await {
+        Ok(()) => Ok(Redirect::to("/admin/users?ok=deleted").into_response()),
+        Err(e) => refused_or_back(&gw, &a, &name, "confirm", Err(e)).await,
     }
-    users::delete(&gw.db, &name).await?;
-    audit_change(&gw, &a, "user.delete", Some(&name), "deleted via web".into()).await?;
-    Ok(Redirect::to("/admin/users?ok=deleted").into_response())
+}
+
+/// Back to the user's page after an action; a refusal by core (e.g. locking your own
+/// account) is shown on the page at `field`.
+async fn refused_or_back(
+    gw: &Gateway,
+    a: &Authed,
+    name: &str,
+    field: &str,
+    done: gatehouse_core::Result<()>,
+) -> WebResult {
+    match done {
+        Ok(()) => back(name),
+        Err(gatehouse_core::Error::Invalid { reason, .. }) => {
+            let mut text = reason;
+            if let Some(first) = text.get(..1) {
+                text = format!("{}{}.", first.to_uppercase(), &text[1..]);
+            }
+            user_page(gw, a, name, StatusCode::BAD_REQUEST, Notice::error(field, text)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
