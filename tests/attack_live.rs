@@ -194,3 +194,42 @@ fn removing_the_login_key_or_the_grant_closes_what_they_opened() {
     assert!(!stdout(&out).contains("leak"), "a connection whose key was removed ran a command:\n{}", describe(&out));
     assert!(b.audit("session").contains("key removed"), "{}", b.audit("session"));
 }
+
+/// `ssh -J` through the gateway is a live session like any other: it has a row on the
+/// live-sessions page, and ending that row ends the tunnel.
+#[test]
+fn a_jump_forward_is_a_live_session_an_administrator_can_end() {
+    let b = bastion();
+    b.add_granted("web1");
+    // The client's own key is what the target sees on a -J hop.
+    b.sshd.authorize(&b.key.line);
+    let config = b.client_config(&["web1"]);
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args(["-F", config.to_str().expect("utf-8 path"), "-J", "gw", "direct", "sleep 120; echo finished"]);
+    let mut jump = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ssh -J");
+    let until = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let id = b.sql("SELECT id FROM live_sessions WHERE kind = 'forward' AND user_name = 'alice'");
+        if !id.trim().is_empty() {
+            break id.trim().to_string();
+        }
+        assert!(Instant::now() < until, "no live session for the -J forward:\n{}", b.gw.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // What the admin page's End button does.
+    b.sql(&format!("UPDATE live_sessions SET terminate_requested = 1 WHERE id = {id}"));
+    let until = Instant::now() + NOTICE;
+    let ended = loop {
+        if let Ok(Some(_)) = jump.try_wait() {
+            break true;
+        }
+        if Instant::now() > until {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = jump.kill();
+    assert!(ended, "the -J forward went on after its live session was ended");
+    assert!(b.audit("target.disconnect").contains("forward ended by an administrator"), "{}", b.audit("target"));
+    assert!(b.sql("SELECT COUNT(*) FROM live_sessions").trim() == "0", "the row is gone");
+}

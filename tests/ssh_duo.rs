@@ -86,7 +86,7 @@ fn a_passcode_gets_in_and_a_wrong_one_does_not() {
         let wrong = ssh(&gw, "alice", &key).answers(&["111111", "222222"]);
         let out = wrong.run(&[]);
         gw.assert_refused(&out, "wrong passcode");
-        assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
+        assert!(stderr(&out).contains("not right"), "{}", describe(&out));
         assert!(audit(&gw, "login.factor").contains("duo: wrong answer"));
         let refused: Vec<_> = duo
             .requests_to("/auth/v2/auth")

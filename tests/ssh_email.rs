@@ -126,7 +126,7 @@ fn the_mailed_code_lets_the_user_in_once() {
             ssh(&gw, &key).on_prompt(PROMPT, &mail.code()).on_prompt(PROMPT, "000000").on_prompt(PROMPT, "000001");
         let out = replay.run(&[]);
         gw.assert_refused(&out, "a code from an earlier login");
-        assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
+        assert!(stderr(&out).contains("not right"), "{}", describe(&out));
         let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
         assert!(audit.contains("email via ssh") && audit.contains("email: wrong answer"), "{audit}");
         // The codes stay out of the gateway's log.

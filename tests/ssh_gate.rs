@@ -82,7 +82,11 @@ fn wrong_code_then_right_code_in_one_login() {
         .on_prompt("Authenticator code", &right);
     let out = client.run(&[]);
     gw.assert_logged_in(&out, "wrong then right");
-    assert!(stderr(&out).contains("Wrong answer. 2 attempts left."), "the retry says why:\n{}", describe(&out));
+    assert!(
+        stderr(&out).contains("That answer is not right. 2 attempts left."),
+        "the retry says why:\n{}",
+        describe(&out)
+    );
     assert_eq!(client.prompts_seen().iter().filter(|p| p.contains("Authenticator code")).count(), 2);
 }
 

@@ -62,7 +62,7 @@ fn accepted_answer_gets_in_and_a_wrong_one_does_not() {
         let wrong = ssh(&gw, "radalice", &key).answers(&["nope", "nope again", "still no"]);
         let out = wrong.run(&[]);
         gw.assert_refused(&out, "wrong RADIUS password");
-        assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
+        assert!(stderr(&out).contains("not right"), "{}", describe(&out));
         let audit = gw.cli_ok(&["audit", "--event", "login.factor"]);
         assert!(audit.contains("radius: wrong answer"), "{audit}");
         assert!(audit.contains("radius via ssh"), "the accepted answer is audited: {audit}");
@@ -99,7 +99,7 @@ fn access_challenge_shows_the_reply_message_and_takes_a_second_answer() {
         .on_prompt(Radius::CAROL_QUESTION, Radius::CAROL_PIN);
     let out = again.run(&[]);
     assert_in(&gw, Some(&radius), &out, "wrong PIN, then the whole exchange again");
-    assert!(stderr(&out).contains("Wrong answer."), "{}", describe(&out));
+    assert!(stderr(&out).contains("not right"), "{}", describe(&out));
     assert_eq!(again.prompts_seen().iter().filter(|p| p.contains("RADIUS")).count(), 2, "{:?}", again.prompts_seen());
 }
 

@@ -108,13 +108,13 @@ fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
         // Another key's valid OTP is refused without asking the server.
         let asked = server.answered().len();
         let out = ssh(&gw, "alice", &key).answers(&[&stranger.otp()]).run(&[]);
-        assert_out(&gw, &out, "Wrong answer.", "another key's OTP");
+        assert_out(&gw, &out, "not right", "another key's OTP");
         assert_eq!(server.answered().len(), asked, "another key's OTP never reaches the server");
 
         // Garbage and a forged OTP with the right public id are wrong answers.
         let forged = format!("{}{}", yubikey.public_id, "c".repeat(32));
         let out = ssh(&gw, "alice", &key).answers(&["not an otp", &forged]).run(&[]);
-        assert_out(&gw, &out, "Wrong answer.", "a forged OTP");
+        assert_out(&gw, &out, "not right", "a forged OTP");
         assert_eq!(server.answered().last().map(String::as_str), Some("BAD_OTP"));
 
         let factor = audit(&gw, "login.factor");

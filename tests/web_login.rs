@@ -411,7 +411,7 @@ async fn group_forced_member_must_enroll_before_anything_else_then_ssh_asks() {
     let out = ssh.run(&[]);
     assert!(stderr(&out).contains("Authenticated to"), "{:?}\n{}\n{}", ssh.prompts_seen(), stderr(&out), gw.log());
     assert!(ssh.prompts_seen().iter().any(|p| p.contains("Authenticator code")), "{:?}", ssh.prompts_seen());
-    assert!(audit(&gw, "policy").contains("group ops: force 2FA on"));
+    assert!(audit(&gw, "policy.force_2fa").contains("group ops: on"));
 }
 
 /// The web tables on each configured database (SQLite always, PostgreSQL when the test

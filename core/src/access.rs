@@ -34,6 +34,8 @@ pub enum Passage {
     SecondFactor,
     /// Nothing required a second factor at the time.
     NotRequired,
+    /// A browser the user trusts stood in for the second factor (web only).
+    TrustedBrowser,
     /// The user was exempt from the second factor.
     Exempt,
     /// Forced without a factor: the connection may only enroll one.
@@ -94,7 +96,7 @@ pub fn still_satisfied(passage: &Passage, requirement: &Requirement) -> Option<W
     let closed = requirement.must_enroll();
     match passage {
         Passage::SecondFactor if closed => Some(Withdrawn::FactorsRemoved),
-        Passage::SecondFactor | Passage::Enrollment => None,
+        Passage::SecondFactor | Passage::TrustedBrowser | Passage::Enrollment => None,
         Passage::NotRequired | Passage::Exempt => match requirement {
             Requirement::NotRequired | Requirement::Exempt => None,
             _ => Some(Withdrawn::PolicyChanged),

@@ -8,11 +8,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use gatehouse_core::access::{Admitted, Passage};
-use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::{LoginContext, Verdict};
 use gatehouse_core::lockout::Lock;
-use gatehouse_core::login::{self, Primary, Typed};
-use gatehouse_core::policy::{self, Requirement};
+use gatehouse_core::login::{self, Next, Primary, PrimaryStep, Typed, slow_down};
 use gatehouse_core::time::format_utc;
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
@@ -23,9 +21,6 @@ use tokio::time::Instant;
 
 use crate::connection::{AuthState, Connection, GateState};
 use crate::gate::{Gate, Prompt, Step};
-
-/// The least time a failed attempt takes.
-const FAILURE_FLOOR: Duration = Duration::from_millis(800);
 
 fn reject() -> Auth {
     Auth::Reject { proceed_with_methods: None, partial_success: false }
@@ -66,10 +61,6 @@ fn lock_notice(lock: Lock) -> String {
             format_utc(until)
         ),
     }
-}
-
-async fn slow_down(started: Instant) {
-    tokio::time::sleep_until(started + FAILURE_FLOOR).await;
 }
 
 impl Connection {
@@ -230,52 +221,33 @@ impl Connection {
                 return reject();
             }
         };
-        let requirement = match policy::requirement(&self.gw.db, &user).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "policy lookup failed; refusing");
-                return reject();
+        let step = if primary == "publickey" { PrimaryStep::PublicKey } else { PrimaryStep::Password };
+        let ctx = self.login_context();
+        match login::after_primary(&self.gw, &ctx, &user, step, false).await {
+            Ok(Next::Passed(passage)) => {
+                let how = match passage {
+                    Passage::Exempt => "exempt from the second factor",
+                    Passage::Enrollment => "enrollment required",
+                    _ => "no second factor required",
+                };
+                self.admit(user, primary, passage, how.to_string())
             }
-        };
-        match requirement {
-            Requirement::NotRequired => {
-                self.finish(user, primary, "no second factor required", Passage::NotRequired).await
-            }
-            Requirement::Exempt => {
-                let ctx = self.login_context();
-                if self
-                    .gw
-                    .audit(
-                        AuditEvent::new(AuditKind::LoginExempt, Outcome::Info)
-                            .user(&user.name)
-                            .source(ctx.source)
-                            .detail("second factor skipped: user is exempt"),
-                    )
-                    .await
-                    .is_err()
-                {
-                    return reject();
-                }
-                self.finish(user, primary, "exempt from the second factor", Passage::Exempt).await
-            }
-            Requirement::MustEnroll { .. } => {
-                self.finish(user, primary, "enrollment required", Passage::Enrollment).await
-            }
-            Requirement::EnrollmentClosed => {
-                let ctx = self.login_context();
-                if let Err(e) = login::enrollment_closed(&self.gw, &ctx).await {
-                    tracing::error!(error = %e, "audit failed");
-                }
-                slow_down(started).await;
-                self.state = AuthState::Notice(login::ENROLLMENT_CLOSED.to_string());
-                continue_with_gate()
-            }
-            Requirement::Required { methods } => {
+            Ok(Next::SecondFactor(methods)) => {
                 let Some(gate) = Gate::new(methods, self.gw.config.ssh.gate_attempts) else {
                     return reject();
                 };
                 self.state = AuthState::Gate(Box::new(GateState { user, gate, challenge: None, primary }));
                 continue_with_gate()
+            }
+            Ok(Next::Refused(text)) => {
+                slow_down(started).await;
+                // Shown at the next keyboard-interactive round, then the login ends.
+                self.state = AuthState::Notice(text.to_string());
+                continue_with_gate()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "deciding the second factor failed; refusing");
+                reject()
             }
         }
     }
@@ -389,13 +361,7 @@ impl Connection {
                         };
                         return self.prompt_with_challenge(prompt).await;
                     }
-                    Ok(Verdict::Unavailable) => (
-                        false,
-                        "The server that checks this method did not answer, so the answer was not accepted. Try again later or use another method.",
-                    ),
-                    Ok(Verdict::Replayed) => (false, "That code was already used; wait for the next one."),
-                    Ok(Verdict::Expired) => (false, "That code has expired."),
-                    Ok(_) => (false, "Wrong answer."),
+                    Ok(v) => (false, login::verdict_text(v).unwrap_or("That answer is not right.")),
                     Err(e) => {
                         tracing::error!(error = %e, %method, "second-factor check failed; refusing");
                         self.state = AuthState::Refused;
@@ -448,9 +414,15 @@ impl Connection {
             tracing::error!(error = %e, "recording the login failed; refusing");
             return reject();
         }
-        tracing::info!(user = %user.name, peer = %self.peer, primary, how, "login");
+        self.admit(user, primary, passage, how.to_string())
+    }
+
+    /// Lets the client in after core recorded the completed login; `how` greets the user.
+    fn admit(&mut self, user: User, primary: &'static str, passage: Passage, how: String) -> Auth {
+        tracing::info!(user = %user.name, peer = %self.peer, primary, how = %how, "login");
         let login = Admitted { user_id: user.id, user_name: user.name.clone(), passage, key: self.primary_key.clone() };
-        self.mark_authenticated(Visitor { user, source: ctx.source, passed_with: how.to_string(), login });
+        let source = self.peer.ip().to_string();
+        self.mark_authenticated(Visitor { user, source, passed_with: how, login });
         Auth::Accept
     }
 }

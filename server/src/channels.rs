@@ -22,6 +22,7 @@ use std::sync::Arc;
 use gatehouse_core::Gateway;
 use gatehouse_core::access::{self, Refusal, Wanted};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
+use gatehouse_core::live_sessions::{self, NewLiveSession};
 use gatehouse_shell::{AgentIo, AgentOpener, AgentOpening, Input, Output, Terminal, Visitor};
 use russh::server::{ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
@@ -240,15 +241,33 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         self.audit_channel(&visitor, AuditKind::ForwardDirect, Outcome::Success, format!("{} ({detail})", target.name))
             .await;
+        // A live session like any other: listed on every node, and ended by an
+        // administrator (or a lock) through its row.
+        let live = NewLiveSession {
+            node: &self.gw.config.node_name(),
+            user_name: &visitor.user.name,
+            target_name: &target.name,
+            source: &visitor.source,
+            kind: "forward",
+            recording_id: None,
+        };
+        let live_id = match live_sessions::register(&self.gw.db, &live).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "could not register the forward; refusing it");
+                reply.reject(ChannelOpenFailure::ResourceShortage).await;
+                return;
+            }
+        };
         reply.accept().await;
+        let (gw, target_name) = (self.gw.clone(), target.name.clone());
         tokio::spawn(async move {
-            let mut ssh_side = channel.into_stream();
-            let mut tcp_side = stream;
-            // Buffers of at least one full SSH packet (32 KiB): the default 8 KiB would
-            // cut every packet of the tunnelled connection into four.
-            let _ =
-                tokio::io::copy_bidirectional_with_sizes(&mut ssh_side, &mut tcp_side, FORWARD_BUFFER, FORWARD_BUFFER)
-                    .await;
+            let ended = tunnel(&gw, live_id, channel, stream).await;
+            if let Err(e) = live_sessions::end(&gw.db, live_id).await {
+                tracing::warn!(session = live_id, error = %e, "could not remove the live session");
+            }
+            let outcome = if ended == "ended by an administrator" { Outcome::Info } else { Outcome::Success };
+            audit(&gw, &visitor, AuditKind::TargetDisconnect, outcome, format!("{target_name}: forward {ended}")).await;
         });
     }
 
@@ -316,6 +335,32 @@ async fn audit(gw: &Gateway, v: &Visitor, event: AuditKind, outcome: Outcome, de
     let ev = AuditEvent::new(event, outcome).user(&v.user.name).source(v.source.clone()).detail(detail);
     if let Err(e) = gw.audit(ev).await {
         tracing::error!(error = %e, "audit write failed");
+    }
+}
+
+/// Copies a `-J` tunnel both ways until either side closes or an administrator ends its
+/// live session (polled like the target sessions of the shell). Says how it ended.
+async fn tunnel(gw: &Gateway, live_id: i64, channel: Channel<Msg>, stream: tokio::net::TcpStream) -> &'static str {
+    let mut ssh_side = channel.into_stream();
+    let mut tcp_side = stream;
+    // Buffers of at least one full SSH packet (32 KiB): the default 8 KiB would cut every
+    // packet of the tunnelled connection into four.
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut ssh_side, &mut tcp_side, FORWARD_BUFFER, FORWARD_BUFFER);
+    tokio::pin!(copy);
+    let mut tick = tokio::time::interval(gatehouse_shell::proxy::POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut copy => return "closed",
+            _ = tick.tick() => {
+                if let Err(e) = live_sessions::heartbeat(&gw.db, live_id).await {
+                    tracing::warn!(session = live_id, error = %e, "live session heartbeat failed");
+                }
+                if let Ok(true) = live_sessions::terminate_requested(&gw.db, live_id).await {
+                    return "ended by an administrator";
+                }
+            }
+        }
     }
 }
 

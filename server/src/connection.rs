@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use gatehouse_core::Gateway;
 use gatehouse_core::access::Admitted;
-use gatehouse_core::factors::{Challenge, LoginContext};
+use gatehouse_core::factors::{Challenge, Frontend, LoginContext};
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
 use russh::ChannelId;
@@ -120,7 +120,7 @@ impl Connection {
         LoginContext {
             user_name: self.user_name.clone(),
             source: self.peer.ip().to_string(),
-            frontend: "ssh",
+            frontend: Frontend::Ssh,
             attempt: self.attempt.clone(),
         }
     }

@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use gatehouse_core::factors::LoginContext;
+use gatehouse_core::factors::{Frontend, LoginContext};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
 use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage, WebSession};
@@ -147,7 +147,7 @@ impl Visitor {
         LoginContext {
             user_name: user_name.to_string(),
             source: self.source.clone(),
-            frontend: "web",
+            frontend: Frontend::Web,
             attempt: self.session.as_ref().map(|s| s.id_hash.clone()).unwrap_or_default(),
         }
     }
@@ -191,7 +191,7 @@ impl Authed {
         LoginContext {
             user_name: self.user.name.clone(),
             source: self.source.clone(),
-            frontend: "web",
+            frontend: Frontend::Web,
             attempt: self.session.id_hash.clone(),
         }
     }

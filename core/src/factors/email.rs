@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{Challenge, LoginContext, Method, SecondFactor, Verdict, upsert};
+use super::{Challenge, Frontend, LoginContext, Method, SecondFactor, Verdict, upsert};
 use crate::users::User;
 use crate::{Error, Gateway, Result, health, mail, time, vault};
 
@@ -304,13 +304,14 @@ async fn consume(gw: &Gateway, user: &User, id: i64) -> Result<bool> {
 /// The prompt line of a mailed challenge.
 const PROMPT: &str = "Code from the mail (or Enter to wait for the link): ";
 
-fn instructions(masked: &str, expires_at: i64, frontend: &str) -> String {
+fn instructions(masked: &str, expires_at: i64, frontend: Frontend) -> String {
     let left = (expires_at - time::now()).max(0);
     let minutes = (left + 59) / 60;
-    let what = if frontend == "web" {
-        "Type the code, or click Authorize on the linked page and then Wait for approval here."
-    } else {
-        "Type the code, or press Enter and click Authorize on the linked page: the login goes on as soon as you do."
+    let what = match frontend {
+        Frontend::Web => "Type the code, or click Authorize on the linked page and then Wait for approval here.",
+        Frontend::Ssh => {
+            "Type the code, or press Enter and click Authorize on the linked page: the login goes on as soon as you do."
+        }
     };
     format!(
         "A mail with a code and an Authorize link went to {masked} (valid {minutes} more minute{}).\n{what}",

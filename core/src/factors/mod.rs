@@ -215,13 +215,36 @@ pub enum Verdict {
     Unavailable,
 }
 
+/// Which front end carries a login: what core tells the user depends on it (press Enter
+/// over SSH, a button on the web), never what it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    Ssh,
+    Web,
+}
+
+impl Frontend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frontend::Ssh => "ssh",
+            Frontend::Web => "web",
+        }
+    }
+}
+
+impl fmt::Display for Frontend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The context of a login, passed to push methods so they can name it ("alice from
 /// 192.0.2.7 at 12:00 on node gw1").
 #[derive(Debug, Clone)]
 pub struct LoginContext {
     pub user_name: String,
     pub source: String,
-    pub frontend: &'static str,
+    pub frontend: Frontend,
     /// Names this login attempt (an SSH connection, a web login session) so that a method
     /// that keeps state between rounds (a mailed code) finds its own and no other.
     /// Random and unguessable; never shown.

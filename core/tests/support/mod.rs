@@ -115,7 +115,7 @@ pub fn login(user: &str, source: &str) -> LoginContext {
     LoginContext {
         user_name: user.to_string(),
         source: source.to_string(),
-        frontend: "test",
+        frontend: gatehouse_core::factors::Frontend::Ssh,
         attempt: "test-attempt".into(),
     }
 }

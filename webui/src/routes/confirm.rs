@@ -15,11 +15,12 @@ use gatehouse_core::Gateway;
 use gatehouse_core::login::{self, Primary};
 use gatehouse_core::sudo::{self, Access, Grant, Proof};
 
-use super::factor_step::{self, Answer, Step, slow_down};
+use super::factor_step::{self, Answer, Step};
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{Authed, Changing};
+use gatehouse_core::login::slow_down;
 
 /// Where a confirmation returns when it was given no usable `next`.
 const HOME: &str = "/account";

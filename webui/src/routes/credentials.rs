@@ -13,11 +13,11 @@ use gatehouse_core::{Gateway, ssh_keys, users, web_sessions};
 
 use super::account::Done;
 use super::confirm;
-use super::factor_step::slow_down;
 use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{Authed, Changing};
+use gatehouse_core::login::slow_down;
 
 pub struct KeyRow {
     pub fingerprint: String,

@@ -14,14 +14,7 @@ use gatehouse_core::users::User;
 use crate::error::{WebError, WebResult};
 use crate::render::{Chrome, Notice, page};
 
-/// The least time a failed password or code takes, as over SSH: a guesser gets no faster
-/// answer than a person, and timing tells nothing.
-const FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(800);
-
-/// Waits until a failure that started at `started` took [`FAILURE_FLOOR`].
-pub async fn slow_down(started: tokio::time::Instant) {
-    tokio::time::sleep_until(started + FAILURE_FLOOR).await;
-}
+use gatehouse_core::login::slow_down;
 
 /// How long one web request waits for an approval before the page asks again.
 const WEB_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
@@ -178,13 +171,8 @@ impl Step<'_> {
                     "Too many failed attempts: the account is locked for a while."
                 } else {
                     match verdict {
-                        Verdict::Replayed => "That code was already used. Wait for the next one.",
-                        Verdict::Unavailable => {
-                            "The server that checks this method did not answer, so the code was not accepted. Try again later or use another method."
-                        }
-                        Verdict::Expired => "That request has expired. A new one was started.",
-                        _ if a.wait => "The login was not approved.",
-                        _ => "That code is not right.",
+                        Verdict::Rejected | Verdict::Pending if a.wait => "The login was not approved.",
+                        v => login::verdict_text(v).unwrap_or("The login was not approved."),
                     }
                 }
             }

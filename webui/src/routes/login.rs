@@ -10,17 +10,18 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::Method;
-use gatehouse_core::login::{self, Primary};
+use gatehouse_core::login::{self, Next, Primary, PrimaryStep};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
 use gatehouse_core::web_sessions::{self, Proofs, Stage, WebSession};
 use gatehouse_core::{Gateway, trusted_devices};
 
-use super::factor_step::{self, Answer, Step, slow_down};
+use super::factor_step::{self, Answer, Step};
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
 use crate::render::{Chrome, Notice, page, when};
 use crate::session::{self, Changing, TRUST_COOKIE, Visitor};
+use gatehouse_core::login::slow_down;
 
 #[derive(askama::Template)]
 #[template(path = "login.html")]
@@ -90,42 +91,19 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
         }
     };
     let old = v.session.as_ref();
-    match policy::requirement(&gw.db, &user).await? {
-        Requirement::Required { .. } => {
-            let trusted = match &v.trust_hash {
-                Some(h) => trusted_devices::check(&gw.db, user.id, h).await?,
-                None => false,
-            };
-            if trusted {
-                login::completed(&gw, &ctx, "password and trusted browser").await?;
-                return full(&gw, old, &user, &v.source).await;
-            }
+    let trusted = match &v.trust_hash {
+        Some(h) => trusted_devices::check(&gw.db, user.id, h).await?,
+        None => false,
+    };
+    match login::after_primary(&gw, &ctx, &user, PrimaryStep::Password, trusted).await? {
+        Next::Passed(_) => full(&gw, old, &user, &v.source).await,
+        Next::SecondFactor(_) => {
             let cookie = session::rotate(&gw, old, user.id, Stage::Factor, &v.source, Proofs::default()).await?;
             Ok(([(SET_COOKIE, cookie)], Redirect::to("/login/factor")).into_response())
         }
-        Requirement::Exempt => {
-            gw.audit(
-                AuditEvent::new(AuditKind::LoginExempt, Outcome::Info)
-                    .user(user.name.clone())
-                    .source(v.source.clone())
-                    .detail("second factor skipped: user is exempt"),
-            )
-            .await?;
-            login::completed(&gw, &ctx, "password (exempt from 2FA)").await?;
-            full(&gw, old, &user, &v.source).await
-        }
-        Requirement::MustEnroll { .. } => {
-            login::completed(&gw, &ctx, "password (must enroll a factor)").await?;
-            full(&gw, old, &user, &v.source).await
-        }
-        Requirement::EnrollmentClosed => {
-            login::enrollment_closed(&gw, &ctx).await?;
+        Next::Refused(text) => {
             slow_down(started).await;
-            Ok(login_page(StatusCode::FORBIDDEN, &csrf, name, Notice::error("form", login::ENROLLMENT_CLOSED)))
-        }
-        Requirement::NotRequired => {
-            login::completed(&gw, &ctx, "password").await?;
-            full(&gw, old, &user, &v.source).await
+            Ok(login_page(StatusCode::FORBIDDEN, &csrf, name, Notice::error("form", text)))
         }
     }
 }

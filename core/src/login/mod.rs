@@ -2,6 +2,9 @@
 //! answers, lockout and audit. The SSH gate and the web login call these and nothing
 //! else, so both count failures against the same lock and write the same audit events.
 
+mod flow;
+
+pub use flow::{FAILURE_FLOOR, Next, PrimaryStep, after_primary, slow_down, verdict_text};
 use ssh_key::PublicKey;
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
