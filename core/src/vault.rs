@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
+use rand::Rng;
 use zeroize::Zeroizing;
 
 use crate::{Config, Error, Result};
@@ -141,6 +141,14 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     rand::rng().fill_bytes(&mut buf);
     buf
+}
+
+/// The stored form of a 256-bit random token (a web session, a trusted browser, an
+/// Authorize link): SHA-256, hex. Such tokens need no slow hash: they cannot be guessed,
+/// and a copy of the database must not let anyone use them.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A random string of `len` characters from an alphabet without look-alikes

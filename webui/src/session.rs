@@ -23,7 +23,6 @@ use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
 use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage, WebSession};
 use gatehouse_core::{Gateway, vault};
-use sha2::{Digest, Sha256};
 
 use crate::error::WebError;
 use crate::render::Chrome;
@@ -41,11 +40,6 @@ pub const FULL_TTL: i64 = 8 * 3600;
 /// A fresh 256-bit token, hex.
 pub fn new_token() -> String {
     hex::encode(vault::random_bytes(32))
-}
-
-/// The stored form of a token.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The value of cookie `name` in the request.
@@ -92,7 +86,7 @@ pub async fn start(
     proofs: Proofs,
 ) -> Result<(HeaderValue, WebSession), WebError> {
     let token = new_token();
-    let id_hash = hash_token(&token);
+    let id_hash = vault::token_hash(&token);
     let csrf = new_token();
     let ttl = match stage {
         Stage::Anonymous => ANONYMOUS_TTL,
@@ -158,7 +152,7 @@ impl FromRequestParts<Gateway> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, Self::Rejection> {
         let session = match cookie(&parts.headers, SESSION_COOKIE) {
-            Some(token) => web_sessions::find(&gw.db, &hash_token(&token)).await?,
+            Some(token) => web_sessions::find(&gw.db, &vault::token_hash(&token)).await?,
             None => None,
         };
         if let Some(s) = &session {
@@ -170,7 +164,7 @@ impl FromRequestParts<Gateway> for Visitor {
         Ok(Visitor {
             session,
             source: source_of(parts),
-            trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| hash_token(&t)),
+            trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| vault::token_hash(&t)),
             user_agent,
         })
     }

@@ -16,7 +16,6 @@
 //! factor's data) and its label.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::{Challenge, Frontend, LoginContext, Method, SecondFactor, Verdict, upsert};
 use crate::users::User;
@@ -37,14 +36,9 @@ const LOGIN: &str = "login";
 const ENROLL: &str = "enroll";
 
 fn new_code() -> String {
-    use rand::Rng;
+    use rand::RngExt;
     let mut rng = rand::rng();
     (0..CODE_DIGITS).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
-}
-
-/// The stored form of a link token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The normalised form of a typed code: digits only.
@@ -118,7 +112,7 @@ async fn create_and_send(
     .bind(new.attempt)
     .bind(new.address)
     .bind(&code_hash)
-    .bind(token.as_deref().map(token_hash))
+    .bind(token.as_deref().map(vault::token_hash))
     .bind(&source)
     .bind(&frontend)
     .bind(gw.config.node_name())
@@ -247,7 +241,7 @@ pub async fn find_link(gw: &Gateway, token: &str) -> Result<Option<Link>> {
          FROM email_approvals a JOIN users u ON u.id = a.user_id
          WHERE a.token_hash = $1 AND a.purpose = 'login'",
     )
-    .bind(token_hash(token))
+    .bind(vault::token_hash(token))
     .fetch_optional(gw.db.pool())
     .await?;
     Ok(row.map(|(id, user_id, user_name, source, frontend, node, created_at, expires_at, decision, used_at)| {
@@ -272,7 +266,7 @@ pub async fn decide(gw: &Gateway, token: &str, approve: bool, from: &str) -> Res
     .bind(if approve { "approved" } else { "denied" })
     .bind(time::now())
     .bind(from)
-    .bind(token_hash(token))
+    .bind(vault::token_hash(token))
     .execute(gw.db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -466,6 +460,6 @@ mod tests {
         }
         assert_eq!(typed_code(" 123 456 "), "123456");
         assert_eq!(typed_code("123-456"), "123456");
-        assert_eq!(token_hash("ab").len(), 64);
+        assert_eq!(vault::token_hash("ab").len(), 64);
     }
 }

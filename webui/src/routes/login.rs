@@ -224,7 +224,7 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
     if let Some(days) = trust_days {
         let token = session::new_token();
         let label = browser_label(&v.user_agent);
-        trusted_devices::trust(&gw.db, user.id, &session::hash_token(&token), &label, days).await?;
+        trusted_devices::trust(&gw.db, user.id, &gatehouse_core::vault::token_hash(&token), &label, days).await?;
         gw.audit(
             AuditEvent::new(AuditKind::WebTrustBrowser, Outcome::Success)
                 .actor(user.name.clone())

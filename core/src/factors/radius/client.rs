@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rand::RngCore;
+use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
