@@ -72,6 +72,21 @@ pub async fn shot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("writing a screenshot");
 }
 
+/// A screenshot of the whole page, not only the 1200x900 window: the window grows until
+/// its viewport holds the page (at most 6000 pixels) for the shot, and shrinks back after.
+pub async fn full_page_shot(c: &Client, name: &str) {
+    let height = c
+        .execute("return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;", vec![])
+        .await
+        .ok()
+        .and_then(|h| h.as_u64())
+        .unwrap_or(900)
+        .clamp(900, 6000);
+    c.set_window_size(1200, u32::try_from(height).unwrap_or(900)).await.expect("growing the window");
+    shot(c, name).await;
+    c.set_window_size(1200, 900).await.expect("restoring the window");
+}
+
 pub async fn path(c: &Client) -> String {
     c.current_url().await.expect("current url").path().to_string()
 }
