@@ -8,8 +8,9 @@ mod support;
 use axum::http::StatusCode;
 use gatehouse_core::factors::{self, keyword};
 use gatehouse_core::users;
+use gatehouse_core::vault::token_hash as hash_token;
 use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage};
-use gatehouse_webui::session::{SESSION_COOKIE, hash_token, new_token};
+use gatehouse_webui::session::{SESSION_COOKIE, new_token};
 use support::Web;
 
 const ROOT_PASSWORD: &str = "root password 1";
