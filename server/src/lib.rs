@@ -19,6 +19,7 @@
 mod auth;
 mod channels;
 mod connection;
+mod forward;
 pub mod gate;
 mod handler;
 mod host_keys;

@@ -136,22 +136,8 @@ pub async fn visit(
     } else {
         None
     };
-    let node = gw.config.node_name();
     let kind = request.kind();
-    let live_id = live_sessions::register(
-        &gw.db,
-        &NewLiveSession {
-            node: &node,
-            user_name: &visitor.user.name,
-            target_name: &target.name,
-            source: &visitor.source,
-            kind: &kind,
-            recording_id: recorder.as_ref().map(Recorder::id),
-        },
-    )
-    .await
-    .map_err(|e| tracing::warn!(error = %e, "could not register the live session"))
-    .ok();
+    let live_id = register(gw, visitor, &target, &kind, recorder.as_ref()).await;
     let recording = recorder.as_ref().map(|r| format!(", recording {}", r.id())).unwrap_or_default();
     audit(
         gw,
@@ -164,16 +150,7 @@ pub async fn visit(
     let started = Instant::now();
     let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
 
-    if let Some(rec) = recorder
-        && let Err(e) = rec.finish().await
-    {
-        tracing::error!(error = %e, "recording did not finish cleanly");
-    }
-    if let Some(id) = live_id
-        && let Err(e) = live_sessions::end(&gw.db, id).await
-    {
-        tracing::warn!(session = id, error = %e, "could not remove the live session");
-    }
+    wind_down(gw, recorder, live_id).await;
     conn.close().await;
     let secs = started.elapsed().as_secs();
     audit(
@@ -188,6 +165,44 @@ pub async fn visit(
     .await;
     tracing::info!(user = %visitor.user.name, target = %target.name, ending = %ending.describe(), secs, "target session ended");
     Ok(ending)
+}
+
+/// Registers a session that has just connected as live (on every node's list); a
+/// failure is logged and the session goes on unlisted.
+async fn register(
+    gw: &Gateway,
+    visitor: &Visitor,
+    target: &Target,
+    kind: &str,
+    recorder: Option<&Recorder>,
+) -> Option<i64> {
+    let node = gw.config.node_name();
+    let new = NewLiveSession {
+        node: &node,
+        user_name: &visitor.user.name,
+        target_name: &target.name,
+        source: &visitor.source,
+        kind,
+        recording_id: recorder.map(Recorder::id),
+    };
+    live_sessions::register(&gw.db, &new)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "could not register the live session"))
+        .ok()
+}
+
+/// After a session: the recording is closed and the live row removed.
+async fn wind_down(gw: &Gateway, recorder: Option<Recorder>, live_id: Option<i64>) {
+    if let Some(rec) = recorder
+        && let Err(e) = rec.finish().await
+    {
+        tracing::error!(error = %e, "recording did not finish cleanly");
+    }
+    if let Some(id) = live_id
+        && let Err(e) = live_sessions::end(&gw.db, id).await
+    {
+        tracing::warn!(session = id, error = %e, "could not remove the live session");
+    }
 }
 
 /// Opens the session channel and starts `request` on it (with a PTY when the user has

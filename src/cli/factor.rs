@@ -150,33 +150,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             }
             println!("Duo enrolled for {user} (Duo user {name})");
         }
-        FactorCmd::Email(EmailCmd::Enroll { user, address }) => {
-            let u = users::get(db, &user).await?;
-            let address = email::start_enrollment(gw, &u, &address, CLI_ATTEMPT).await?;
-            audit(
-                gw,
-                AuditKind::FactorEmailCode,
-                &user,
-                &format!("confirmation code mailed to {}", mail::mask(&address)),
-            )
-            .await?;
-            println!(
-                "A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE"
-            );
-        }
-        FactorCmd::Email(EmailCmd::Confirm { user, code }) => {
-            let u = users::get(db, &user).await?;
-            match email::confirm_enrollment(gw, &u, CLI_ATTEMPT, &code).await? {
-                Some(address) => {
-                    audit(gw, AuditKind::FactorEnroll, &user, &format!("email {}", mail::mask(&address))).await?;
-                    println!("email enrolled for {user} ({address})");
-                }
-                None => bail!(
-                    "that code is not right or has expired (after {} wrong codes a new one is needed)",
-                    email::MAX_WRONG
-                ),
-            }
-        }
+        FactorCmd::Email(cmd) => email(gw, cmd).await?,
         FactorCmd::Yubikey(YubikeyCmd::Enroll { user, otp }) => {
             let u = users::get(db, &user).await?;
             let public_id = match yubikey::enroll(gw, &u, &otp).await {
@@ -186,25 +160,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             audit(gw, AuditKind::FactorEnroll, &user, &format!("yubikey {public_id}")).await?;
             println!("YubiKey {public_id} enrolled for {user}");
         }
-        FactorCmd::List { user, json } => {
-            let u = users::get(db, &user).await?;
-            let list = factors::describe(db, u.id).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if list.is_empty() {
-                println!("{user} has no second factor enrolled");
-            } else {
-                for f in list {
-                    println!(
-                        "{:<12} {:<20} enrolled {}  last used {}",
-                        f.method.as_str(),
-                        f.label,
-                        time::format_utc(f.created_at),
-                        f.last_used_at.map(time::format_utc).unwrap_or_else(|| "never".into())
-                    );
-                }
-            }
-        }
+        FactorCmd::List { user, json } => list(gw, &user, json).await?,
         FactorCmd::Remove { user, method } => {
             let m: Method = method.parse()?;
             if !admin::users::remove_factor(gw, &Actor::Cli, &user, m).await? {
@@ -218,6 +174,64 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
                 "factors of {user} reset ({} methods, {} trusted browsers); they may enroll a new one at their next login",
                 reset.methods.len(),
                 reset.trusted_browsers
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `factor email enroll|confirm`: an address is enrolled only once a mailed code came back.
+async fn email(gw: &Gateway, cmd: EmailCmd) -> Result<()> {
+    let db = &gw.db;
+    match cmd {
+        EmailCmd::Enroll { user, address } => {
+            let u = users::get(db, &user).await?;
+            let address = email::start_enrollment(gw, &u, &address, CLI_ATTEMPT).await?;
+            audit(
+                gw,
+                AuditKind::FactorEmailCode,
+                &user,
+                &format!("confirmation code mailed to {}", mail::mask(&address)),
+            )
+            .await?;
+            println!(
+                "A confirmation code went to {address}. Enroll it with: gatehouse factor email confirm {user} CODE"
+            );
+        }
+        EmailCmd::Confirm { user, code } => {
+            let u = users::get(db, &user).await?;
+            match email::confirm_enrollment(gw, &u, CLI_ATTEMPT, &code).await? {
+                Some(address) => {
+                    audit(gw, AuditKind::FactorEnroll, &user, &format!("email {}", mail::mask(&address))).await?;
+                    println!("email enrolled for {user} ({address})");
+                }
+                None => bail!(
+                    "that code is not right or has expired (after {} wrong codes a new one is needed)",
+                    email::MAX_WRONG
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `factor list USER`.
+async fn list(gw: &Gateway, user: &str, json: bool) -> Result<()> {
+    let db = &gw.db;
+    let u = users::get(db, user).await?;
+    let list = factors::describe(db, u.id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if list.is_empty() {
+        println!("{user} has no second factor enrolled");
+    } else {
+        for f in list {
+            println!(
+                "{:<12} {:<20} enrolled {}  last used {}",
+                f.method.as_str(),
+                f.label,
+                time::format_utc(f.created_at),
+                f.last_used_at.map(time::format_utc).unwrap_or_else(|| "never".into())
             );
         }
     }

@@ -1,8 +1,12 @@
 //! Command-line interface: argument definitions and dispatch.
 
-mod admin;
+mod audit;
 mod factor;
+mod group;
+mod policy;
 mod serve;
+mod target;
+mod user;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -34,21 +38,21 @@ pub enum Command {
     Migrate,
     /// Manage users.
     #[command(subcommand)]
-    User(admin::UserCmd),
+    User(user::UserCmd),
     /// Manage groups.
     #[command(subcommand)]
-    Group(admin::GroupCmd),
+    Group(group::GroupCmd),
     /// Show or change the two-factor policy.
     #[command(subcommand)]
-    Policy(admin::PolicyCmd),
+    Policy(policy::PolicyCmd),
     /// Manage targets and grants.
     #[command(subcommand)]
-    Target(admin::TargetCmd),
+    Target(target::TargetCmd),
     /// Manage users' second factors.
     #[command(subcommand)]
     Factor(factor::FactorCmd),
     /// Read the audit log.
-    Audit(admin::AuditArgs),
+    Audit(audit::AuditArgs),
 }
 
 /// Loads the configuration from the file, the environment and the global flags.
@@ -69,12 +73,12 @@ pub async fn run(args: Args) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::User(cmd) => admin::user(&gw, cmd).await,
-        Command::Group(cmd) => admin::group(&gw, cmd).await,
-        Command::Policy(cmd) => admin::policy(&gw, cmd).await,
-        Command::Target(cmd) => admin::target(&gw, cmd).await,
+        Command::User(cmd) => user::run(&gw, cmd).await,
+        Command::Group(cmd) => group::run(&gw, cmd).await,
+        Command::Policy(cmd) => policy::run(&gw, cmd).await,
+        Command::Target(cmd) => target::run(&gw, cmd).await,
         Command::Factor(cmd) => factor::run(&gw, cmd).await,
-        Command::Audit(a) => admin::audit(&gw, a).await,
+        Command::Audit(a) => audit::run(&gw, a).await,
     }
 }
 

@@ -161,41 +161,7 @@ async fn password_or_passcode(
             .await?;
             Ok((Primary::Accepted(u), Typed::Password))
         }
-        Some(u) if passcodes && !u.locked => {
-            match app_passcodes::verify(&gw.db, u.id, password).await? {
-                // A passcode stands in for a second factor the user has; one who must enroll
-                // one first (e.g. after an administrator reset their factors) gets nothing.
-                Some(label) if policy::requirement(&gw.db, &u).await?.must_enroll() => {
-                    attempt.passed(&gw.db).await?;
-                    gw.audit(event(login, AuditKind::LoginPasscode, Outcome::Failure).detail(format!(
-                        "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
-                        login.frontend
-                    )))
-                    .await?;
-                    Ok((Primary::Rejected, Typed::Password))
-                }
-                Some(label) => {
-                    attempt.passed(&gw.db).await?;
-                    gw.audit(
-                        event(login, AuditKind::LoginPasscode, Outcome::Success)
-                            .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
-                    )
-                    .await?;
-                    Ok((Primary::Accepted(u), Typed::Passcode(label)))
-                }
-                None => {
-                    failed(
-                        gw,
-                        login,
-                        attempt,
-                        AuditKind::LoginPassword,
-                        "wrong password or application passcode".to_string(),
-                    )
-                    .await?;
-                    Ok((Primary::Rejected, Typed::Password))
-                }
-            }
-        }
+        Some(u) if passcodes && !u.locked => passcode_instead(gw, login, attempt, u, password).await,
         other => {
             let why = match other {
                 None => "unknown user",
@@ -203,6 +169,44 @@ async fn password_or_passcode(
                 Some(_) => "wrong password",
             };
             failed(gw, login, attempt, AuditKind::LoginPassword, why.to_string()).await?;
+            Ok((Primary::Rejected, Typed::Password))
+        }
+    }
+}
+
+/// The secret typed at a password prompt was not the password: it may be one of the
+/// user's application passcodes, which stands in for password and second factor.
+async fn passcode_instead(
+    gw: &Gateway,
+    login: &LoginContext,
+    attempt: Attempt,
+    u: User,
+    secret: &str,
+) -> Result<(Primary, Typed)> {
+    match app_passcodes::verify(&gw.db, u.id, secret).await? {
+        // A passcode stands in for a second factor the user has; one who must enroll
+        // one first (e.g. after an administrator reset their factors) gets nothing.
+        Some(label) if policy::requirement(&gw.db, &u).await?.must_enroll() => {
+            attempt.passed(&gw.db).await?;
+            gw.audit(event(login, AuditKind::LoginPasscode, Outcome::Failure).detail(format!(
+                "application passcode \"{label}\" refused: a second factor must be enrolled first, via {}",
+                login.frontend
+            )))
+            .await?;
+            Ok((Primary::Rejected, Typed::Password))
+        }
+        Some(label) => {
+            attempt.passed(&gw.db).await?;
+            gw.audit(
+                event(login, AuditKind::LoginPasscode, Outcome::Success)
+                    .detail(format!("application passcode \"{label}\" via {}", login.frontend)),
+            )
+            .await?;
+            Ok((Primary::Accepted(u), Typed::Passcode(label)))
+        }
+        None => {
+            failed(gw, login, attempt, AuditKind::LoginPassword, "wrong password or application passcode".to_string())
+                .await?;
             Ok((Primary::Rejected, Typed::Password))
         }
     }
