@@ -7,51 +7,16 @@
 
 mod common;
 
-use common::{Backend, Gw, backends, describe, stderr};
+use common::{Backend, Gw, backends, describe};
 use serde_json::Value;
 
-/// Runs a command that must be refused as bad input: non-zero exit, exactly one line on
-/// stderr, starting with `error:`. Returns that line.
-fn refused(gw: &Gw, args: &[&str]) -> String {
-    refused_stdin(gw, args, None)
-}
-
-fn refused_stdin(gw: &Gw, args: &[&str], stdin: Option<&str>) -> String {
-    let out = match stdin {
-        Some(s) => gw.cli_stdin(args, s),
-        None => gw.cli(args),
-    };
-    assert!(!out.status.success(), "gatehouse {args:?} should fail:\n{}", describe(&out));
-    let err = stderr(&out);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "gatehouse {args:?}: expected a one-line error:\n{}", describe(&out));
-    assert!(lines[0].starts_with("error:"), "gatehouse {args:?}: {err}");
-    assert!(out.stdout.is_empty(), "gatehouse {args:?} printed to stdout on failure:\n{}", describe(&out));
-    lines[0].to_string()
-}
-
-/// A command line clap rejects (missing or malformed argument): exit status 2, error
-/// first.
-fn usage_error(gw: &Gw, args: &[&str]) -> String {
-    let out = gw.cli(args);
-    assert_eq!(out.status.code(), Some(2), "gatehouse {args:?} should be a usage error:\n{}", describe(&out));
-    let err = stderr(&out);
-    assert!(err.starts_with("error:"), "gatehouse {args:?}: {err}");
-    err
-}
-
-fn json(gw: &Gw, args: &[&str]) -> Value {
-    let text = gw.cli_ok(args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("gatehouse {args:?}: not JSON ({e}):\n{text}"))
-}
-
 fn user_names(gw: &Gw) -> Vec<String> {
-    let v = json(gw, &["user", "list", "--json"]);
+    let v = gw.cli_json(&["user", "list", "--json"]);
     v.as_array().expect("user list is an array").iter().map(|u| u["name"].as_str().unwrap_or("").to_string()).collect()
 }
 
 fn user_json(gw: &Gw, name: &str) -> Value {
-    json(gw, &["user", "show", name, "--json"])
+    gw.cli_json(&["user", "show", name, "--json"])
 }
 
 /// Every subcommand path, found by walking `--help` ("Commands:" sections).
@@ -145,16 +110,16 @@ fn user_add_list_show() {
         assert!(text.contains("alice") && text.contains("2FA"), "{text}");
 
         // Bad input: one-line error, nothing written.
-        let e = refused_stdin(&gw, &["user", "add", "alice", "--password-stdin"], Some("other password\n"));
+        let e = gw.cli_refused(&["user", "add", "alice", "--password-stdin"], Some("other password\n"));
         assert!(e.contains("alice") && e.contains("already exists"), "{backend:?}: {e}");
-        let e = refused(&gw, &["user", "add", "bob", "--password-stdin"]);
+        let e = gw.cli_refused(&["user", "add", "bob", "--password-stdin"], None);
         assert!(e.contains("standard input"), "{backend:?}: missing stdin: {e}");
-        refused_stdin(&gw, &["user", "add", "bob", "--password-stdin"], Some("short\n"));
-        refused_stdin(&gw, &["user", "add", "bad name", "--password-stdin"], Some("long enough\n"));
-        refused(&gw, &["user", "add", "bob", "--email", "not-an-address"]);
+        gw.cli_refused(&["user", "add", "bob", "--password-stdin"], Some("short\n"));
+        gw.cli_refused(&["user", "add", "bad name", "--password-stdin"], Some("long enough\n"));
+        gw.cli_refused(&["user", "add", "bob", "--email", "not-an-address"], None);
         assert_eq!(user_names(&gw), vec!["alice", "keyonly", "root-ops"], "{backend:?}: a refused add wrote something");
-        refused(&gw, &["user", "show", "nobody"]);
-        usage_error(&gw, &["user", "add"]);
+        gw.cli_refused(&["user", "show", "nobody"], None);
+        gw.cli_usage_error(&["user", "add"]);
     }
 }
 
@@ -164,18 +129,18 @@ fn user_password_lock_exempt_admin_delete() {
         let gw = Gw::new(backend);
         gw.add_user("alice", "correct horse");
         gw.cli_stdin(&["user", "passwd", "alice", "--password-stdin"], "battery staple\n");
-        let e = refused_stdin(&gw, &["user", "passwd", "nobody", "--password-stdin"], Some("battery staple\n"));
+        let e = gw.cli_refused(&["user", "passwd", "nobody", "--password-stdin"], Some("battery staple\n"));
         assert!(e.contains("nobody") && e.contains("not found"), "{backend:?}: {e}");
-        refused(&gw, &["user", "passwd", "alice", "--password-stdin"]);
-        refused_stdin(&gw, &["user", "passwd", "alice", "--password-stdin"], Some("short\n"));
-        usage_error(&gw, &["user", "passwd", "alice"]);
+        gw.cli_refused(&["user", "passwd", "alice", "--password-stdin"], None);
+        gw.cli_refused(&["user", "passwd", "alice", "--password-stdin"], Some("short\n"));
+        gw.cli_usage_error(&["user", "passwd", "alice"]);
 
         gw.cli_ok(&["user", "lock", "alice"]);
         assert_eq!(user_json(&gw, "alice")["user"]["locked"], true, "{backend:?}");
         gw.cli_ok(&["user", "unlock", "alice"]);
         assert_eq!(user_json(&gw, "alice")["user"]["locked"], false, "{backend:?}");
-        refused(&gw, &["user", "lock", "nobody"]);
-        refused(&gw, &["user", "unlock", "nobody"]);
+        gw.cli_refused(&["user", "lock", "nobody"], None);
+        gw.cli_refused(&["user", "unlock", "nobody"], None);
 
         let warning = gw.cli_ok(&["user", "exempt", "alice", "on"]);
         assert!(warning.contains("WARNING"), "exempting must warn: {warning}");
@@ -183,8 +148,8 @@ fn user_password_lock_exempt_admin_delete() {
         assert!(gw.cli_ok(&["policy", "show"]).contains("WARNING: user alice is exempt"), "{backend:?}");
         gw.cli_ok(&["user", "exempt", "alice", "off"]);
         assert_eq!(user_json(&gw, "alice")["user"]["exempt_2fa"], false);
-        refused(&gw, &["user", "exempt", "nobody", "on"]);
-        usage_error(&gw, &["user", "exempt", "alice", "maybe"]);
+        gw.cli_refused(&["user", "exempt", "nobody", "on"], None);
+        gw.cli_usage_error(&["user", "exempt", "alice", "maybe"]);
         assert_eq!(user_json(&gw, "alice")["user"]["exempt_2fa"], false);
 
         gw.cli_ok(&["user", "admin", "alice", "on"]);
@@ -194,7 +159,7 @@ fn user_password_lock_exempt_admin_delete() {
 
         gw.cli_ok(&["user", "delete", "alice"]);
         assert!(user_names(&gw).is_empty(), "{backend:?}");
-        refused(&gw, &["user", "delete", "alice"]);
+        gw.cli_refused(&["user", "delete", "alice"], None);
     }
 }
 
@@ -211,17 +176,17 @@ fn user_add_key() {
         let fps: Vec<&str> = keys.as_array().unwrap().iter().map(|k| k["fingerprint"].as_str().unwrap()).collect();
         assert_eq!(fps, vec![key.fingerprint(), other.fingerprint()], "{backend:?}");
 
-        let e = refused(&gw, &["user", "add-key", "alice", "--key", "ssh-ed25519 AAAAnot-a-key"]);
+        let e = gw.cli_refused(&["user", "add-key", "alice", "--key", "ssh-ed25519 AAAAnot-a-key"], None);
         assert!(e.contains("key"), "{e}");
-        refused(&gw, &["user", "add-key", "alice", "--key", "hello world"]);
+        gw.cli_refused(&["user", "add-key", "alice", "--key", "hello world"], None);
         let private = key.private.display().to_string();
-        refused(&gw, &["user", "add-key", "alice", "--key-file", &private]);
-        refused(&gw, &["user", "add-key", "alice", "--key-file", "/nonexistent/key.pub"]);
-        let e = refused(&gw, &["user", "add-key", "alice", "--key", &key.line]);
+        gw.cli_refused(&["user", "add-key", "alice", "--key-file", &private], None);
+        gw.cli_refused(&["user", "add-key", "alice", "--key-file", "/nonexistent/key.pub"], None);
+        let e = gw.cli_refused(&["user", "add-key", "alice", "--key", &key.line], None);
         assert!(e.contains("already exists"), "{backend:?}: duplicate key: {e}");
         let third = gw.new_key("x");
-        refused(&gw, &["user", "add-key", "nobody", "--key", &third.line]);
-        usage_error(&gw, &["user", "add-key", "alice"]);
+        gw.cli_refused(&["user", "add-key", "nobody", "--key", &third.line], None);
+        gw.cli_usage_error(&["user", "add-key", "alice"]);
         assert_eq!(
             user_json(&gw, "alice")["keys"].as_array().unwrap().len(),
             2,
@@ -238,11 +203,11 @@ fn groups_and_members() {
         gw.add_user("bob", "correct horse");
         gw.cli_ok(&["group", "add", "ops"]);
         gw.cli_ok(&["group", "add", "dev"]);
-        let e = refused(&gw, &["group", "add", "ops"]);
+        let e = gw.cli_refused(&["group", "add", "ops"], None);
         assert!(e.contains("ops") && e.contains("already exists"), "{e}");
-        refused(&gw, &["group", "add", "no spaces"]);
+        gw.cli_refused(&["group", "add", "no spaces"], None);
         let groups = || -> Vec<(String, Vec<String>)> {
-            let v = json(&gw, &["group", "list", "--json"]);
+            let v = gw.cli_json(&["group", "list", "--json"]);
             v.as_array()
                 .unwrap()
                 .iter()
@@ -257,22 +222,22 @@ fn groups_and_members() {
 
         gw.cli_ok(&["group", "add-member", "ops", "alice"]);
         gw.cli_ok(&["group", "add-member", "ops", "bob"]);
-        refused(&gw, &["group", "add-member", "ops", "alice"]);
-        let e = refused(&gw, &["group", "add-member", "ops", "nobody"]);
+        gw.cli_refused(&["group", "add-member", "ops", "alice"], None);
+        let e = gw.cli_refused(&["group", "add-member", "ops", "nobody"], None);
         assert!(e.contains("nobody"), "{e}");
-        let e = refused(&gw, &["group", "add-member", "nogroup", "alice"]);
+        let e = gw.cli_refused(&["group", "add-member", "nogroup", "alice"], None);
         assert!(e.contains("nogroup"), "{e}");
         assert_eq!(groups()[1], ("ops".into(), vec!["alice".into(), "bob".into()]), "{backend:?}");
         assert!(gw.cli_ok(&["group", "list"]).contains("alice,bob"));
         assert_eq!(user_json(&gw, "alice")["groups"], serde_json::json!(["ops"]));
 
         gw.cli_ok(&["group", "remove-member", "ops", "bob"]);
-        refused(&gw, &["group", "remove-member", "ops", "bob"]);
-        refused(&gw, &["group", "remove-member", "nogroup", "bob"]);
+        gw.cli_refused(&["group", "remove-member", "ops", "bob"], None);
+        gw.cli_refused(&["group", "remove-member", "nogroup", "bob"], None);
         assert_eq!(groups()[1], ("ops".into(), vec!["alice".into()]), "{backend:?}");
 
         gw.cli_ok(&["group", "delete", "dev"]);
-        refused(&gw, &["group", "delete", "dev"]);
+        gw.cli_refused(&["group", "delete", "dev"], None);
         assert_eq!(groups().len(), 1);
     }
 }
@@ -282,7 +247,7 @@ fn policy_force_methods_backup_codes() {
     for backend in backends() {
         let gw = Gw::new(backend);
         gw.cli_ok(&["group", "add", "ops"]);
-        let policy = || json(&gw, &["policy", "show", "--json"]);
+        let policy = || gw.cli_json(&["policy", "show", "--json"]);
         assert_eq!(policy()["global"]["force_2fa"], false, "{backend:?}");
         assert!(gw.cli_ok(&["policy", "show"]).contains("force 2FA (global): off"));
 
@@ -291,17 +256,17 @@ fn policy_force_methods_backup_codes() {
         gw.cli_ok(&["policy", "force-2fa", "on", "--group", "ops"]);
         assert_eq!(policy()["groups"][0]["force_2fa"], true);
         gw.cli_ok(&["policy", "force-2fa", "off"]);
-        let e = refused(&gw, &["policy", "force-2fa", "on", "--group", "nogroup"]);
+        let e = gw.cli_refused(&["policy", "force-2fa", "on", "--group", "nogroup"], None);
         assert!(e.contains("nogroup"), "{e}");
-        usage_error(&gw, &["policy", "force-2fa", "sometimes"]);
+        gw.cli_usage_error(&["policy", "force-2fa", "sometimes"]);
         assert_eq!(policy()["global"]["force_2fa"], false, "{backend:?}: a refused change was written");
 
         gw.cli_ok(&["policy", "methods", "totp,keyword"]);
         assert_eq!(policy()["global"]["allowed_methods"], serde_json::json!(["totp", "keyword"]), "{backend:?}");
-        let e = refused(&gw, &["policy", "methods", "totp,sms"]);
+        let e = gw.cli_refused(&["policy", "methods", "totp,sms"], None);
         assert!(e.contains("sms"), "the error names the bad method: {e}");
-        refused(&gw, &["policy", "methods", ""]);
-        refused(&gw, &["policy", "methods", "totp", "--group", "nogroup"]);
+        gw.cli_refused(&["policy", "methods", ""], None);
+        gw.cli_refused(&["policy", "methods", "totp", "--group", "nogroup"], None);
         assert_eq!(policy()["global"]["allowed_methods"], serde_json::json!(["totp", "keyword"]));
         gw.cli_ok(&["policy", "methods", "totp", "--group", "ops"]);
         assert_eq!(policy()["groups"][0]["allowed_methods"], serde_json::json!(["totp"]));
@@ -310,9 +275,9 @@ fn policy_force_methods_backup_codes() {
 
         gw.cli_ok(&["policy", "backup-codes", "6"]);
         assert_eq!(policy()["global"]["backup_code_count"], 6);
-        refused(&gw, &["policy", "backup-codes", "0"]);
-        refused(&gw, &["policy", "backup-codes", "51"]);
-        usage_error(&gw, &["policy", "backup-codes", "many"]);
+        gw.cli_refused(&["policy", "backup-codes", "0"], None);
+        gw.cli_refused(&["policy", "backup-codes", "51"], None);
+        gw.cli_usage_error(&["policy", "backup-codes", "many"]);
         assert_eq!(policy()["global"]["backup_code_count"], 6);
     }
 }
@@ -324,17 +289,17 @@ fn audit_log_records_cli_changes() {
         gw.add_user("alice", "correct horse");
         gw.cli_ok(&["group", "add", "ops"]);
         gw.cli_ok(&["group", "add-member", "ops", "alice"]);
-        refused(&gw, &["group", "add-member", "ops", "nobody"]);
-        let all = json(&gw, &["audit", "--json"]);
+        gw.cli_refused(&["group", "add-member", "ops", "nobody"], None);
+        let all = gw.cli_json(&["audit", "--json"]);
         let events: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
         assert_eq!(events, vec!["group.member.add", "group.create", "user.create"], "{backend:?}: newest first");
         assert!(all.as_array().unwrap().iter().all(|e| e["actor"] == "cli"));
-        let mine = json(&gw, &["audit", "--json", "--user", "alice", "--event", "user"]);
+        let mine = gw.cli_json(&["audit", "--json", "--user", "alice", "--event", "user"]);
         assert_eq!(mine.as_array().unwrap().len(), 1, "{backend:?}: {mine}");
-        assert_eq!(json(&gw, &["audit", "--json", "--limit", "1"]).as_array().unwrap().len(), 1);
+        assert_eq!(gw.cli_json(&["audit", "--json", "--limit", "1"]).as_array().unwrap().len(), 1);
         let text = gw.cli_ok(&["audit"]);
         assert!(text.contains("user.create") && text.contains("user=alice"), "{text}");
-        usage_error(&gw, &["audit", "--limit", "lots"]);
+        gw.cli_usage_error(&["audit", "--limit", "lots"]);
     }
 }
 
@@ -342,20 +307,20 @@ fn audit_log_records_cli_changes() {
 fn config_errors_name_the_key() {
     let gw = Gw::with_config(Backend::Sqlite, "ssh_lisen = \"127.0.0.1:2222\"\n");
     for args in [&["user", "list"][..], &["serve"][..], &["migrate"][..]] {
-        let e = refused(&gw, args);
+        let e = gw.cli_refused(args, None);
         assert!(e.contains("ssh_lisen"), "gatehouse {args:?}: the error must name the key: {e}");
     }
     let gw = Gw::with_config(Backend::Sqlite, "[lockout]\nuser_threshold = \"many\"\n");
-    let e = refused(&gw, &["user", "list"]);
+    let e = gw.cli_refused(&["user", "list"], None);
     assert!(e.contains("user_threshold"), "{e}");
 
     let mut gw = Gw::new(Backend::Sqlite);
     gw.set_env("GATEHOUSE_WEB_LISTN", "127.0.0.1:1");
-    let e = refused(&gw, &["user", "list"]);
+    let e = gw.cli_refused(&["user", "list"], None);
     assert!(e.to_lowercase().contains("web_listn"), "an unknown variable must be named: {e}");
     let mut gw = Gw::new(Backend::Sqlite);
     gw.set_env("GATEHOUSE_SSH_LISTEN", "nowhere");
-    let e = refused(&gw, &["serve"]);
+    let e = gw.cli_refused(&["serve"], None);
     assert!(e.contains("ssh_listen"), "{e}");
 }
 
@@ -451,7 +416,7 @@ fn readme_matches_the_commands_and_config_keys() {
             format!("[{table_name}]\nzz_unknown = 1\n")
         };
         let gw = Gw::with_config(Backend::Sqlite, &probe);
-        let e = refused(&gw, &["migrate"]);
+        let e = gw.cli_refused(&["migrate"], None);
         let expected = e.split("expected").nth(1).unwrap_or_else(|| panic!("no list of keys in: {e}"));
         // A nested table's error ends with "in `lockout`": not a key.
         let expected = expected.split(" in `").next().unwrap_or_default();

@@ -4,37 +4,13 @@
 
 mod common;
 
-use common::{Gw, TotpDevice, backends, describe, stderr};
+use common::{Gw, TotpDevice, backends, describe};
 use serde_json::Value;
-
-fn refused(gw: &Gw, args: &[&str], stdin: Option<&str>) -> String {
-    let out = match stdin {
-        Some(s) => gw.cli_stdin(args, s),
-        None => gw.cli(args),
-    };
-    assert!(!out.status.success(), "gatehouse {args:?} should fail:\n{}", describe(&out));
-    let err = stderr(&out);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "gatehouse {args:?}: expected a one-line error:\n{}", describe(&out));
-    assert!(lines[0].starts_with("error:"), "gatehouse {args:?}: {err}");
-    lines[0].to_string()
-}
-
-fn usage_error(gw: &Gw, args: &[&str]) -> String {
-    let out = gw.cli(args);
-    assert_eq!(out.status.code(), Some(2), "gatehouse {args:?} should be a usage error:\n{}", describe(&out));
-    stderr(&out)
-}
-
-fn json(gw: &Gw, args: &[&str]) -> Value {
-    let text = gw.cli_ok(args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("gatehouse {args:?}: not JSON ({e}):\n{text}"))
-}
 
 /// (name, users granted, groups granted) for every target.
 fn targets(gw: &Gw) -> Vec<(String, Vec<String>, Vec<String>)> {
     let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
-    json(gw, &["target", "list", "--json"])
+    gw.cli_json(&["target", "list", "--json"])
         .as_array()
         .unwrap()
         .iter()
@@ -50,7 +26,7 @@ fn add<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn target_json(gw: &Gw, name: &str) -> Value {
-    let all = json(gw, &["target", "list", "--json"]);
+    let all = gw.cli_json(&["target", "list", "--json"]);
     all.as_array()
         .unwrap()
         .iter()
@@ -108,39 +84,38 @@ fn target_add_list_delete() {
         assert!(db1["host_key"].as_str().is_some_and(|k| host_key.starts_with(k)), "{db1}");
         let listing = gw.cli_ok(&["target", "list"]);
         assert!(!listing.contains("target-password") && !listing.contains("PRIVATE KEY"), "secrets in the listing");
-        assert!(!json(&gw, &["target", "list", "--json"]).to_string().contains("target-password"));
+        assert!(!gw.cli_json(&["target", "list", "--json"]).to_string().contains("target-password"));
 
         let before = targets(&gw);
-        let e = refused(&gw, &add("web1", &["--password-stdin"]), Some("pw\n"));
+        let e = gw.cli_refused(&add("web1", &["--password-stdin"]), Some("pw\n"));
         assert!(e.contains("web1") && e.contains("already exists"), "{backend:?}: {e}");
         for port in ["0", "70000", "http"] {
-            let e = usage_error(&gw, &add("web2", &["--port", port, "--password-stdin"]));
+            let e = gw.cli_usage_error(&add("web2", &["--port", port, "--password-stdin"]));
             assert!(e.contains("port"), "bad port {port}: {e}");
         }
-        let e = refused(&gw, &add("web2", &["--password-stdin"]), None);
+        let e = gw.cli_refused(&add("web2", &["--password-stdin"]), None);
         assert!(e.contains("standard input"), "missing stdin: {e}");
         let public = key.public.display().to_string();
-        let e = refused(&gw, &add("web2", &["--key-file", &public]), None);
+        let e = gw.cli_refused(&add("web2", &["--key-file", &public]), None);
         assert!(e.contains("private key"), "a public key is not a credential: {e}");
-        refused(&gw, &add("web2", &["--key-file", "/nonexistent/id"]), None);
-        refused(
-            &gw,
+        gw.cli_refused(&add("web2", &["--key-file", "/nonexistent/id"]), None);
+        gw.cli_refused(
             &["target", "add", "web2", "--host", "bad host!", "--user", "u", "--password-stdin"],
             Some("pw\n"),
         );
-        refused(&gw, &add("web2", &["--password-stdin", "--host-key", "ssh-ed25519 garbage"]), Some("pw\n"));
-        refused(&gw, &add("bad/name", &["--password-stdin"]), Some("pw\n"));
-        usage_error(&gw, &["target", "add", "web2", "--host", "h", "--user", "u"]);
-        usage_error(&gw, &["target", "add", "web2", "--user", "u", "--password-stdin"]);
+        gw.cli_refused(&add("web2", &["--password-stdin", "--host-key", "ssh-ed25519 garbage"]), Some("pw\n"));
+        gw.cli_refused(&add("bad/name", &["--password-stdin"]), Some("pw\n"));
+        gw.cli_usage_error(&["target", "add", "web2", "--host", "h", "--user", "u"]);
+        gw.cli_usage_error(&["target", "add", "web2", "--user", "u", "--password-stdin"]);
         assert_eq!(targets(&gw), before, "{backend:?}: a refused add wrote something");
 
         gw.cli_ok(&["target", "pin-host-key", "web1", &host_key]);
         assert!(target_json(&gw, "web1")["host_key"].is_string());
-        refused(&gw, &["target", "pin-host-key", "nowhere", &host_key], None);
-        refused(&gw, &["target", "pin-host-key", "db1", "not a key"], None);
+        gw.cli_refused(&["target", "pin-host-key", "nowhere", &host_key], None);
+        gw.cli_refused(&["target", "pin-host-key", "db1", "not a key"], None);
 
         gw.cli_ok(&["target", "delete", "web1"]);
-        refused(&gw, &["target", "delete", "web1"], None);
+        gw.cli_refused(&["target", "delete", "web1"], None);
         assert_eq!(targets(&gw).len(), 1, "{backend:?}");
     }
 }
@@ -158,22 +133,22 @@ fn grant_and_revoke() {
         assert_eq!(targets(&gw), granted, "{backend:?}");
         assert!(gw.cli_ok(&["target", "list"]).contains("alice,@ops"));
 
-        let e = refused(&gw, &["target", "grant", "web1", "--user", "alice"], None);
+        let e = gw.cli_refused(&["target", "grant", "web1", "--user", "alice"], None);
         assert!(e.contains("already exists"), "{backend:?}: duplicate grant: {e}");
-        let e = refused(&gw, &["target", "grant", "web1", "--user", "nobody"], None);
+        let e = gw.cli_refused(&["target", "grant", "web1", "--user", "nobody"], None);
         assert!(e.contains("nobody"), "{e}");
-        let e = refused(&gw, &["target", "grant", "web1", "--group", "nogroup"], None);
+        let e = gw.cli_refused(&["target", "grant", "web1", "--group", "nogroup"], None);
         assert!(e.contains("nogroup"), "{e}");
-        let e = refused(&gw, &["target", "grant", "nowhere", "--user", "alice"], None);
+        let e = gw.cli_refused(&["target", "grant", "nowhere", "--user", "alice"], None);
         assert!(e.contains("nowhere"), "{e}");
-        usage_error(&gw, &["target", "grant", "web1"]);
-        usage_error(&gw, &["target", "grant", "web1", "--user", "alice", "--group", "ops"]);
+        gw.cli_usage_error(&["target", "grant", "web1"]);
+        gw.cli_usage_error(&["target", "grant", "web1", "--user", "alice", "--group", "ops"]);
         assert_eq!(targets(&gw), granted, "{backend:?}: a refused grant was written");
 
         gw.cli_ok(&["target", "revoke", "web1", "--user", "alice"]);
-        refused(&gw, &["target", "revoke", "web1", "--user", "alice"], None);
-        refused(&gw, &["target", "revoke", "web1", "--user", "nobody"], None);
-        refused(&gw, &["target", "revoke", "nowhere", "--group", "ops"], None);
+        gw.cli_refused(&["target", "revoke", "web1", "--user", "alice"], None);
+        gw.cli_refused(&["target", "revoke", "web1", "--user", "nobody"], None);
+        gw.cli_refused(&["target", "revoke", "nowhere", "--group", "ops"], None);
         assert_eq!(targets(&gw), vec![("web1".to_string(), vec![], vec!["ops".to_string()])], "{backend:?}");
         gw.cli_ok(&["target", "revoke", "web1", "--group", "ops"]);
         assert_eq!(targets(&gw), vec![("web1".to_string(), vec![], vec![])]);
@@ -181,7 +156,7 @@ fn grant_and_revoke() {
 }
 
 fn factor_methods(gw: &Gw, user: &str) -> Vec<String> {
-    json(gw, &["factor", "list", user, "--json"])
+    gw.cli_json(&["factor", "list", user, "--json"])
         .as_array()
         .unwrap()
         .iter()
@@ -211,18 +186,18 @@ fn factor_commands() {
         assert_eq!(codes.lines().count(), 4, "{codes}");
         let again = gw.cli_ok(&["factor", "backup-codes", "alice"]);
         assert!(codes.lines().all(|c| !again.contains(c)), "regenerated codes must be new");
-        let listed = json(&gw, &["factor", "list", "alice", "--json"]);
+        let listed = gw.cli_json(&["factor", "list", "alice", "--json"]);
         let backup =
             listed.as_array().unwrap().iter().find(|f| f["method"] == "backup-code").cloned().unwrap_or_default();
         assert_eq!(backup["label"], "4 unused", "{backend:?}: the old set is void: {listed}");
 
         gw.cli_stdin(&["factor", "keyword", "alice", "--stdin"], "open sesame\n");
         assert_eq!(factor_methods(&gw, "alice"), vec!["keyword", "totp", "backup-code"], "{backend:?}");
-        let e = refused(&gw, &["factor", "keyword", "alice", "--stdin"], Some("abc\n"));
+        let e = gw.cli_refused(&["factor", "keyword", "alice", "--stdin"], Some("abc\n"));
         assert!(e.contains("keyword"), "{e}");
-        refused(&gw, &["factor", "keyword", "alice", "--stdin"], None);
-        refused(&gw, &["factor", "keyword", "nobody", "--stdin"], Some("open sesame\n"));
-        usage_error(&gw, &["factor", "keyword", "alice"]);
+        gw.cli_refused(&["factor", "keyword", "alice", "--stdin"], None);
+        gw.cli_refused(&["factor", "keyword", "nobody", "--stdin"], Some("open sesame\n"));
+        gw.cli_usage_error(&["factor", "keyword", "alice"]);
 
         for args in [
             &["factor", "totp", "enroll", "nobody"][..],
@@ -230,23 +205,23 @@ fn factor_commands() {
             &["factor", "list", "nobody"][..],
             &["factor", "remove", "nobody", "totp"][..],
         ] {
-            let e = refused(&gw, args, None);
+            let e = gw.cli_refused(args, None);
             assert!(e.contains("nobody"), "gatehouse {args:?}: {e}");
         }
-        let e = refused(&gw, &["factor", "remove", "alice", "sms"], None);
+        let e = gw.cli_refused(&["factor", "remove", "alice", "sms"], None);
         assert!(e.contains("sms"), "bad method must be named: {e}");
-        refused(&gw, &["factor", "remove", "alice", "yubikey"], None);
+        gw.cli_refused(&["factor", "remove", "alice", "yubikey"], None);
         assert_eq!(factor_methods(&gw, "alice").len(), 3, "{backend:?}: a refused command changed the factors");
 
         gw.cli_ok(&["factor", "remove", "alice", "totp"]);
         gw.cli_ok(&["factor", "remove", "alice", "backup-code"]);
-        refused(&gw, &["factor", "remove", "alice", "totp"], None);
+        gw.cli_refused(&["factor", "remove", "alice", "totp"], None);
         assert_eq!(factor_methods(&gw, "alice"), vec!["keyword"], "{backend:?}");
-        let audit = json(&gw, &["audit", "--json", "--user", "alice", "--event", "factor"]);
+        let audit = gw.cli_json(&["audit", "--json", "--user", "alice", "--event", "factor"]);
         assert_eq!(audit.as_array().unwrap().len(), 6, "{backend:?}: every factor change audited: {audit}");
     }
 }
 
 fn user_requirement(gw: &Gw, user: &str) -> String {
-    json(gw, &["user", "show", user, "--json"])["requirement"].as_str().unwrap_or_default().to_string()
+    gw.cli_json(&["user", "show", user, "--json"])["requirement"].as_str().unwrap_or_default().to_string()
 }

@@ -50,10 +50,6 @@ fn assert_in(gw: &Gw, client: &Ssh, out: &Output, what: &str) {
     );
 }
 
-fn audit(gw: &Gw, event: &str) -> String {
-    gw.cli_ok(&["audit", "--event", event, "--limit", "200"])
-}
-
 #[test]
 fn a_passcode_gets_in_and_a_wrong_one_does_not() {
     let duo = Duo::start();
@@ -81,13 +77,13 @@ fn a_passcode_gets_in_and_a_wrong_one_does_not() {
         assert_eq!(auth.len(), 1, "{auth:?}");
         assert_eq!((auth[0].param("factor"), auth[0].param("passcode")), (Some("passcode"), Some(Duo::PASSCODE)));
         assert!(duo.requests().iter().all(|r| r.signature == Ok("sha512")), "{:?}", duo.requests());
-        assert!(audit(&gw, "login.factor").contains("duo via ssh"), "the accepted passcode is audited");
+        assert!(gw.audit("login.factor").contains("duo via ssh"), "the accepted passcode is audited");
 
         let wrong = ssh(&gw, "alice", &key).answers(&["111111", "222222"]);
         let out = wrong.run(&[]);
         gw.assert_refused(&out, "wrong passcode");
         assert!(stderr(&out).contains("not right"), "{}", describe(&out));
-        assert!(audit(&gw, "login.factor").contains("duo: wrong answer"));
+        assert!(gw.audit("login.factor").contains("duo: wrong answer"));
         let refused: Vec<_> = duo
             .requests_to("/auth/v2/auth")
             .into_iter()
@@ -135,7 +131,7 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         let polls = duo.requests_to("/auth/v2/auth_status");
         assert_eq!(polls.len(), 3, "two 'waiting', then 'allow': {polls:?}");
         assert!(polls.iter().all(|p| p.param("txid").is_some_and(|t| !t.is_empty())));
-        assert!(audit(&gw, "login.factor").contains("duo via ssh"));
+        assert!(gw.audit("login.factor").contains("duo via ssh"));
 
         // Denied on the phone ("this was not me"): the login ends at once.
         let key = enrolled(&gw, "bob", None);
@@ -145,7 +141,7 @@ fn an_empty_answer_sends_a_push_and_waits_for_it() {
         let bob_pushes =
             duo.requests_to("/auth/v2/auth").into_iter().filter(|r| r.param("username") == Some("bob")).count();
         assert_eq!(bob_pushes, 1, "no second attempt after a denial");
-        assert!(audit(&gw, "login.factor").contains("duo: wrong answer"), "a denied push counts as a failure");
+        assert!(gw.audit("login.factor").contains("duo: wrong answer"), "a denied push counts as a failure");
     }
 }
 
@@ -162,8 +158,8 @@ fn a_push_nobody_answers_expires() {
     assert!(stderr(&out).contains("The approval request expired."), "{}", describe(&out));
     assert!(started.elapsed() >= std::time::Duration::from_secs(4), "each push was waited for");
     assert_eq!(duo.requests_to("/auth/v2/auth").len(), 2, "a new push for the second attempt");
-    assert!(audit(&gw, "login.factor").contains("duo: expired"));
-    assert!(!audit(&gw, "login.success").contains("carol"));
+    assert!(gw.audit("login.factor").contains("duo: expired"));
+    assert!(!gw.audit("login.success").contains("carol"));
 }
 
 #[test]
@@ -192,7 +188,7 @@ fn duos_preauth_answers_are_shown_or_honoured() {
         let client = ssh(&gw, "frank", &key).answers(&[""]);
         let out = client.run(&[]);
         assert_in(&gw, &client, &out, &format!("{backend:?}: Duo bypass"));
-        let bypass = audit(&gw, "login.duo.bypass");
+        let bypass = gw.audit("login.duo.bypass");
         assert!(
             bypass.contains("frank") && bypass.contains("Duo bypass") && bypass.contains("Allowing unknown user"),
             "{bypass}"
@@ -214,8 +210,8 @@ fn a_signature_duo_refuses_fails_closed_even_with_fail_open() {
         assert!(stderr(&out).contains("did not answer"), "the user is told why:\n{}", describe(&out));
         let seen = duo.requests();
         assert!(!seen.is_empty() && seen.iter().all(|r| r.signature == Err("signature".to_string())), "{seen:?}");
-        assert!(audit(&gw, "login.factor").contains("duo: server unavailable"));
-        assert!(!audit(&gw, "login.duo").contains("fail_open"), "nothing was let through");
+        assert!(gw.audit("login.factor").contains("duo: server unavailable"));
+        assert!(!gw.audit("login.duo").contains("fail_open"), "nothing was let through");
         let error = last_duo_error(&gw);
         assert!(error.contains("Invalid signature in request credentials") && error.contains("40103"), "{error}");
     }
@@ -232,8 +228,8 @@ fn duo_down_refuses_the_login_with_a_clear_message() {
         gw.assert_refused(&out, &format!("{backend:?}: Duo down"));
         assert!(stderr(&out).contains("Duo did not answer"), "{}", describe(&out));
         assert!(stderr(&out).contains("did not answer. Try again later"), "{}", describe(&out));
-        assert!(audit(&gw, "login.factor").contains("duo: server unavailable"));
-        assert!(!audit(&gw, "login.success").contains("alice"));
+        assert!(gw.audit("login.factor").contains("duo: server unavailable"));
+        assert!(!gw.audit("login.success").contains("alice"));
         assert!(last_duo_error(&gw).contains("could not be reached"), "{}", last_duo_error(&gw));
     }
 
@@ -257,7 +253,7 @@ fn fail_open_lets_a_login_through_while_duo_is_down_and_says_so() {
         let client = ssh(&gw, "alice", &key).answers(&[""]);
         let out = client.run(&[]);
         assert_in(&gw, &client, &out, &format!("{backend:?}: fail_open with Duo down"));
-        let loud = audit(&gw, "login.duo.fail_open");
+        let loud = gw.audit("login.duo.fail_open");
         assert!(
             loud.contains("alice")
                 && loud.contains("Duo unreachable")
@@ -285,7 +281,7 @@ fn enroll_names_the_duo_user_and_refuses_bad_input() {
     assert!(common::stdout(&out).contains("Duo user alice.smith"), "{}", describe(&out));
     assert!(common::stderr(&out).contains("Duo is not configured"), "{}", describe(&out));
     assert!(gw.cli_ok(&["factor", "list", "alice"]).contains("Duo user alice.smith"));
-    assert!(audit(&gw, "factor.enroll").contains("duo as alice.smith"));
+    assert!(gw.audit("factor.enroll").contains("duo as alice.smith"));
     gw.cli_ok(&["factor", "remove", "alice", "duo"]);
     assert!(!gw.cli_ok(&["factor", "list", "alice"]).contains("duo"));
 }

@@ -24,10 +24,6 @@ fn ssh(gw: &Gw, user: &str) -> Ssh {
     Ssh::new(gw.ssh_port, user).arg("-v").stdin("")
 }
 
-fn audit(gw: &Gw, event: &str) -> String {
-    gw.cli_ok(&["audit", "--event", event, "--limit", "200"])
-}
-
 #[test]
 fn public_key_then_totp() {
     let (gw, key) = gateway_with_alice(Backend::Sqlite);
@@ -38,7 +34,7 @@ fn public_key_then_totp() {
     let prompts = client.prompts_seen();
     assert!(prompts.iter().any(|p| p.contains("Authenticator code")), "{prompts:?}");
     assert!(!prompts.iter().any(|p| p.contains("assword")), "a key login must not ask for the password: {prompts:?}");
-    let log = audit(&gw, "login");
+    let log = gw.audit("login");
     assert!(log.contains("login.publickey") && log.contains("login.factor") && log.contains("login.success"), "{log}");
 }
 
@@ -118,7 +114,7 @@ fn a_code_is_accepted_once() {
     // The same code may still be inside its 30-second window; it must not work twice.
     gw.assert_refused(&out, "replayed code");
     assert!(stderr(&out).contains("already used"), "{}", describe(&out));
-    assert!(audit(&gw, "login.factor").contains("code already used"));
+    assert!(gw.audit("login.factor").contains("code already used"));
 }
 
 #[test]
@@ -266,7 +262,7 @@ fn policy_not_forced_forced_globally_by_group_and_exempt() {
     let client = ssh(&gw, "alice").identity(&key);
     gw.assert_logged_in(&client.run(&[]), "exempt");
     assert!(client.prompts_seen().is_empty(), "{:?}", client.prompts_seen());
-    assert!(audit(&gw, "login.exempt").contains("alice"));
+    assert!(gw.audit("login.exempt").contains("alice"));
     assert!(gw.cli_ok(&["policy", "show"]).contains("WARNING: user alice is exempt"));
 }
 
@@ -319,7 +315,7 @@ fn lockout_after_failures_then_unlock() {
     gw.assert_refused(&out, "locked account");
     assert!(stderr(&out).contains("locked"), "the user is told the account is locked:\n{}", describe(&out));
     assert!(gw.cli_ok(&["user", "show", "alice"]).contains("locked out"));
-    assert!(audit(&gw, "login.lockout").contains("account locked"));
+    assert!(gw.audit("login.lockout").contains("account locked"));
 
     gw.cli_ok(&["user", "unlock", "alice"]);
     let mut device = TotpDevice::new(&secret);
@@ -412,7 +408,7 @@ fn after_the_gate_only_granted_forwarding_is_allowed() {
     // -W to an address that is no granted target is prohibited.
     let out = ssh(&gw, "alice").identity(&key).arg("-W").arg("127.0.0.1:9").run(&[]);
     assert!(stderr(&out).contains("administratively prohibited"), "{}", describe(&out));
-    let log = audit(&gw, "forward");
+    let log = gw.audit("forward");
     assert!(log.contains("forward.remote") && log.contains("forward.direct"), "{log}");
 }
 
@@ -432,10 +428,10 @@ fn two_nodes_share_used_codes() {
         let out = on_b.run(&[]);
         b.assert_refused(&out, "the same code on node B");
         assert!(stderr(&out).contains("already used"), "{backend:?}: {}", describe(&out));
-        let log = audit(&a, "login.success");
+        let log = a.audit("login.success");
         assert_eq!(log.lines().filter(|l| l.contains("login.success")).count(), 1, "{backend:?}: {log}");
         assert!(
-            audit(&a, "login.factor").contains("code already used"),
+            a.audit("login.factor").contains("code already used"),
             "{backend:?}: node B's refusal is in the shared log"
         );
     }

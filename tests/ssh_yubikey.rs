@@ -53,10 +53,6 @@ fn assert_out(gw: &Gw, out: &Output, message: &str, what: &str) {
     assert!(stderr(out).contains(message), "{what}: the user is told {message:?}\n{}", describe(out));
 }
 
-fn audit(gw: &Gw, event: &str) -> String {
-    gw.cli_ok(&["audit", "--event", event, "--limit", "500"])
-}
-
 #[test]
 fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
     let server = ValidationServer::start();
@@ -70,7 +66,7 @@ fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
         let list = gw.cli_ok(&["factor", "list", "alice"]);
         assert!(list.contains(&format!("YubiKey {}", yubikey.public_id)), "{list}");
         assert!(
-            audit(&gw, "factor.enroll").contains(&format!("yubikey {}", yubikey.public_id)),
+            gw.audit("factor.enroll").contains(&format!("yubikey {}", yubikey.public_id)),
             "the enrollment is audited"
         );
 
@@ -117,11 +113,11 @@ fn a_bound_key_gets_in_once_per_otp_and_another_key_never() {
         assert_out(&gw, &out, "not right", "a forged OTP");
         assert_eq!(server.answered().last().map(String::as_str), Some("BAD_OTP"));
 
-        let factor = audit(&gw, "login.factor");
+        let factor = gw.audit("login.factor");
         assert!(factor.contains("yubikey via ssh"), "{factor}");
         assert!(factor.contains("yubikey: code already used"), "{factor}");
         assert!(factor.contains("yubikey: wrong answer"), "{factor}");
-        assert_eq!(audit(&gw, "login.success").matches("publickey + yubikey").count(), 1, "one login passed");
+        assert_eq!(gw.audit("login.success").matches("publickey + yubikey").count(), 1, "one login passed");
 
         // Every request was signed, and no OTP nor the API key reached the gateway's log.
         assert!(server.all_requests_signed());
@@ -145,9 +141,9 @@ fn a_server_signing_with_another_key_is_not_believed() {
     let out = ssh(&gw, "bob", &key).answers(&[&yubikey.otp()]).run(&[]);
     assert_out(&gw, &out, "did not answer", "an OK with a bad signature");
     assert_eq!(server.answered().last().map(String::as_str), Some("OK"), "the server did say OK");
-    let factor = audit(&gw, "login.factor");
+    let factor = gw.audit("login.factor");
     assert!(factor.contains("yubikey: server unavailable"), "{factor}");
-    assert!(!audit(&gw, "login.success").contains("bob"), "no login passed");
+    assert!(!gw.audit("login.success").contains("bob"), "no login passed");
     assert!(gw.log().contains("bad signature"), "the reason is logged:\n{}", gw.log());
 
     // An enrollment checked against it binds nothing.
@@ -181,10 +177,10 @@ fn servers_are_tried_in_order_and_none_answering_fails_closed() {
     let otp = yubikey.otp();
     let out = ssh(&gw, "dave", &key).answers(&[&otp, &otp, &otp]).run(&[]);
     assert_out(&gw, &out, "did not answer", "service down");
-    let factor = audit(&gw, "login.factor");
+    let factor = gw.audit("login.factor");
     assert_eq!(factor.matches("yubikey: server unavailable").count(), 3, "{factor}");
-    assert!(!audit(&gw, "login.lockout").contains("dave"), "not the user's fault: no lock");
-    assert_eq!(audit(&gw, "login.success").matches("publickey + yubikey").count(), 1, "only the first login passed");
+    assert!(!gw.audit("login.lockout").contains("dave"), "not the user's fault: no lock");
+    assert_eq!(gw.audit("login.success").matches("publickey + yubikey").count(), 1, "only the first login passed");
     let err = gw.cli_err(&["factor", "yubikey", "enroll", "dave", &yubikey.otp()]);
     assert!(err.contains("could not be checked") && err.contains("127.0.0.1"), "{err}");
 }
@@ -214,7 +210,7 @@ fn enrollment_refuses_what_is_not_a_valid_otp_and_writes_nothing() {
     assert!(!gw.cli_ok(&["factor", "list", "erin"]).contains("yubikey"), "nothing was bound");
     let err = gw.cli_err(&["factor", "yubikey", "enroll", "nobody", &known.otp()]);
     assert!(err.contains("nobody"), "{err}");
-    let enrolled = audit(&gw, "factor.enroll");
+    let enrolled = gw.audit("factor.enroll");
     assert_eq!(enrolled.matches("yubikey").count(), 1, "only the one enrollment: {enrolled}");
 
     // A wrong API key or client id: the server's complaint reaches the administrator.

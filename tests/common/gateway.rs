@@ -369,6 +369,44 @@ impl Gw {
         out
     }
 
+    /// The audit log's lines for events named `event` or starting with `event.`, newest
+    /// first (`gatehouse audit`).
+    pub fn audit(&self, event: &str) -> String {
+        self.cli_ok(&["audit", "--event", event, "--limit", "500"])
+    }
+
+    /// A command that prints JSON (`--json`), parsed.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let text = self.cli_ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("gatehouse {args:?}: not JSON ({e}):\n{text}"))
+    }
+
+    /// A command that must fail the way every command fails: a non-zero exit and one
+    /// line on stderr starting with `error:`, nothing on stdout. Returns that line.
+    pub fn cli_refused(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = match stdin {
+            Some(s) => self.cli_stdin(args, s),
+            None => self.cli(args),
+        };
+        assert!(!out.status.success(), "gatehouse {args:?} should fail:\n{}", describe(&out));
+        let err = super::stderr(&out);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "gatehouse {args:?}: expected a one-line error:\n{}", describe(&out));
+        assert!(lines[0].starts_with("error:"), "gatehouse {args:?}: {err}");
+        assert!(out.stdout.is_empty(), "gatehouse {args:?} printed to stdout on failure:\n{}", describe(&out));
+        lines[0].to_string()
+    }
+
+    /// A command line clap rejects (missing or malformed argument): exit status 2, the
+    /// error first. Returns stderr.
+    pub fn cli_usage_error(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_eq!(out.status.code(), Some(2), "gatehouse {args:?} should be a usage error:\n{}", describe(&out));
+        let err = super::stderr(&out);
+        assert!(err.starts_with("error:"), "gatehouse {args:?}: {err}");
+        err
+    }
+
     /// Creates a user with a password (`user add NAME --password-stdin`).
     pub fn add_user(&self, name: &str, password: &str) {
         let out = self.cli_stdin(&["user", "add", name, "--password-stdin"], &format!("{password}\n"));

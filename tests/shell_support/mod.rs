@@ -115,7 +115,7 @@ impl Bastion {
 
     /// The audit log lines for events starting with `event`.
     pub fn audit(&self, event: &str) -> String {
-        self.gw.cli_ok(&["audit", "--event", event, "--limit", "200"])
+        self.gw.audit(event)
     }
 }
 

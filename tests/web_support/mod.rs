@@ -201,5 +201,5 @@ pub async fn admin_browser(gw: &Gw) -> Browser {
 
 /// The audit log as the CLI prints it, for `event` (prefix).
 pub fn audit(gw: &Gw, event: &str) -> String {
-    gw.cli_ok(&["audit", "--event", event, "--limit", "500"])
+    gw.audit(event)
 }
