@@ -1,13 +1,19 @@
 //! Faults and floods the gate must survive, against the real binary: a slowloris flood of
-//! idle TCP connections (the pending-connection cap keeps a real login possible).
+//! idle TCP connections (the pending-connection cap keeps a real login possible), and the
+//! gateway killed with SIGKILL in the middle of a recorded session (the recording plays up
+//! to the kill, the stale live-session row is reclaimed at the next start).
 
 mod common;
+mod shell_support;
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::raw::{RawClient, Step};
-use common::{Backend, Gw, Ssh};
+use common::{Backend, Gw, Ssh, describe, stdout};
+use shell_support::{asciinema_cat, bastion};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 const PASSWORD: &str = "correct horse battery";
@@ -205,5 +211,76 @@ async fn pending_cap_counts_only_connections_still_logging_in() {
     // The logged-in connections were never touched by any of it.
     for c in &logged_in {
         assert!(!c.is_closed(), "a logged-in connection was closed");
+    }
+}
+/// A recorded `ssh -tt` session to an sshd target; `gatehouse serve` is killed with
+/// SIGKILL while it runs. The recording plays up to the kill, the audit log has the
+/// session's start, and the next start removes (and audits) the live-session row the
+/// killed process left.
+#[test]
+fn gateway_killed_mid_session_leaves_a_playable_recording_and_a_reclaimed_row() {
+    let mut b = bastion();
+    b.add_granted("web1");
+
+    let mut cmd = Ssh::new(b.gw.ssh_port, "alice").identity(&b.key).arg("-tt").command(&["web1"]);
+    let mut ssh: Child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting ssh -tt");
+    let mut typing = ssh.stdin.take().expect("stdin was piped");
+    typing.write_all(b"echo before-kill-$((6*7))\n").expect("typing into the session");
+
+    // Wait until the target's answer is in the recording and the session is registered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cast = loop {
+        let file = b.recording_files().into_iter().next();
+        if let Some(f) = &file
+            && std::fs::read_to_string(f).unwrap_or_default().contains("before-kill-42")
+            && b.sql("SELECT count(*) FROM live_sessions").trim() == "1"
+        {
+            break file.expect("checked above");
+        }
+        assert!(Instant::now() < deadline, "the session never got going\n{}", b.gw.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let node = b.sql("SELECT node FROM live_sessions").trim().to_string();
+
+    b.gw.kill();
+    let ended = wait_exit(&mut ssh, Duration::from_secs(15));
+    assert!(ended, "ssh kept running after the gateway was killed");
+
+    // The recording is valid asciicast up to the kill.
+    let played = asciinema_cat(&cast);
+    assert!(played.status.success(), "asciinema cat failed on the killed session's recording:\n{}", describe(&played));
+    assert!(stdout(&played).contains("before-kill-42"), "{}", describe(&played));
+
+    // The audit log has the session's start; its row is still there, owned by no process.
+    let connect = b.audit("target.connect");
+    assert!(connect.contains("web1") && connect.contains("success"), "{connect}");
+    assert_eq!(b.sql(&format!("SELECT count(*) FROM live_sessions WHERE node = '{node}'")).trim(), "1");
+
+    // The next start of the same node removes it and says so in the audit log.
+    b.gw.start();
+    assert_eq!(b.sql("SELECT count(*) FROM live_sessions").trim(), "0", "{}", b.gw.log());
+    let disconnect = b.audit("target.disconnect");
+    assert!(disconnect.contains("web1") && disconnect.contains("stopped without closing it"), "{disconnect}");
+    assert!(b.gw.log().contains("removed live sessions left by an earlier run"), "{}", b.gw.log());
+
+    // And the gateway works as before.
+    let out = Ssh::new(b.gw.ssh_port, "alice").identity(&b.key).run(&["web1", "echo after-restart"]);
+    assert_eq!(stdout(&out), "after-restart\n", "{}\n{}", describe(&out), b.gw.log());
+    assert_eq!(b.sql("SELECT count(*) FROM live_sessions").trim(), "0");
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
