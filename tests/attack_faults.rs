@@ -1,21 +1,24 @@
 //! Faults and floods the gate must survive, against the real binary: a slowloris flood of
-//! idle TCP connections (the pending-connection cap keeps a real login possible), and the
+//! idle TCP connections (the pending-connection cap keeps a real login possible), the
 //! gateway killed with SIGKILL in the middle of a recorded session (the recording plays up
-//! to the kill, the stale live-session row is reclaimed at the next start).
+//! to the kill, the stale live-session row is reclaimed at the next start), and the
+//! database lost between the password and the second-factor answer (the login is refused
+//! with a message, nothing is half-written, and logins work again once it is back).
 
 mod common;
 mod shell_support;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::raw::{RawClient, Step};
-use common::{Backend, Gw, Ssh, describe, stdout};
+use common::{Backend, Gw, Ssh, backends, describe, run_with_timeout, stdout, totp_now};
 use shell_support::{asciinema_cat, bastion};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
+
 const PASSWORD: &str = "correct horse battery";
 
 /// `127.0.0.N`: every address of 127.0.0.0/8 is loopback, so one machine can play many
@@ -213,6 +216,7 @@ async fn pending_cap_counts_only_connections_still_logging_in() {
         assert!(!c.is_closed(), "a logged-in connection was closed");
     }
 }
+
 /// A recorded `ssh -tt` session to an sshd target; `gatehouse serve` is killed with
 /// SIGKILL while it runs. The recording plays up to the kill, the audit log has the
 /// session's start, and the next start removes (and audits) the live-session row the
@@ -282,5 +286,150 @@ fn wait_exit(child: &mut Child, limit: Duration) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Makes the database unusable for the gateway, and gives it back on drop.
+enum Outage {
+    /// A `sqlite3` child holding the write lock (`BEGIN EXCLUSIVE`): every write of the
+    /// gateway waits out its busy timeout and fails.
+    SqliteLock(Child, ChildStdin),
+    /// The database refuses new connections and the gateway's are terminated; the
+    /// server-level URL (to undo it) and the database name.
+    PostgresDown(String, String),
+}
+
+impl Outage {
+    fn start(gw: &Gw) -> Outage {
+        match gw.backend {
+            Backend::Sqlite => {
+                let path = gw.data_dir().join("gatehouse.db");
+                let mut child = Command::new("sqlite3")
+                    .arg(&path)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("starting sqlite3");
+                // The pipe stays open, and the transaction with it, until the outage ends.
+                let mut input = child.stdin.take().expect("stdin was piped");
+                input.write_all(b"BEGIN EXCLUSIVE;\n").expect("sending BEGIN EXCLUSIVE");
+                // Wait until the lock is really held: a write from elsewhere must fail.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let probe = run_with_timeout(
+                        Command::new("sqlite3")
+                            .args(["-cmd", ".timeout 100"])
+                            .arg(&path)
+                            .arg("BEGIN IMMEDIATE; ROLLBACK;"),
+                        None,
+                        Duration::from_secs(10),
+                    );
+                    if !probe.status.success() {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "sqlite3 never took the lock");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Outage::SqliteLock(child, input)
+            }
+            Backend::Postgres => {
+                let server =
+                    std::env::var(common::postgres::POSTGRES_URL_VAR).expect("PostgreSQL URL").trim().to_string();
+                let name = gw.database_url.rsplit('/').next().unwrap_or_default().split('?').next().unwrap_or_default();
+                psql(&server, &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+                psql(
+                    &server,
+                    &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+                );
+                Outage::PostgresDown(server, name.to_string())
+            }
+        }
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        match self {
+            Outage::SqliteLock(child, input) => {
+                let _ = input.write_all(b"ROLLBACK;\n");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Outage::PostgresDown(server, name) => {
+                psql(server, &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            }
+        }
+    }
+}
+
+fn psql(url: &str, statement: &str) {
+    let out = run_with_timeout(
+        Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", statement]),
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "psql {statement:?}:\n{}", describe(&out));
+}
+
+/// Between the password and the second-factor answer the database goes away (SQLite: a
+/// writer holds the lock; PostgreSQL: the gateway's connections are terminated and new
+/// ones refused). The right code is then refused with a message saying why, the gateway
+/// keeps running, nothing of the attempt is left half-written, and once the database is
+/// back a new login passes without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_lost_at_the_second_factor_refuses_cleanly_and_recovers() {
+    for backend in backends() {
+        let mut gw = Gw::new(backend);
+        gw.start();
+        gw.add_user("alice", PASSWORD);
+        let secret = gw.enroll_totp("alice");
+
+        let mut c = RawClient::connect(gw.ssh_port, "alice").await;
+        let step = c.reach_gate(PASSWORD).await;
+        assert!(step.prompt().is_some_and(|p| p.contains("code")), "{step:?}\n{}", gw.log());
+
+        let outage = Outage::start(&gw);
+        let started = Instant::now();
+        let answer = c.kbd_answer(&[&totp_now(&secret)]).await;
+        let took = started.elapsed();
+        println!("{backend:?}: the answer during the outage came back after {took:?}: {answer:?}");
+        match &answer {
+            Step::Info { instructions, prompts } => {
+                assert!(prompts.is_empty(), "a refusal asks nothing more: {answer:?}");
+                assert!(instructions.contains("database"), "the refusal says why: {answer:?}");
+            }
+            other => panic!("{backend:?}: expected a refusal with a message, got {other:?}\n{}", gw.log()),
+        }
+        // The notice is the last word: the login is over.
+        let after = c.kbd_answer(&[]).await;
+        assert!(matches!(after, Step::Failure { partial: false, .. }), "{after:?}");
+        drop(outage);
+
+        assert!(gw.is_running(), "the gateway died:\n{}", gw.log());
+        assert!(!gw.log().contains("panicked"), "{}", gw.log());
+        // Nothing half-written: no success, no lock, no guess left pending.
+        assert_eq!(gw.sql("SELECT count(*) FROM login_failures WHERE pending = 1").trim(), "0", "{backend:?}");
+        assert_eq!(gw.sql("SELECT count(*) FROM lockouts WHERE locked_until > 0").trim(), "0", "{backend:?}");
+        let audit = gw.cli_ok(&["audit", "--user", "alice", "--limit", "50"]);
+        assert!(!audit.contains("login.success"), "{backend:?}: {audit}");
+
+        // The database is back: a new login passes, on the same running gateway.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut c = RawClient::connect(gw.ssh_port, "alice").await;
+            let step = c.password(PASSWORD).await;
+            if step == (Step::Failure { partial: true, kbd: true }) {
+                let _ = c.kbd_start().await;
+                let done = c.kbd_answer(&[&totp_now(&secret)]).await;
+                assert_eq!(done, Step::Success, "{backend:?}\n{}", gw.log());
+                break;
+            }
+            assert!(Instant::now() < deadline, "{backend:?}: logins never worked again: {step:?}\n{}", gw.log());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let audit = gw.cli_ok(&["audit", "--user", "alice", "--event", "login.success", "--limit", "50"]);
+        assert_eq!(audit.lines().filter(|l| l.contains("login.success")).count(), 1, "{backend:?}: {audit}");
+        gw.stop();
     }
 }
