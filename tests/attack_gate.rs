@@ -12,6 +12,11 @@ use common::{Backend, Gw, Ssh, backends, describe, totp_now};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// These tests play many users logging in at once from one address (127.0.0.1): more than
+/// the default cap on pending connections per source lets in (`ssh.max_pending_per_source`,
+/// tested in attack_faults.rs).
+const MANY_PENDING: &str = "[ssh]\nmax_pending_per_source = 100\nmax_pending = 100\n";
+
 fn gateway(backend: Backend, extra: &str) -> Gw {
     let mut gw = Gw::with_config(backend, extra);
     gw.start();
@@ -32,7 +37,7 @@ async fn a_burst_of_wrong_codes_never_checks_more_than_the_threshold() {
     const LOGINS: usize = 40;
     const THRESHOLD: usize = 5;
     for backend in backends() {
-        let gw = gateway(backend, "[lockout]\nuser_threshold = 5\nsource_threshold = 10000\n");
+        let gw = gateway(backend, &format!("[lockout]\nuser_threshold = 5\nsource_threshold = 10000\n{MANY_PENDING}"));
         gw.add_user("alice", PASSWORD);
         let secret = gw.enroll_totp("alice");
         let wrong = wrong_code(&secret);
@@ -80,7 +85,7 @@ async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = tokio::task
 /// other instead of being refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_correct_passwords_all_pass() {
-    let gw = gateway(Backend::Sqlite, "[lockout]\nuser_threshold = 3\n");
+    let gw = gateway(Backend::Sqlite, &format!("[lockout]\nuser_threshold = 3\n{MANY_PENDING}"));
     gw.add_user("alice", PASSWORD);
     let tasks = (0..12).map(|_| {
         let port = gw.ssh_port;

@@ -73,6 +73,18 @@ pub struct LockoutConfig {
 pub struct SshConfig {
     /// Seconds an unauthenticated connection may take to pass every step of the login.
     pub login_timeout_secs: u64,
+    /// Seconds a new connection may take to send its SSH version line. Real clients send
+    /// it at once; a connection that says nothing holds a pending slot for no reason, so
+    /// it is closed long before `login_timeout_secs`.
+    pub version_timeout_secs: u64,
+    /// Connections from one source address that may be logging in at once (OpenSSH's
+    /// `PerSourceMaxStartups`). Further ones are closed before the SSH banner, so one
+    /// address holding idle connections cannot take every slot.
+    pub max_pending_per_source: u32,
+    /// Connections that may be logging in at once, all sources together (OpenSSH's
+    /// `MaxStartups`). Further ones are closed before the SSH banner. Logged-in
+    /// connections do not count: a flood delays new logins, never ends live sessions.
+    pub max_pending: u32,
     /// Wrong second-factor answers allowed in one connection before it is closed.
     pub gate_attempts: u32,
     /// Seconds of silence after which an authenticated connection is closed (0: never).
@@ -108,7 +120,15 @@ impl Default for LockoutConfig {
 
 impl Default for SshConfig {
     fn default() -> Self {
-        SshConfig { login_timeout_secs: 120, gate_attempts: 3, idle_timeout_secs: 3600, allow_agent_forwarding: false }
+        SshConfig {
+            login_timeout_secs: 120,
+            version_timeout_secs: 10,
+            max_pending_per_source: 10,
+            max_pending: 100,
+            gate_attempts: 3,
+            idle_timeout_secs: 3600,
+            allow_agent_forwarding: false,
+        }
     }
 }
 
@@ -185,6 +205,15 @@ impl Config {
         }
         if self.ssh.gate_attempts == 0 {
             return Err(Error::Config("ssh.gate_attempts: must be at least 1".into()));
+        }
+        if self.ssh.version_timeout_secs == 0 {
+            return Err(Error::Config("ssh.version_timeout_secs: must be at least 1".into()));
+        }
+        if self.ssh.max_pending == 0 || self.ssh.max_pending_per_source == 0 {
+            return Err(Error::Config("ssh.max_pending, ssh.max_pending_per_source: must be at least 1".into()));
+        }
+        if self.ssh.max_pending_per_source > self.ssh.max_pending {
+            return Err(Error::Config("ssh.max_pending_per_source: must not exceed ssh.max_pending".into()));
         }
         self.radius.validate()?;
         self.duo.validate()?;
@@ -354,6 +383,18 @@ mod tests {
         assert!(err.contains("database_url"), "{err}");
         let err = load("[lockout]\nuser_threshold = \"many\"\n", &[]).unwrap_err().to_string();
         assert!(err.contains("user_threshold"), "{err}");
+    }
+
+    #[test]
+    fn pending_limits_are_checked() {
+        let c = load("", &[]).unwrap();
+        assert_eq!((c.ssh.max_pending_per_source, c.ssh.max_pending, c.ssh.version_timeout_secs), (10, 100, 10));
+        for bad in ["max_pending = 0", "max_pending_per_source = 0", "version_timeout_secs = 0", "max_pending = 5"] {
+            let err = load(&format!("[ssh]\n{bad}\n"), &[]).unwrap_err().to_string();
+            assert!(err.contains("ssh."), "{bad}: {err}");
+        }
+        let c = load("[ssh]\nmax_pending = 5\nmax_pending_per_source = 5\n", &[]).unwrap();
+        assert_eq!(c.ssh.max_pending, 5);
     }
 
     #[test]

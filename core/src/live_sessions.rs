@@ -9,8 +9,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::db::{flag, sql};
-use crate::{Db, Result, time};
+use crate::{Db, Gateway, Result, time};
 
 /// A row whose `last_seen` is older than this (seconds) belongs to a node that stopped
 /// without cleaning up; lists show it as stale.
@@ -154,6 +155,38 @@ pub async fn prune_stale(db: &Db, older_than_secs: i64) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
+/// Removes every row of `node` and returns them.
+pub async fn clear_node(db: &Db, node: &str) -> Result<Vec<LiveSession>> {
+    let rows = sqlx::query(sql!("DELETE FROM live_sessions WHERE node = $1 RETURNING {COLUMNS}"))
+        .bind(node)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Removes the rows this node left when its process stopped without ending its sessions
+/// (killed, crashed, power lost), and audits each as a `target.disconnect`. Called when the
+/// node starts serving: no session of this node can be running yet, so every row of it is
+/// stale, and leaving them would show administrators sessions nobody can end.
+pub async fn reclaim_node(gw: &Gateway) -> Result<usize> {
+    let node = gw.config.node_name();
+    let gone = clear_node(&gw.db, &node).await?;
+    for s in &gone {
+        let ev = AuditEvent::new(AuditKind::TargetDisconnect, Outcome::Info)
+            .actor("gateway")
+            .user(s.user_name.clone())
+            .source(s.source.clone())
+            .detail(format!(
+                "{}: {} session {} ended when node {node} stopped without closing it; found at restart",
+                s.target_name, s.kind, s.id
+            ));
+        if let Err(e) = gw.audit(ev).await {
+            tracing::error!(session = s.id, error = %e, "could not audit a reclaimed live session");
+        }
+    }
+    Ok(gone.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +217,24 @@ mod tests {
         end(&db, id).await.unwrap();
         assert!(list(&db).await.unwrap().is_empty());
         assert!(!terminate_requested(&db, id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn clear_node_removes_only_that_nodes_rows() {
+        let (_dir, db) = crate::db::test_db().await;
+        let new = |node| NewLiveSession {
+            node,
+            user_name: "alice",
+            target_name: "web1",
+            source: "127.0.0.1",
+            kind: "shell",
+            recording_id: None,
+        };
+        let mine = register(&db, &new("n1")).await.unwrap();
+        let theirs = register(&db, &new("n2")).await.unwrap();
+        let cleared = clear_node(&db, "n1").await.unwrap();
+        assert_eq!(cleared.iter().map(|s| s.id).collect::<Vec<_>>(), vec![mine]);
+        assert_eq!(list(&db).await.unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), vec![theirs]);
+        assert!(clear_node(&db, "n1").await.unwrap().is_empty());
     }
 }

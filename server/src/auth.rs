@@ -50,6 +50,17 @@ fn notice(text: String) -> Auth {
     Auth::Partial { name: Cow::Borrowed(""), instructions: Cow::Owned(text), prompts: Cow::Owned(vec![]) }
 }
 
+/// What a user is told when the gateway itself failed while checking their login: not
+/// their fault, so it says so and when to try again, without the error's detail (that is
+/// in the log).
+fn failure_notice(e: &gatehouse_core::Error) -> String {
+    let why = match e {
+        gatehouse_core::Error::Database(_) => "its database is not available",
+        _ => "an internal error occurred",
+    };
+    format!("The gateway could not check your login: {why}.\nThe login is refused; try again in a moment.")
+}
+
 fn lock_notice(lock: Lock) -> String {
     match lock {
         Lock::User { until } => format!(
@@ -337,7 +348,7 @@ impl Connection {
                     Err(e) => {
                         tracing::error!(error = %e, %method, "waiting for the second factor failed; refusing");
                         self.state = AuthState::Refused;
-                        return refuse_for_good();
+                        return notice(failure_notice(&e));
                     }
                 };
                 let accepted = note.is_empty();
@@ -366,7 +377,7 @@ impl Connection {
                         tracing::error!(error = %e, %method, "second-factor check failed; refusing");
                         self.state = AuthState::Refused;
                         slow_down(started).await;
-                        return refuse_for_good();
+                        return notice(failure_notice(&e));
                     }
                 };
                 let step = g.gate.verdict(accepted, note);

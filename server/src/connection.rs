@@ -14,6 +14,7 @@ use russh::ChannelId;
 
 use crate::gate::Gate;
 use crate::input::InputFeed;
+use crate::pending::PendingSlot;
 
 /// Where the login stands.
 pub(crate) enum AuthState {
@@ -84,10 +85,13 @@ pub(crate) struct Connection {
     attempt: String,
     /// When the connection was accepted: waits at the gate end before the login deadline.
     pub accepted_at: tokio::time::Instant,
+    /// This connection's place under the cap on unauthenticated connections; given up
+    /// when the login completes, or with the connection.
+    pending: Option<PendingSlot>,
 }
 
 impl Connection {
-    pub fn new(gw: Gateway, peer: SocketAddr) -> Connection {
+    pub fn new(gw: Gateway, peer: SocketAddr, pending: PendingSlot) -> Connection {
         Connection {
             gw,
             peer,
@@ -101,6 +105,7 @@ impl Connection {
             channels: HashMap::new(),
             attempt: hex::encode(gatehouse_core::vault::random_bytes(16)),
             accepted_at: tokio::time::Instant::now(),
+            pending: Some(pending),
         }
     }
 
@@ -114,6 +119,8 @@ impl Connection {
         let _already_set = self.admitted.set(visitor.login.clone());
         self.visitor = Some(visitor);
         self.state = AuthState::Done;
+        // A logged-in connection no longer counts against the cap on pending ones.
+        self.pending = None;
     }
 
     pub fn login_context(&self) -> LoginContext {

@@ -8,10 +8,13 @@
 //! - `handler`: the russh `Handler` impl, which only forwards russh callbacks to the
 //!   connection.
 //! - `host_keys`: the gateway's host keys, generated once into the data dir.
-//! - [`Server`]: the accept loop, with a login deadline for unauthenticated connections,
-//!   graceful shutdown, and the watch on the database's access revision that ends a
-//!   connection whose login no longer stands (the user locked, deleted, or no longer
-//!   satisfying the policy), whichever node made the change.
+//! - `pending`: the cap on connections that have not logged in yet, per source address
+//!   and in total.
+//! - [`Server`]: the accept loop, which closes connections over that cap before the SSH
+//!   banner, with a deadline for the client's version line and a login deadline for
+//!   unauthenticated connections, graceful shutdown, and the watch on the database's
+//!   access revision that ends a connection whose login no longer stands (the user
+//!   locked, deleted, or no longer satisfying the policy), whichever node made the change.
 //!
 //! Invariant: before the gate is passed no channel of any kind opens; after it, each
 //! channel type is allowed only by explicit policy (`channels`).
@@ -24,6 +27,7 @@ pub mod gate;
 mod handler;
 mod host_keys;
 mod input;
+mod pending;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use connection::Connection;
+use pending::{PendingLimits, PendingSlot};
 
 /// Errors of the SSH frontend.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +60,12 @@ pub enum Error {
 
 /// How long shutdown waits for open sessions to close after telling them to.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// At most this many connections at once; further ones wait in the kernel backlog.
+/// At most this many connections at once, logged in or not; further ones wait in the
+/// kernel backlog. Unauthenticated ones are capped far lower (`ssh.max_pending`).
 const MAX_CONNECTIONS: usize = 4096;
+/// At most one log line per this interval about connections closed for the pending cap,
+/// so a flood cannot flood the log too.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the node reads the access revision (one small query per node, whatever the
 /// number of connections): the longest a withdrawn login keeps its connection.
 const REVISION_POLL: Duration = Duration::from_secs(1);
@@ -112,6 +121,9 @@ impl Server {
         let tracker = TaskTracker::new();
         let revisions = watch_revision(self.gw.clone(), shutdown.clone());
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let ssh = &self.gw.config.ssh;
+        let pending = PendingLimits::new(ssh.max_pending_per_source, ssh.max_pending);
+        let mut refusals = RefusalLog::default();
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -132,12 +144,22 @@ impl Server {
                     }
                 },
             };
+            // Decided here, before anything is written: a connection over the cap is closed
+            // without a banner and never costs a task.
+            let slot = match pending.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    refusals.note(full, peer);
+                    drop(socket);
+                    continue;
+                }
+            };
             let gw = self.gw.clone();
             let config = self.config.clone();
             let stop = shutdown.child_token();
             let revisions = revisions.clone();
             tracker.spawn(async move {
-                serve_connection(gw, config, socket, peer, stop, revisions).await;
+                serve_connection(gw, config, socket, peer, slot, stop, revisions).await;
                 drop(permit);
             });
         }
@@ -146,6 +168,32 @@ impl Server {
             tracing::warn!(open = tracker.len(), "sessions still open at shutdown");
         }
         Ok(())
+    }
+}
+
+/// Connections closed for the pending cap since the last log line about them.
+#[derive(Default)]
+struct RefusalLog {
+    since_last: u64,
+    last: Option<tokio::time::Instant>,
+}
+
+impl RefusalLog {
+    /// Counts a refusal and logs the count at most once per [`REFUSAL_LOG_INTERVAL`].
+    fn note(&mut self, full: pending::Full, peer: SocketAddr) {
+        self.since_last += 1;
+        tracing::debug!(%peer, cap = full.describe(), "too many pending connections; closed");
+        let now = tokio::time::Instant::now();
+        if self.last.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_INTERVAL) {
+            tracing::warn!(
+                %peer,
+                cap = full.describe(),
+                closed = self.since_last,
+                "too many connections logging in at once; new ones are closed before the banner"
+            );
+            self.since_last = 0;
+            self.last = Some(now);
+        }
     }
 }
 
@@ -204,21 +252,27 @@ async fn serve_connection(
     config: Arc<Config>,
     socket: TcpStream,
     peer: SocketAddr,
+    pending: PendingSlot,
     stop: CancellationToken,
     mut revisions: tokio::sync::watch::Receiver<i64>,
 ) {
     let login_deadline = Duration::from_secs(gw.config.ssh.login_timeout_secs);
-    let conn = Connection::new(gw.clone(), peer);
+    let version_deadline = Duration::from_secs(gw.config.ssh.version_timeout_secs).min(login_deadline);
+    // The connection holds the pending slot: it gives it up when the login completes, and
+    // it is dropped (slot and all) when the connection ends or runs out of time.
+    let conn = Connection::new(gw.clone(), peer, pending);
     let admitted = conn.admitted();
     revisions.mark_unchanged();
-    let session = match tokio::time::timeout(login_deadline, russh::server::run_stream(config, socket, conn)).await {
+    // `run_stream` returns once the client's version line is read: it is the step a
+    // silent connection never finishes.
+    let session = match tokio::time::timeout(version_deadline, russh::server::run_stream(config, socket, conn)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "connection setup failed");
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "no SSH handshake before the login deadline");
+            tracing::info!(%peer, "no SSH version line in time; closed");
             return;
         }
     };

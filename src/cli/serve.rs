@@ -31,6 +31,13 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
     tracing::info!(data_dir = %gw.config.data_dir.display(), database = %redact(&gw.config.database_url()), "database ready");
     gatehouse_core::factors::duo::log_start(&gw.config.duo);
     bootstrap_admin(&gw).await?;
+    // Before the listeners open, so no session of this process can be among them. Not
+    // fatal: stale rows only mislead the sessions page, they grant nothing.
+    match gatehouse_core::live_sessions::reclaim_node(&gw).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(sessions = n, "removed live sessions left by an earlier run of this node"),
+        Err(e) => tracing::error!(error = %e, "could not remove live sessions left by an earlier run"),
+    }
 
     let shutdown = CancellationToken::new();
     let ssh = gatehouse_server::Server::bind(gw.clone()).await.context("starting the SSH frontend")?;
