@@ -62,7 +62,9 @@ fn measure(logins: usize, concurrency: usize, login: impl Fn(usize) -> bool + Sy
 fn main() {
     let logins = env_usize("GATEHOUSE_BENCH_LOGINS", 60);
     let concurrency = env_usize("GATEHOUSE_BENCH_CONCURRENCY", 4);
-    let mut gw = Gw::new(Backend::Sqlite);
+    // One source address opens every login: the pending-login cap must not be what is measured.
+    let limits = format!("[ssh]\nmax_pending_per_source = {0}\nmax_pending = {0}\n", (concurrency * 2).max(100));
+    let mut gw = Gw::with_config(Backend::Sqlite, &limits);
     gw.start();
     let key: ClientKey = gw.new_key("bench");
     let public = key.public.display().to_string();
