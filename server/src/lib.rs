@@ -38,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use connection::Connection;
+#[doc(hidden)]
+pub use connection::split_user;
 
 /// Errors of the SSH frontend.
 #[derive(Debug, thiserror::Error)]

@@ -191,8 +191,10 @@ fn echoes(fields: &BTreeMap<String, String>, name: &str, sent: &str, missing_ok:
 }
 
 /// Reads one server's answer to the request with `nonce` about `otp`: the outcome when it
-/// is definitive and authentic, else why this server gave no usable answer.
-fn judge(body: &str, key: &[u8], otp: &Otp, nonce: &str) -> Result<Outcome, String> {
+/// is definitive and authentic, else why this server gave no usable answer. Public only
+/// so that the fuzz targets (`fuzz/`) can feed it any answer.
+#[doc(hidden)]
+pub fn judge(body: &str, key: &[u8], otp: &Otp, nonce: &str) -> Result<Outcome, String> {
     let fields = parse_answer(body)?;
     let status = fields.get("status").map(|s| printable(s.trim())).ok_or_else(|| "answer has no status".to_string())?;
     if !signed(&fields, key) {
