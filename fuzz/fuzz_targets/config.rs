@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use gatehouse_core::config::{Config, Overrides};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,7 +22,19 @@ struct Input {
     env: Vec<(String, String)>,
 }
 
-fuzz_target!(|input: Input| {
+/// The first octet picks: the rest as the file's text, without variables (even), or a
+/// text and variables built from the rest (odd).
+fn input(data: &[u8]) -> Option<Input> {
+    let [mode, rest @ ..] = data else { return None };
+    if mode & 1 == 0 {
+        Some(Input { text: Some(std::str::from_utf8(rest).ok()?.to_string()), env: Vec::new() })
+    } else {
+        Input::arbitrary_take_rest(Unstructured::new(rest)).ok()
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = input(data) else { return };
     let path = Path::new("gatehouse.toml");
     let env = || input.env.iter().map(|(k, v)| (format!("GATEHOUSE_{k}"), v.clone()));
     let file = input.text.as_deref().map(|t| (path, t));

@@ -2,8 +2,9 @@
 //! the `preauth`, `auth`/`auth_status` and push answers inside it, as a Duo endpoint, a
 //! proxy on the way or a misconfigured `api_host` may send them.
 //!
-//! Inputs are raw bodies, or envelopes built from fuzzed fields so the parsers behind the
-//! envelope are reached often. Asserts: only HTTP 200 with `stat: OK` yields a
+//! The input's first two octets are the HTTP status (little-endian) and the third picks
+//! the body: the rest as it is (even), or an envelope built from fuzzed fields (odd), so
+//! the parsers behind the envelope are reached often. Asserts: only HTTP 200 with `stat: OK` yields a
 //! response; 5xx and 429 are outages and nothing else is read; a refusal or a
 //! misunderstanding is never an outage (it must not open `fail_open`); every error's text,
 //! which reaches the logs and the health page, has no control or bidi character and a
@@ -12,7 +13,7 @@
 
 #![no_main]
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use gatehouse_core::factors::duo::client::{DuoError, interpret, parse_decision, parse_preauth, parse_txid};
 use gatehouse_core::text::is_unsafe;
 use libfuzzer_sys::fuzz_target;
@@ -28,27 +29,18 @@ struct Device {
 }
 
 #[derive(Arbitrary, Debug)]
-enum Body {
-    Raw(Vec<u8>),
-    Envelope {
-        stat: String,
-        code: u32,
-        message: String,
-        result: String,
-        status: String,
-        status_msg: String,
-        enroll_portal_url: String,
-        txid: String,
-        devices: Vec<Device>,
-        /// Leave `response` out.
-        bare: bool,
-    },
-}
-
-#[derive(Arbitrary, Debug)]
-struct Input {
-    status: u16,
-    body: Body,
+struct Envelope {
+    stat: String,
+    code: u32,
+    message: String,
+    result: String,
+    status: String,
+    status_msg: String,
+    enroll_portal_url: String,
+    txid: String,
+    devices: Vec<Device>,
+    /// Leave `response` out.
+    bare: bool,
 }
 
 fn check_error(e: &DuoError) {
@@ -62,34 +54,38 @@ fn check_error(e: &DuoError) {
     }
 }
 
-fuzz_target!(|input: Input| {
-    let body = match input.body {
-        Body::Raw(bytes) => bytes,
-        Body::Envelope { stat, code, message, result, status, status_msg, enroll_portal_url, txid, devices, bare } => {
-            let devices: Vec<Value> = devices
-                .into_iter()
-                .map(|d| {
-                    json!({"device": d.device, "type": d.kind, "name": d.name,
+fuzz_target!(|data: &[u8]| {
+    let [low, high, mode, rest @ ..] = data else { return };
+    let http_status = u16::from_le_bytes([*low, *high]);
+    let body = if mode & 1 == 0 {
+        rest.to_vec()
+    } else {
+        let Ok(envelope) = Envelope::arbitrary_take_rest(Unstructured::new(rest)) else { return };
+        let Envelope { stat, code, message, result, status, status_msg, enroll_portal_url, txid, devices, bare } =
+            envelope;
+        let devices: Vec<Value> = devices
+            .into_iter()
+            .map(|d| {
+                json!({"device": d.device, "type": d.kind, "name": d.name,
                            "display_name": d.display_name, "capabilities": d.capabilities})
-                })
-                .collect();
-            let mut envelope = json!({"stat": stat, "code": code, "message": message});
-            if !bare {
-                envelope["response"] = json!({"result": result, "status": status, "status_msg": status_msg,
+            })
+            .collect();
+        let mut envelope = json!({"stat": stat, "code": code, "message": message});
+        if !bare {
+            envelope["response"] = json!({"result": result, "status": status, "status_msg": status_msg,
                     "enroll_portal_url": enroll_portal_url, "txid": txid, "devices": devices});
-            }
-            serde_json::to_vec(&envelope).expect("a Value serialises")
         }
+        serde_json::to_vec(&envelope).expect("a Value serialises")
     };
 
-    let response = match interpret(input.status, &body) {
+    let response = match interpret(http_status, &body) {
         Ok(v) => {
-            assert_eq!(input.status, 200, "a response under HTTP {}", input.status);
+            assert_eq!(http_status, 200, "a response under HTTP {}", http_status);
             v
         }
         Err(e) => {
-            if input.status >= 500 || input.status == 429 {
-                assert_eq!(e, DuoError::ServerError(input.status));
+            if http_status >= 500 || http_status == 429 {
+                assert_eq!(e, DuoError::ServerError(http_status));
             }
             check_error(&e);
             return;

@@ -9,16 +9,24 @@
 
 #![no_main]
 
-use arbitrary::Arbitrary;
 use gatehouse_core::text::is_unsafe;
 use gatehouse_shell::line_editor::{Event, LineEditor, MAX_LINE};
 use libfuzzer_sys::fuzz_target;
 
-#[derive(Arbitrary, Debug)]
-struct Input {
-    bytes: Vec<u8>,
+/// The input: its first octet `n` (mod 8) counts the cuts, the next `n` octets place them,
+/// the rest are the terminal's bytes.
+struct Input<'a> {
+    bytes: &'a [u8],
     /// Where the reads are cut, as offsets into `bytes`.
-    cuts: Vec<u16>,
+    cuts: Vec<usize>,
+}
+
+fn input(data: &[u8]) -> Option<Input<'_>> {
+    let (&n, rest) = data.split_first()?;
+    let n = usize::from(n % 8).min(rest.len());
+    let (cuts, bytes) = rest.split_at(n);
+    // A cut at octet c of 256 falls at the same proportion of the bytes.
+    Some(Input { bytes, cuts: cuts.iter().map(|&c| usize::from(c) * (bytes.len() + 1) / 256).collect() })
 }
 
 fn check_text(text: &str) {
@@ -35,14 +43,15 @@ fn check(ed: &LineEditor, events: &[Event]) {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = input(data) else { return };
     // All at once.
     let mut whole = LineEditor::new();
-    let all = whole.feed(&input.bytes);
+    let all = whole.feed(input.bytes);
     check(&whole, &all);
 
     // In the reads the cuts make.
-    let mut cuts: Vec<usize> = input.cuts.iter().map(|&c| c as usize % (input.bytes.len() + 1)).collect();
+    let mut cuts = input.cuts;
     cuts.sort_unstable();
     cuts.push(input.bytes.len());
     let mut split = LineEditor::new();
@@ -60,7 +69,7 @@ fuzz_target!(|input: Input| {
 
     // Line by line, as the menu reads before handing the rest to a target session.
     let mut by_line = LineEditor::new();
-    let mut rest: &[u8] = &input.bytes;
+    let mut rest: &[u8] = input.bytes;
     let mut lines = Vec::new();
     while !rest.is_empty() {
         let (events, used) = by_line.feed_line(rest);

@@ -2,8 +2,9 @@
 //! (core/src/factors/yubikey/client.rs, `judge`): what a validation server, a proxy or an
 //! attacker on the way may send back.
 //!
-//! Inputs are raw bodies, or `key=value` answers built from fuzzed fields and signed with
-//! our API key as a real server would (or with another key, or not at all). Asserts: an
+//! The input's first octet picks: the rest as the answer's text (even), or a `key=value`
+//! answer built from fuzzed fields and signed with our API key as a real server would, or
+//! with another key, or not at all (odd). Asserts: an
 //! answer not signed with our key is never an outcome; a signed answer is `Valid` only
 //! when its status is `OK` and it echoes the very OTP and nonce we sent; an outcome is
 //! given only for a definitive status; the reason given for no outcome has no control or
@@ -13,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_core::factors::yubikey::Otp;
@@ -36,19 +37,16 @@ enum Signature {
 }
 
 #[derive(Arbitrary, Debug)]
-enum Answer {
-    Raw(String),
-    Fields {
-        status: String,
-        /// Which of `otp` and `nonce` to echo: `None` leaves the field out, `Some(true)`
-        /// echoes what was sent, `Some(false)` the text of `other`.
-        otp: Option<bool>,
-        nonce: Option<bool>,
-        other: String,
-        extra: Vec<(String, String)>,
-        signature: Signature,
-        crlf: bool,
-    },
+struct Fields {
+    status: String,
+    /// Which of `otp` and `nonce` to echo: `None` leaves the field out, `Some(true)`
+    /// echoes what was sent, `Some(false)` the text of `other`.
+    otp: Option<bool>,
+    nonce: Option<bool>,
+    other: String,
+    extra: Vec<(String, String)>,
+    signature: Signature,
+    crlf: bool,
 }
 
 fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -57,51 +55,53 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fuzz_target!(|answer: Answer| {
-    let otp = Otp::parse(OTP).expect("a valid OTP");
-    let (body, signed_by_us) = match answer {
-        Answer::Raw(body) => (body, false),
-        Answer::Fields { status, otp, nonce, other, extra, signature, crlf } => {
-            let mut fields: BTreeMap<String, String> = BTreeMap::new();
-            // Keys with `=` or line breaks would not survive as one line; the raw input covers them.
-            for (k, v) in extra {
-                if !k.contains(['=', '\n', '\r']) && !v.contains(['\n', '\r']) && !k.trim().is_empty() {
-                    fields.insert(k, v);
-                }
+fuzz_target!(|data: &[u8]| {
+    let [mode, rest @ ..] = data else { return };
+    let (body, signed_by_us) = if mode & 1 == 0 {
+        let Ok(text) = std::str::from_utf8(rest) else { return };
+        (text.to_string(), false)
+    } else {
+        let Ok(fields) = Fields::arbitrary_take_rest(Unstructured::new(rest)) else { return };
+        let Fields { status, otp, nonce, other, extra, signature, crlf } = fields;
+        let mut fields: BTreeMap<String, String> = BTreeMap::new();
+        // Keys with `=` or line breaks would not survive as one line; the raw input covers them.
+        for (k, v) in extra {
+            if !k.contains(['=', '\n', '\r']) && !v.contains(['\n', '\r']) && !k.trim().is_empty() {
+                fields.insert(k, v);
             }
-            let echo = |sent: &str, choice: Option<bool>| {
-                choice.map(|same| if same { sent.to_string() } else { other.clone() })
-            };
-            if let Some(v) = echo(OTP, otp).filter(|v| !v.contains(['\n', '\r'])) {
-                fields.insert("otp".into(), v);
-            }
-            if let Some(v) = echo(NONCE, nonce).filter(|v| !v.contains(['\n', '\r'])) {
-                fields.insert("nonce".into(), v);
-            }
-            if !status.contains(['\n', '\r']) {
-                fields.insert("status".into(), status);
-            }
-            fields.remove("h");
-            let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let h = match &signature {
-                Signature::Ours => Some(STANDARD.encode(hmac_sha1(KEY, text.join("&").as_bytes()))),
-                Signature::OtherKey(key) => Some(STANDARD.encode(hmac_sha1(key, text.join("&").as_bytes()))),
-                Signature::Given(h) if !h.contains(['\n', '\r']) => Some(h.clone()),
-                Signature::Given(_) | Signature::None => None,
-            };
-            let signed_by_us = matches!(signature, Signature::Ours)
-                || matches!(&signature, Signature::OtherKey(k) if hmac_sha1(k, b"x") == hmac_sha1(KEY, b"x"));
-            let eol = if crlf { "\r\n" } else { "\n" };
-            let mut body = String::new();
-            if let Some(h) = h {
-                body.push_str(&format!("h={h}{eol}"));
-            }
-            for (k, v) in &fields {
-                body.push_str(&format!("{k}={v}{eol}"));
-            }
-            (body, signed_by_us)
         }
+        let echo =
+            |sent: &str, choice: Option<bool>| choice.map(|same| if same { sent.to_string() } else { other.clone() });
+        if let Some(v) = echo(OTP, otp).filter(|v| !v.contains(['\n', '\r'])) {
+            fields.insert("otp".into(), v);
+        }
+        if let Some(v) = echo(NONCE, nonce).filter(|v| !v.contains(['\n', '\r'])) {
+            fields.insert("nonce".into(), v);
+        }
+        if !status.contains(['\n', '\r']) {
+            fields.insert("status".into(), status);
+        }
+        fields.remove("h");
+        let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let h = match &signature {
+            Signature::Ours => Some(STANDARD.encode(hmac_sha1(KEY, text.join("&").as_bytes()))),
+            Signature::OtherKey(key) => Some(STANDARD.encode(hmac_sha1(key, text.join("&").as_bytes()))),
+            Signature::Given(h) if !h.contains(['\n', '\r']) => Some(h.clone()),
+            Signature::Given(_) | Signature::None => None,
+        };
+        let signed_by_us = matches!(signature, Signature::Ours)
+            || matches!(&signature, Signature::OtherKey(k) if hmac_sha1(k, b"x") == hmac_sha1(KEY, b"x"));
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut body = String::new();
+        if let Some(h) = h {
+            body.push_str(&format!("h={h}{eol}"));
+        }
+        for (k, v) in &fields {
+            body.push_str(&format!("{k}={v}{eol}"));
+        }
+        (body, signed_by_us)
     };
+    let otp = Otp::parse(OTP).expect("a valid OTP");
 
     match judge(&body, KEY, &otp, NONCE) {
         Ok(outcome) => {
