@@ -354,7 +354,9 @@ pub fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError
     match envelope.stat.as_str() {
         "OK" if status == 200 => Ok(envelope.response),
         "FAIL" => {
-            let message: String = envelope.message.chars().filter(|c| !c.is_control()).take(200).collect();
+            // Duo's message reaches the logs and the health page: no control and no bidi
+            // formatting character (the one rule of `text`), and not too much of it.
+            let message: String = envelope.message.chars().filter(|&c| !crate::text::is_unsafe(c)).take(200).collect();
             Err(DuoError::Refused { status, code: envelope.code, message })
         }
         _ => {
@@ -529,6 +531,13 @@ mod tests {
         );
         assert!(matches!(interpret(200, br#"{"stat":"MAYBE"}"#), Err(DuoError::Unexpected(_))));
         assert!(!DuoError::Unexpected(String::new()).is_outage());
+    }
+
+    #[test]
+    fn a_refusal_message_keeps_no_bidi_or_control_character() {
+        // The body the duo_response fuzz target's assertion refused: U+202E reorders a log line.
+        let err = interpret(400, br#"{"stat":"FAIL","code":1,"message":"a\u202eb\u061cc\u001b[2Jd"}"#).unwrap_err();
+        assert_eq!(err, DuoError::Refused { status: 400, code: 1, message: "abc[2Jd".into() });
     }
 
     #[test]
