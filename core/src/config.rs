@@ -149,12 +149,25 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Config> {
-        let mut table = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?
-            }
+        let text = match path {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?),
+            None => None,
+        };
+        Config::from_text(path.zip(text.as_deref()), env, overrides)
+    }
+
+    /// Like [`Config::load`] with the file already read: `file` is its path (named in
+    /// errors) and its text, or none for no file. Parses and validates without touching
+    /// the file system, which is what lets the fuzz targets (`fuzz/`) feed it any text.
+    pub fn from_text(
+        file: Option<(&Path, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config> {
+        let mut table = match file {
+            Some((path, text)) => text
+                .parse::<toml::Table>()
+                .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?,
             None => toml::Table::new(),
         };
         for (name, value) in env {

@@ -149,7 +149,10 @@ impl Connection {
 }
 
 /// `alice:web1` → (`alice`, Some(`web1`)); `alice` → (`alice`, None).
-pub(crate) fn split_user(requested: &str) -> (&str, Option<&str>) {
+///
+/// Public only so that the fuzz targets (`fuzz/`) can reach it: the SSH user name is the
+/// first text an unauthenticated client chooses.
+pub fn split_user(requested: &str) -> (&str, Option<&str>) {
     match requested.split_once(':') {
         Some((u, t)) if !t.is_empty() => (u, Some(t)),
         Some((u, _)) => (u, None),

@@ -45,6 +45,9 @@ use tokio_util::task::TaskTracker;
 use connection::Connection;
 use pending::{PendingLimits, PendingSlot};
 
+#[doc(hidden)]
+pub use connection::split_user;
+
 /// Errors of the SSH frontend.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

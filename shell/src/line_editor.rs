@@ -8,6 +8,8 @@
 //! Enter as CR, LF or CRLF. Escape sequences (arrows, function keys, bracketed paste
 //! markers) are swallowed whole so they never land in the line.
 
+use gatehouse_core::text::is_unsafe;
+
 /// The longest line kept; more input is ignored (a menu needs a name, not a novel).
 pub const MAX_LINE: usize = 256;
 
@@ -168,8 +170,11 @@ impl LineEditor {
         (events, bytes.len())
     }
 
+    /// Adds `c` unless the line is full or `c` is unsafe on a terminal: the menu echoes
+    /// the line, so a bidi formatting character would reorder what the user reads just
+    /// as a control character would move the cursor.
     fn push(&mut self, c: char) -> bool {
-        if self.line.chars().count() >= MAX_LINE || c.is_control() {
+        if self.line.chars().count() >= MAX_LINE || is_unsafe(c) {
             return false;
         }
         self.line.push(c);
@@ -279,6 +284,16 @@ mod tests {
         assert_eq!(ed.line(), "é€x");
         ed.feed("\u{9b}".as_bytes());
         assert_eq!(ed.line(), "é€x", "C1 controls never enter the line");
+    }
+
+    #[test]
+    fn bidi_formatting_characters_never_enter_the_line() {
+        let mut ed = LineEditor::new();
+        // U+061C ARABIC LETTER MARK, the input the line_editor fuzz target found.
+        assert_eq!(ed.feed(b"\xd8\x9c"), vec![]);
+        assert_eq!(ed.line(), "");
+        ed.feed("a\u{202e}b\u{2066}c\u{200f}d\u{feff}".as_bytes());
+        assert_eq!(ed.line(), "abcd");
     }
 
     #[test]

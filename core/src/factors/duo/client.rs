@@ -203,14 +203,7 @@ impl<'a> Client<'a> {
     pub async fn preauth(&self, username: &str, ipaddr: Option<&str>) -> Result<Preauth, DuoError> {
         let mut params = vec![("username", username)];
         params.extend(ipaddr.map(|ip| ("ipaddr", ip)));
-        let raw: RawPreauth = parse(self.call(Verb::Post, "/auth/v2/preauth", &params, self.timeout()).await?)?;
-        Ok(match raw.result.as_str() {
-            "auth" => Preauth::Auth { devices: raw.devices },
-            "allow" => Preauth::Allow { status_msg: raw.status_msg },
-            "deny" => Preauth::Deny { status_msg: raw.status_msg },
-            "enroll" => Preauth::Enroll { status_msg: raw.status_msg, enroll_portal_url: raw.enroll_portal_url },
-            other => return Err(DuoError::Unexpected(format!("preauth result '{}'", crate::audit::printable(other)))),
-        })
+        parse_preauth(self.call(Verb::Post, "/auth/v2/preauth", &params, self.timeout()).await?)
     }
 
     /// `POST /auth/v2/auth` with `factor=passcode`: Duo checks the passcode (Duo Mobile,
@@ -223,8 +216,7 @@ impl<'a> Client<'a> {
     ) -> Result<Decision, DuoError> {
         let mut params = vec![("factor", "passcode"), ("username", username), ("passcode", passcode)];
         params.extend(ipaddr.map(|ip| ("ipaddr", ip)));
-        let raw: RawDecision = parse(self.call(Verb::Post, "/auth/v2/auth", &params, self.timeout()).await?)?;
-        match raw.decision()? {
+        match parse_decision(self.call(Verb::Post, "/auth/v2/auth", &params, self.timeout()).await?)? {
             Decision { outcome: Outcome::Waiting, .. } => {
                 Err(DuoError::Unexpected("a passcode is still waiting".into()))
             }
@@ -242,22 +234,13 @@ impl<'a> Client<'a> {
         ipaddr: Option<&str>,
         pushinfo: &[(&str, &str)],
     ) -> Result<String, DuoError> {
-        #[derive(Deserialize)]
-        struct Started {
-            txid: String,
-        }
         let info = encode_params(pushinfo);
         let mut params = vec![("factor", "push"), ("username", username), ("device", "auto"), ("async", "1")];
         params.extend(ipaddr.map(|ip| ("ipaddr", ip)));
         if !info.is_empty() {
             params.push(("pushinfo", &info));
         }
-        let started: Started = parse(self.call(Verb::Post, "/auth/v2/auth", &params, self.timeout()).await?)?;
-        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-';
-        if started.txid.is_empty() || started.txid.len() > 128 || !started.txid.chars().all(valid) {
-            return Err(DuoError::Unexpected("a push without a usable txid".into()));
-        }
-        Ok(started.txid)
+        parse_txid(self.call(Verb::Post, "/auth/v2/auth", &params, self.timeout()).await?)
     }
 
     /// `GET /auth/v2/auth_status`: the state of the push `txid`. Duo may hold the request
@@ -265,8 +248,7 @@ impl<'a> Client<'a> {
     /// configured request timeout).
     pub async fn auth_status(&self, txid: &str, timeout: Duration) -> Result<Decision, DuoError> {
         let timeout = timeout.clamp(Duration::from_secs(1), self.timeout());
-        let raw: RawDecision = parse(self.call(Verb::Get, "/auth/v2/auth_status", &[("txid", txid)], timeout).await?)?;
-        raw.decision()
+        parse_decision(self.call(Verb::Get, "/auth/v2/auth_status", &[("txid", txid)], timeout).await?)
     }
 
     /// One signed request; the `response` of Duo's envelope. HTTP 429 is retried after
@@ -351,8 +333,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Duo's envelope around an answer: the `response` when `stat` is OK.
-fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
+/// Duo's envelope around an answer: the `response` when `stat` is OK. Public, like the
+/// `parse_*` functions after it, so that the fuzz targets (`fuzz/`) can feed it any body.
+#[doc(hidden)]
+pub fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
     #[derive(Deserialize)]
     struct Envelope {
         stat: String,
@@ -370,7 +354,9 @@ fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
     match envelope.stat.as_str() {
         "OK" if status == 200 => Ok(envelope.response),
         "FAIL" => {
-            let message: String = envelope.message.chars().filter(|c| !c.is_control()).take(200).collect();
+            // Duo's message reaches the logs and the health page: no control and no bidi
+            // formatting character (the one rule of `text`), and not too much of it.
+            let message: String = envelope.message.chars().filter(|&c| !crate::text::is_unsafe(c)).take(200).collect();
             Err(DuoError::Refused { status, code: envelope.code, message })
         }
         _ => {
@@ -381,6 +367,41 @@ fn interpret(status: u16, body: &[u8]) -> Result<serde_json::Value, DuoError> {
 
 fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, DuoError> {
     serde_json::from_value(v).map_err(|e| DuoError::Unexpected(e.to_string()))
+}
+
+/// The `response` of `preauth`.
+#[doc(hidden)]
+pub fn parse_preauth(v: serde_json::Value) -> Result<Preauth, DuoError> {
+    let raw: RawPreauth = parse(v)?;
+    Ok(match raw.result.as_str() {
+        "auth" => Preauth::Auth { devices: raw.devices },
+        "allow" => Preauth::Allow { status_msg: raw.status_msg },
+        "deny" => Preauth::Deny { status_msg: raw.status_msg },
+        "enroll" => Preauth::Enroll { status_msg: raw.status_msg, enroll_portal_url: raw.enroll_portal_url },
+        other => return Err(DuoError::Unexpected(format!("preauth result '{}'", crate::audit::printable(other)))),
+    })
+}
+
+/// The `response` of `auth` (passcode) and `auth_status`.
+#[doc(hidden)]
+pub fn parse_decision(v: serde_json::Value) -> Result<Decision, DuoError> {
+    parse::<RawDecision>(v)?.decision()
+}
+
+/// The `response` of an asynchronous `auth` (push): the transaction id, which goes back
+/// to Duo in a query string, so only a short id of letters, digits and `-` is taken.
+#[doc(hidden)]
+pub fn parse_txid(v: serde_json::Value) -> Result<String, DuoError> {
+    #[derive(Deserialize)]
+    struct Started {
+        txid: String,
+    }
+    let started: Started = parse(v)?;
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    if started.txid.is_empty() || started.txid.len() > 128 || !started.txid.chars().all(valid) {
+        return Err(DuoError::Unexpected("a push without a usable txid".into()));
+    }
+    Ok(started.txid)
 }
 
 /// Percent-encodes as Duo's signature requires (RFC 3986): unreserved characters
@@ -510,6 +531,13 @@ mod tests {
         );
         assert!(matches!(interpret(200, br#"{"stat":"MAYBE"}"#), Err(DuoError::Unexpected(_))));
         assert!(!DuoError::Unexpected(String::new()).is_outage());
+    }
+
+    #[test]
+    fn a_refusal_message_keeps_no_bidi_or_control_character() {
+        // The body the duo_response fuzz target's assertion refused: U+202E reorders a log line.
+        let err = interpret(400, br#"{"stat":"FAIL","code":1,"message":"a\u202eb\u061cc\u001b[2Jd"}"#).unwrap_err();
+        assert_eq!(err, DuoError::Refused { status: 400, code: 1, message: "abc[2Jd".into() });
     }
 
     #[test]

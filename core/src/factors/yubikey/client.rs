@@ -191,35 +191,40 @@ fn echoes(fields: &BTreeMap<String, String>, name: &str, sent: &str, missing_ok:
 }
 
 /// Reads one server's answer to the request with `nonce` about `otp`: the outcome when it
-/// is definitive and authentic, else why this server gave no usable answer.
-fn judge(body: &str, key: &[u8], otp: &Otp, nonce: &str) -> Result<Outcome, String> {
+/// is definitive and authentic, else why this server gave no usable answer. Public only
+/// so that the fuzz targets (`fuzz/`) can feed it any answer.
+#[doc(hidden)]
+pub fn judge(body: &str, key: &[u8], otp: &Otp, nonce: &str) -> Result<Outcome, String> {
     let fields = parse_answer(body)?;
-    let status = fields.get("status").map(|s| printable(s.trim())).ok_or_else(|| "answer has no status".to_string())?;
+    // The status is compared as sent; only its printable form goes into messages, so
+    // that a status such as "O K" is not read as "OK" once its space is dropped.
+    let status = fields.get("status").map(|s| s.trim()).ok_or_else(|| "answer has no status".to_string())?;
+    let shown = printable(status);
     if !signed(&fields, key) {
         // An unsigned NO_SUCH_CLIENT is what a server says to an unknown client id: the
         // status is worth showing, the answer is not worth trusting.
         let hint = if status == "NO_SUCH_CLIENT" { "check yubikey.client_id" } else { "check yubikey.secret_key" };
-        return Err(format!("answered {status} with a missing or bad signature ({hint})"));
+        return Err(format!("answered {shown} with a missing or bad signature ({hint})"));
     }
-    let definitive = match status.as_str() {
+    let definitive = match status {
         "OK" => Some(Outcome::Valid),
         "REPLAYED_OTP" | "REPLAYED_REQUEST" => Some(Outcome::Replayed),
         "BAD_OTP" => Some(Outcome::Invalid),
         _ => None,
     };
     let Some(outcome) = definitive else {
-        return Err(match status.as_str() {
+        return Err(match status {
             "NO_SUCH_CLIENT" => "answered NO_SUCH_CLIENT (check yubikey.client_id)".to_string(),
             "BAD_SIGNATURE" => {
                 "answered BAD_SIGNATURE: it does not accept our request signature (check yubikey.secret_key)"
                     .to_string()
             }
-            other => format!("answered {other}"),
+            _ => format!("answered {shown}"),
         });
     };
     let ok = outcome == Outcome::Valid;
     if !echoes(&fields, "otp", otp.as_str(), !ok) || !echoes(&fields, "nonce", nonce, !ok) {
-        return Err(format!("answered {status} for another request (otp or nonce differ)"));
+        return Err(format!("answered {shown} for another request (otp or nonce differ)"));
     }
     Ok(outcome)
 }
@@ -296,6 +301,17 @@ mod tests {
             let err = judge(&full(problem), KEY, &otp(), NONCE).unwrap_err();
             assert!(err.contains(problem), "{err}");
         }
+    }
+
+    #[test]
+    fn a_status_is_read_as_sent_not_as_shown() {
+        // "\u{7d1}OK", the signed answer the yubikey_response fuzz target found: shown as
+        // "OK" once its non-ASCII character is dropped, but it is not OK.
+        for status in ["\u{7d1}OK", "O K", "OK\u{1}", "BAD_OTP\u{7f}", "REPLAYED\u{a0}_OTP"] {
+            let err = judge(&full(status), KEY, &otp(), NONCE).unwrap_err();
+            assert!(err.starts_with("answered "), "{status:?}: {err}");
+        }
+        assert_eq!(judge(&full(" OK "), KEY, &otp(), NONCE), Ok(Outcome::Valid), "surrounding blanks are trimmed");
     }
 
     #[test]
