@@ -96,8 +96,16 @@ impl Gate {
         self.prompt_for(self.current, String::new())
     }
 
+    /// Whether the gate has failed for good (refusals or rounds used up).
+    fn finished(&self) -> bool {
+        self.failures >= self.max_failures || self.rounds > MAX_ROUNDS
+    }
+
     /// Feeds one answer.
     pub fn input(&mut self, answer: &str) -> Step {
+        if self.finished() {
+            return Step::Failed;
+        }
         self.rounds += 1;
         if self.rounds > MAX_ROUNDS {
             return Step::Failed;
@@ -142,6 +150,11 @@ impl Gate {
 
     /// Takes the verdict on the answer of the last [`Step::Check`].
     pub fn verdict(&mut self, accepted: bool, note: &str) -> Step {
+        // A gate that has failed stays failed, whatever comes after: the end state is the
+        // gate's to keep, not only the handler's.
+        if self.finished() {
+            return Step::Failed;
+        }
         if accepted {
             return Step::Passed(self.current);
         }
@@ -262,6 +275,9 @@ mod tests {
         assert_eq!(p.instructions, "Wrong answer. 1 attempt left.");
         g.input("z");
         assert_eq!(g.verdict(false, "Wrong answer."), Step::Failed);
+        // Failed is final: a right answer after it passes nothing.
+        assert_eq!(g.input("right"), Step::Failed);
+        assert_eq!(g.verdict(true, ""), Step::Failed);
     }
 
     #[test]
