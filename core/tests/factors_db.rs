@@ -7,7 +7,7 @@ mod support;
 use gatehouse_core::factors::{self, Challenge, Method, Verdict, backup_codes, keyword, totp};
 use gatehouse_core::users::{self, NewUser, User};
 use gatehouse_core::{Error, Gateway};
-use support::{backends, now, oathtool_totp, open, settle_in_step};
+use support::{backends, now, open, settle_in_step, totp_at};
 
 async fn user(gw: &Gateway, name: &str) -> User {
     users::create(&gw.db, NewUser { name, password: Some("correct horse"), email: None, is_admin: false })
@@ -56,10 +56,10 @@ async fn totp_code_is_accepted_once() {
 
         settle_in_step(5).await;
         let step = now() / 30;
-        let previous = oathtool_totp(&secret, (step - 1) * 30);
-        let current = oathtool_totp(&secret, step * 30);
-        let next = oathtool_totp(&secret, (step + 1) * 30);
-        let too_old = oathtool_totp(&secret, (step - 3) * 30);
+        let previous = totp_at(&secret, (step - 1) * 30);
+        let current = totp_at(&secret, step * 30);
+        let next = totp_at(&secret, (step + 1) * 30);
+        let too_old = totp_at(&secret, (step - 3) * 30);
 
         assert_eq!(
             verify(&t, &alice, Method::Totp, &too_old).await,
@@ -80,7 +80,7 @@ async fn totp_code_is_accepted_once() {
         // Another user with a code of their own is unaffected by alice's steps.
         let bob = user(&t, "bob").await;
         let bob_secret = enroll_totp(&t, &bob).await;
-        assert_eq!(verify(&t, &bob, Method::Totp, &oathtool_totp(&bob_secret, now())).await, Verdict::Accepted);
+        assert_eq!(verify(&t, &bob, Method::Totp, &totp_at(&bob_secret, now())).await, Verdict::Accepted);
         // A user without a TOTP factor is rejected, not an error.
         let carol = user(&t, "carol").await;
         assert_eq!(verify(&t, &carol, Method::Totp, &current).await, Verdict::Rejected);
@@ -94,7 +94,7 @@ async fn enrollment_confirmation_code_cannot_log_in() {
         let alice = user(&t, "alice").await;
         settle_in_step(5).await;
         let seed = totp::NewSeed::generate();
-        let code = oathtool_totp(&seed.base32(), now());
+        let code = totp_at(&seed.base32(), now());
         let step = seed.check(&code).expect("oathtool and the seed agree on the current code");
         totp::enroll(&t, alice.id, &seed, Some(step)).await.unwrap();
         assert_eq!(verify(&t, &alice, Method::Totp, &code).await, Verdict::Replayed, "{backend:?}");
@@ -111,7 +111,7 @@ async fn concurrent_use_of_one_totp_code_has_one_winner() {
         let step = now() / 30;
         // Three races (previous, current and next step), each with several logins at once.
         for s in [step - 1, step, step + 1] {
-            let code = oathtool_totp(&secret, s * 30);
+            let code = totp_at(&secret, s * 30);
             let mut tasks = Vec::new();
             for _ in 0..6 {
                 let (gw, u, code) = (t.gw.clone(), alice.clone(), code.clone());

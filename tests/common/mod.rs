@@ -44,7 +44,7 @@ pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
-pub use process::{describe, run_with_timeout, stderr, stdout};
+pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
 pub use smtp::SmtpSink;
 pub use ssh::Ssh;
@@ -63,18 +63,4 @@ pub fn bin() -> PathBuf {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
     listener.local_addr().expect("local address of a bound listener").port()
-}
-
-/// A short random lower-case hex string (for database and file names), without a
-/// dependency on a random-number crate.
-pub fn random_suffix() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    format!("{:016x}", h.finish())
 }

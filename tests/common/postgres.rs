@@ -43,7 +43,7 @@ pub fn backends() -> Vec<Backend> {
 pub fn fresh_postgres_url() -> String {
     let base = std::env::var(POSTGRES_URL_VAR)
         .unwrap_or_else(|_| panic!("{POSTGRES_URL_VAR} is not set; cannot create a PostgreSQL database"));
-    let name = format!("gh_test_{}", super::random_suffix());
+    let name = format!("gh_test_{}", super::process::random_suffix());
     let out = run_with_timeout(
         Command::new("psql")
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", base.trim()])
