@@ -313,9 +313,11 @@ impl Outage {
                     .expect("starting sqlite3");
                 // The pipe stays open, and the transaction with it, until the outage ends.
                 let mut input = child.stdin.take().expect("stdin was piped");
-                input.write_all(b"BEGIN EXCLUSIVE;\n").expect("sending BEGIN EXCLUSIVE");
+                // With a busy timeout, so that a write the gateway happens to be making at
+                // this moment delays the lock instead of failing it.
+                input.write_all(b".timeout 20000\nBEGIN EXCLUSIVE;\n").expect("sending BEGIN EXCLUSIVE");
                 // Wait until the lock is really held: a write from elsewhere must fail.
-                let deadline = Instant::now() + Duration::from_secs(10);
+                let deadline = Instant::now() + Duration::from_secs(30);
                 loop {
                     let probe = run_with_timeout(
                         Command::new("sqlite3")
