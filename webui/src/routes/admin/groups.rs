@@ -178,7 +178,7 @@ pub async fn force(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    let on = switch(&f.on)?;
     the_group(&gw, &name).await?;
     admin::groups::set_force_2fa(&gw, &actor(&a), &name, on).await?;
     back(&name)

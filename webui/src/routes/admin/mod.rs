@@ -31,10 +31,10 @@ pub async fn audit_check(gw: &Gateway, admin: &Authed, kind: AuditKind, detail: 
 }
 
 /// `on` / `off` from a toggle form.
-pub fn switch(value: &str) -> Option<bool> {
+pub fn switch(value: &str) -> WebResult<bool> {
     match value {
-        "on" => Some(true),
-        "off" => Some(false),
-        _ => None,
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(crate::error::WebError::BadRequest("on must be 'on' or 'off'.".into())),
     }
 }

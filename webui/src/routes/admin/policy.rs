@@ -12,7 +12,7 @@ use super::groups::{MethodBox, method_boxes, ticked};
 use gatehouse_core::admin;
 
 use super::{actor, switch};
-use crate::error::{WebError, WebResult};
+use crate::error::WebResult;
 use crate::form::CsrfForm;
 use crate::render::{Chrome, Notice, page};
 use crate::routes::account::Done;
@@ -58,7 +58,7 @@ pub struct Toggle {
 
 /// `POST /admin/policy/force`: the global force-2FA switch.
 pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
-    let Some(on) = switch(&f.on) else { return Err(WebError::BadRequest("on must be 'on' or 'off'.".into())) };
+    let on = switch(&f.on)?;
     admin::policy::set_force_2fa(&gw, &actor(&a), on).await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }

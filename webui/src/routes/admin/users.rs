@@ -208,9 +208,7 @@ pub async fn lock(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else {
-        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
-    };
+    let on = switch(&f.on)?;
     target_user(&gw, &name).await?;
     let done = if on {
         admin::users::lock(&gw, &actor(&a), &name).await.map(|_| ())
@@ -227,9 +225,7 @@ pub async fn admin_flag(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else {
-        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
-    };
+    let on = switch(&f.on)?;
     target_user(&gw, &name).await?;
     let done = admin::users::set_admin(&gw, &actor(&a), &name, on).await;
     refused_or_back(&gw, &a, &name, "form", done).await
@@ -242,9 +238,7 @@ pub async fn exempt(
     Path(name): Path<String>,
     CsrfForm(f): CsrfForm<Toggle>,
 ) -> WebResult {
-    let Some(on) = switch(&f.on) else {
-        return Err(WebError::BadRequest("on must be 'on' or 'off'.".into()));
-    };
+    let on = switch(&f.on)?;
     target_user(&gw, &name).await?;
     admin::users::set_exempt(&gw, &actor(&a), &name, on).await?;
     back(&name)
