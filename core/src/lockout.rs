@@ -11,6 +11,7 @@
 //! 5, five are checked and 35 are refused unchecked.
 
 use crate::config::LockoutConfig;
+use crate::db::Backend;
 use crate::{Db, Result, time};
 
 fn user_subject(user: &str) -> String {
@@ -249,15 +250,6 @@ async fn lock_if_reached(
             caused = Some(lock);
         }
     }
-    // Old rows are of no further use: failures out of the window, and the guard rows of
-    // other subjects that hold no lock (recreated on their next guess).
-    sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(since).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM lockouts WHERE locked_until < $1 AND subject NOT IN ($2, $3)")
-        .bind(since)
-        .bind(user_subject(user))
-        .bind(source_subject(source))
-        .execute(&mut **tx)
-        .await?;
     Ok(caused)
 }
 
@@ -280,10 +272,35 @@ pub async fn record_failure(db: &Db, cfg: &LockoutConfig, user: &str, source: &s
 
 /// Forgets the failures of `user` and lifts their lock (after a full successful login, or
 /// when an administrator unlocks the account).
+///
+/// The user's guard row goes first: every transaction here takes the guard rows before
+/// it touches `login_failures` (see [`serialize`]), so a completed login clearing the
+/// rows while a parallel wrong answer settles its own row waits instead of deadlocking.
 pub async fn clear_user(db: &Db, user: &str) -> Result<()> {
     let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM login_failures WHERE user_name = $1").bind(user).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM lockouts WHERE subject = $1").bind(user_subject(user)).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM login_failures WHERE user_name = $1").bind(user).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Removes rows of no further use: failures older than the window, and the guard rows of
+/// subjects that hold no lock (recreated on their next guess). Run by the gateway's
+/// housekeeping, never inside a login's transaction: deleting other subjects' rows there
+/// would take their row locks out of order and deadlock with their logins. On PostgreSQL
+/// rows held by a login in progress are skipped, never waited for. Returns the rows removed.
+pub async fn sweep(db: &Db, cfg: &LockoutConfig) -> Result<u64> {
+    let since = time::now() - cfg.window_secs as i64;
+    let (failures, guards) = match db.backend() {
+        Backend::Postgres => (
+            "DELETE FROM login_failures WHERE id IN
+                (SELECT id FROM login_failures WHERE at < $1 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM lockouts WHERE subject IN
+                (SELECT subject FROM lockouts WHERE locked_until < $1 FOR UPDATE SKIP LOCKED)",
+        ),
+        Backend::Sqlite => ("DELETE FROM login_failures WHERE at < $1", "DELETE FROM lockouts WHERE locked_until < $1"),
+    };
+    let a = sqlx::query(failures).bind(since).execute(db.pool()).await?.rows_affected();
+    let b = sqlx::query(guards).bind(since).execute(db.pool()).await?.rows_affected();
+    Ok(a + b)
 }

@@ -5,8 +5,8 @@ use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use gatehouse_core::admin::{self, Actor, users::NewAccount};
 use gatehouse_core::config::Overrides;
-use gatehouse_core::users;
 use gatehouse_core::{Error, Gateway, vault};
+use gatehouse_core::{housekeeping, users};
 use tokio_util::sync::CancellationToken;
 
 use super::{Args, load_config};
@@ -46,14 +46,27 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
 
     let ssh_task = tokio::spawn(ssh.run(shutdown.clone()));
     let web_task = tokio::spawn(web.run(shutdown.clone()));
+    let upkeep = tokio::spawn(housekeeping(gw.clone(), shutdown.clone()));
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
-    let (a, b) = tokio::join!(ssh_task, web_task);
+    let (a, b, _) = tokio::join!(ssh_task, web_task, upkeep);
     a.context("SSH task")??;
     b.context("web task")??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs a housekeeping round every [`housekeeping::EVERY`] until shutdown.
+async fn housekeeping(gw: Gateway, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(housekeeping::EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => housekeeping::round(&gw).await,
+        }
+    }
 }
 
 /// On the very first start there is no administrator: create `admin` with a random

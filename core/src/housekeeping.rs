@@ -1,0 +1,19 @@
+//! Periodic upkeep of the shared database. Every node runs it; a round is safe to run on
+//! several nodes at once, and never holds a row a login is waiting on.
+
+use std::time::Duration;
+
+use crate::{Gateway, lockout};
+
+/// How often a node runs a round.
+pub const EVERY: Duration = Duration::from_secs(60);
+
+/// One round: removes lockout rows of no further use. A failure is logged and left for
+/// the next round; nothing here decides a login.
+pub async fn round(gw: &Gateway) {
+    match lockout::sweep(&gw.db, &gw.config.lockout).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "removed old lockout rows"),
+        Err(e) => tracing::warn!(error = %e, "removing old lockout rows failed"),
+    }
+}
