@@ -17,7 +17,8 @@ use common::{Backend, Gw, SmtpSink, Ssh, TotpDevice, stderr};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use web_support::chrome::{
-    body, browser, click, fill, full_page_shot, path, screenshots, shot, start_driver, wait_path, wait_text,
+    body, browser, browser_trusting, click, fill, full_page_shot, path, screenshots, shot, start_driver, wait_path,
+    wait_text,
 };
 use web_support::{ADMIN_PASSWORD, admin_browser, bootstrap_password};
 
@@ -50,10 +51,11 @@ fn ssh_password(gw: &Gw, user: &str, password: &str) -> Ssh {
 
 #[tokio::test]
 async fn browser_story_from_first_login_to_trusted_browser() {
-    let mut gw = Gw::new(Backend::Sqlite);
+    // HTTPS with the self-signed certificate: the product's default, as an admin meets it.
+    let mut gw = Gw::with_config(Backend::Sqlite, "[web]\n");
     gw.start();
     let driver = start_driver();
-    let c = browser(&driver).await;
+    let c = browser_trusting(&driver, &gw).await;
 
     // First login of the bootstrap administrator, forced password change.
     c.goto(&format!("{}/login", gw.web_url())).await.expect("goto");
@@ -385,6 +387,12 @@ async fn browser_shows_every_page_of_the_router() {
             !title.contains(['<', '>']) && title.chars().count() <= 80,
             "{target}: the tab title is not a short plain text: {title:?}"
         );
+        if *route == "/admin/recordings/{id}" {
+            // The player (a script, under the page's Content-Security-Policy) loads the
+            // cast and plays it to the end.
+            wait_text(&c, "data-finished=\"true\"").await;
+            wait_text(&c, "uptime").await;
+        }
         full_page_shot(&c, &shot_name(n + 1, &template.replace("{recording}", &recording))).await;
     }
 

@@ -13,10 +13,12 @@ use crate::{Error, Result};
 mod duo;
 mod email;
 mod radius;
+mod web;
 mod yubikey;
 pub use duo::{DuoConfig, DuoEndpoint};
 pub use email::{EmailConfig, SmtpTls};
 pub use radius::RadiusConfig;
+pub use web::{WebConfig, WebTls};
 pub use yubikey::{YUBICLOUD_URL, YubikeyConfig};
 
 /// Environment variables with the `GATEHOUSE_` prefix that are not config keys.
@@ -35,8 +37,10 @@ pub struct Config {
     /// Address the web UI listens on.
     pub web_listen: SocketAddr,
     /// The web UI's address as users reach it (used in links and enrollment hints); empty
-    /// means `http://localhost:<web port>`.
+    /// means `https://localhost:<web port>` (`http://` when `web.tls` is off).
     pub public_url: String,
+    /// How the web UI is served: TLS, trusted proxies.
+    pub web: WebConfig,
     /// This node's name in audit events and approval pages; empty means the host name.
     pub node_name: String,
     /// Failed-attempt lockout.
@@ -101,6 +105,7 @@ impl Default for Config {
             ssh_listen: SocketAddr::from(([0, 0, 0, 0], 2222)),
             web_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             public_url: String::new(),
+            web: WebConfig::default(),
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
@@ -228,6 +233,7 @@ impl Config {
         if self.ssh.max_pending_per_source > self.ssh.max_pending {
             return Err(Error::Config("ssh.max_pending_per_source: must not exceed ssh.max_pending".into()));
         }
+        self.web.validate()?;
         self.radius.validate()?;
         self.duo.validate()?;
         self.email.validate()?;
@@ -247,7 +253,8 @@ impl Config {
     /// The web UI's address as users reach it.
     pub fn public_url(&self) -> String {
         if self.public_url.is_empty() {
-            format!("http://localhost:{}", self.web_listen.port())
+            let scheme = if self.web.tls_on() { "https" } else { "http" };
+            format!("{scheme}://localhost:{}", self.web_listen.port())
         } else {
             self.public_url.trim_end_matches('/').to_string()
         }
@@ -360,7 +367,7 @@ mod tests {
         assert_eq!(c.web_listen.port(), 8080);
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert!(c.database_url().starts_with("sqlite://./data/gatehouse.db"));
-        assert_eq!(c.public_url(), "http://localhost:8080");
+        assert_eq!(c.public_url(), "https://localhost:8080");
     }
 
     #[test]

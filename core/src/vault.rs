@@ -31,6 +31,8 @@ const SEAL_PREFIX: &str = "v1:";
 /// The key for reversible secrets at rest.
 pub struct Vault {
     cipher: XChaCha20Poly1305,
+    /// Key of [`Vault::mac`], derived from the vault key (never the same key for two uses).
+    mac_key: Zeroizing<[u8; 32]>,
 }
 
 impl Vault {
@@ -75,7 +77,16 @@ impl Vault {
     }
 
     fn from_key(key: &[u8; 32]) -> Vault {
-        Vault { cipher: XChaCha20Poly1305::new(key.into()) }
+        let mut mac_key = Zeroizing::new([0u8; 32]);
+        mac_key.copy_from_slice(&hmac_sha256(key, &[b"gatehouse/v1/mac-key"]));
+        Vault { cipher: XChaCha20Poly1305::new(key.into()), mac_key }
+    }
+
+    /// A keyed MAC of `data` for `purpose` (HMAC-SHA256, hex): a value the gateway can
+    /// check later without storing it, e.g. the login form's CSRF token derived from its
+    /// cookie. Every node with the same secrets key computes the same value.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> String {
+        hex::encode(hmac_sha256(self.mac_key.as_ref(), &[purpose.as_bytes(), &[0], data]))
     }
 
     /// Encrypts `plaintext`, bound to `context` (e.g. `"totp:42"`), as printable text.
@@ -104,6 +115,15 @@ impl Vault {
         let plain = self.cipher.decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() }).map_err(|_| fail())?;
         Ok(Zeroizing::new(plain))
     }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// Hashes a password, code or keyword with argon2id (random salt, PHC string).

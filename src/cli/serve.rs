@@ -43,6 +43,24 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
     let ssh = gatehouse_server::Server::bind(gw.clone()).await.context("starting the SSH frontend")?;
     let web = gatehouse_webui::bind(gw.clone()).await.context("starting the web UI")?;
     tracing::info!(ssh = %ssh.local_addr(), web = %web.local_addr(), public_url = %gw.config.public_url(), "gatehouse is listening");
+    if let Some(certs) = web.certificates() {
+        tracing::info!(
+            certificate = %certs.cert_path().display(),
+            sha256 = %certs.fingerprint(),
+            self_signed = certs.self_signed,
+            "web UI on HTTPS"
+        );
+        if certs.self_signed {
+            // Standard output, like the first administrator's password: what a person
+            // starting the gateway compares with what the browser shows.
+            println!();
+            println!("  Web UI: {} (self-signed certificate)", gw.config.public_url());
+            println!("  SHA-256 fingerprint: {}", certs.fingerprint());
+            println!();
+        }
+    } else {
+        tracing::warn!("web UI on plain HTTP (web.tls = \"off\"): put a TLS-terminating proxy in front");
+    }
 
     let ssh_task = tokio::spawn(ssh.run(shutdown.clone()));
     let web_task = tokio::spawn(web.run(shutdown.clone()));

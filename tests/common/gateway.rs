@@ -110,7 +110,14 @@ impl Gw {
 
     /// The web UI's base address, e.g. `http://127.0.0.1:41234`.
     pub fn web_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.web_port)
+        let scheme = if self.web_tls() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.web_port)
+    }
+
+    /// Whether the web UI serves HTTPS: only when the test's own `[web]` table leaves TLS
+    /// on (the product's default); every other test gets plain HTTP.
+    pub fn web_tls(&self) -> bool {
+        self.extra_toml.contains("[web]") && !self.extra_toml.contains("tls = \"off\"")
     }
 
     /// Sets an environment variable for `serve` and the CLI from now on.
@@ -132,17 +139,22 @@ impl Gw {
              database_url = {}\n\
              ssh_listen = \"127.0.0.1:{}\"\n\
              web_listen = \"127.0.0.1:{}\"\n\
-             public_url = \"http://127.0.0.1:{}\"\n\
+             public_url = \"{}://127.0.0.1:{}\"\n\
              node_name = \"test-{}\"\n",
             toml_string(&self.data_dir().display().to_string()),
             toml_string(&self.database_url),
             self.ssh_port,
             self.web_port,
+            if self.web_tls() { "https" } else { "http" },
             self.web_port,
             self.ssh_port,
         );
         text.push_str(&self.extra_toml);
         text.push('\n');
+        // Plain HTTP for the web tests' clients; tests/web_tls.rs covers the default (HTTPS).
+        if !self.extra_toml.contains("[web]") {
+            text.push_str("[web]\ntls = \"off\"\n");
+        }
         if !self.extra_toml.contains("[lockout]") {
             text.push_str(
                 "[lockout]\nuser_threshold = 5\nsource_threshold = 50\nwindow_secs = 900\nduration_secs = 900\n",
@@ -239,7 +251,8 @@ impl Gw {
                 self.child = None;
                 return Err(true);
             }
-            if port_open(self.ssh_port) && healthz(self.web_port) {
+            let web_ready = if self.web_tls() { port_open(self.web_port) } else { healthz(self.web_port) };
+            if port_open(self.ssh_port) && web_ready {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));

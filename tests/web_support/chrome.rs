@@ -41,15 +41,46 @@ pub fn start_driver() -> Driver {
 }
 
 pub async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+/// A browser that trusts the certificate of `gw`'s web UI (HTTPS, the product's default)
+/// by its public key, the way an administrator accepts a self-signed certificate after
+/// comparing the fingerprint `serve` printed.
+pub async fn browser_trusting(driver: &Driver, gw: &crate::common::Gw) -> Client {
+    let cert = gw.data_dir().join("web-tls-cert.pem");
+    let script = format!(
+        "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der \
+         | openssl dgst -sha256 -binary | base64",
+        cert.display()
+    );
+    let out = Command::new("sh").arg("-c").arg(script).output().expect("running openssl");
+    let spki = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success() && !spki.is_empty(), "the certificate's key hash: {out:?}");
+    browser_with(driver, &[format!("--ignore-certificate-errors-spki-list={spki}")]).await
+}
+
+async fn browser_with(driver: &Driver, extra: &[String]) -> Client {
     let profile = driver._profile.path().display().to_string();
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={profile}"));
+    args.extend(extra.iter().cloned());
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1200,900", format!("--user-data-dir={profile}"),
-            ]
+            "args": args
         }
     });
     let caps = caps.as_object().cloned().unwrap_or_default();

@@ -54,6 +54,12 @@ impl Page {
     }
 }
 
+/// The self-signed certificate the gateway made in its data dir (HTTPS, the default).
+pub fn gateway_certificate(gw: &Gw) -> reqwest::Certificate {
+    let pem = std::fs::read(gw.data_dir().join("web-tls-cert.pem")).expect("the gateway's certificate");
+    reqwest::Certificate::from_pem(&pem).expect("a PEM certificate")
+}
+
 /// The `value` of the first `<input name="NAME" value="…">` in `html`.
 pub fn field_value(html: &str, name: &str) -> Option<String> {
     let re = regex::Regex::new(&format!(r#"name="{}" value="([^"]*)""#, regex::escape(name))).ok()?;
@@ -63,12 +69,15 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
 impl Browser {
     pub fn new(gw: &Gw) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/120 gatehouse-test")
-            .build()
-            .expect("building the HTTP client");
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/120 gatehouse-test");
+        if gw.web_tls() {
+            // The gateway's own self-signed certificate, and nothing else, is trusted.
+            builder = builder.tls_certs_only([gateway_certificate(gw)]);
+        }
+        let client = builder.build().expect("building the HTTP client");
         Browser { client, jar, base: gw.web_url() }
     }
 

@@ -29,8 +29,11 @@ use crate::render::Chrome;
 
 pub const SESSION_COOKIE: &str = "gh_session";
 pub const TRUST_COOKIE: &str = "gh_trust";
+/// The login form's cookie: a random value from which the form's CSRF token is derived
+/// ([`login_form_token`]), so showing the form writes nothing to the database.
+pub const PRE_LOGIN_COOKIE: &str = "gh_login";
 
-/// Lifetime of a login form's anonymous session.
+/// Lifetime of an anonymous session (none are made any more; rows of older versions expire).
 const ANONYMOUS_TTL: i64 = 30 * 60;
 /// Time allowed between the password and the second factor.
 const FACTOR_TTL: i64 = 10 * 60;
@@ -54,6 +57,17 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The CSRF token of the login form shown with pre-login cookie value `pre`: a MAC under
+/// the secrets key, so any node can check it and nothing is stored.
+pub fn login_form_token(gw: &Gateway, pre: &str) -> String {
+    gw.vault.mac("login-form-csrf", pre.as_bytes())
+}
+
+/// A cookie value this gateway could have made: 64 hex digits.
+fn well_formed_token(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when served over https.
 /// `max_age` of `None` makes a browser-session cookie; `Some(0)` deletes it.
 pub fn set_cookie(gw: &Gateway, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
@@ -61,20 +75,35 @@ pub fn set_cookie(gw: &Gateway, name: &str, value: &str, max_age: Option<i64>) -
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
     }
-    if gw.config.public_url().starts_with("https://") {
+    if gw.config.web.tls_on() || gw.config.public_url().starts_with("https://") {
         c.push_str("; Secure");
     }
     // Only hex tokens and fixed names go in: always a valid header value.
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("gh_invalid=; Max-Age=0"))
 }
 
-/// The client's address, as audit events and lockout counters record it.
-pub fn source_of(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+/// The client's address, as audit events and lockout counters record it: the TCP peer,
+/// or, when the peer is one of `web.trusted_proxies`, the last address in
+/// `X-Forwarded-For` that is not a trusted proxy (the ones before it are the client's
+/// own claims).
+pub fn source_of(parts: &Parts, gw: &Gateway) -> String {
+    let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip()) else {
+        return "unknown".to_string();
+    };
+    let proxies = gw.config.web.proxies();
+    if !proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    forwarded.into_iter().rev().find(|a| !proxies.contains(a)).unwrap_or(peer).to_string()
 }
 
 /// Starts a session at `stage` that saw `proofs`, and returns its `Set-Cookie` header.
@@ -130,6 +159,8 @@ pub async fn rotate(
 /// Anyone: the session, if the browser has a valid one.
 pub struct Visitor {
     pub session: Option<WebSession>,
+    /// The pre-login cookie's value, when the browser has a well-formed one.
+    pub pre_login: Option<String>,
     pub source: String,
     /// The trusted-browser cookie, hashed.
     pub trust_hash: Option<String>,
@@ -142,7 +173,21 @@ impl Visitor {
             user_name: user_name.to_string(),
             source: self.source.clone(),
             frontend: Frontend::Web,
-            attempt: self.session.as_ref().map(|s| s.id_hash.clone()).unwrap_or_default(),
+            attempt: match (&self.session, &self.pre_login) {
+                (Some(s), _) => s.id_hash.clone(),
+                (None, Some(pre)) => vault::token_hash(pre),
+                (None, None) => String::new(),
+            },
+        }
+    }
+
+    /// The CSRF token the forms shown to this visitor carry: the session's, or before any
+    /// session the one derived from the pre-login cookie.
+    pub fn form_token(&self, gw: &Gateway) -> Option<String> {
+        match (&self.session, &self.pre_login) {
+            (Some(s), _) => Some(s.csrf_token.clone()),
+            (None, Some(pre)) => Some(login_form_token(gw, pre)),
+            (None, None) => None,
         }
     }
 }
@@ -155,19 +200,29 @@ impl FromRequestParts<Gateway> for Visitor {
             Some(token) => web_sessions::find(&gw.db, &vault::token_hash(&token)).await?,
             None => None,
         };
-        if let Some(s) = &session {
-            // The CSRF check of a form reads the session from here.
-            parts.extensions.insert(s.clone());
-        }
+        let pre_login = cookie(&parts.headers, PRE_LOGIN_COOKIE).filter(|v| well_formed_token(v));
         let user_agent =
             parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        Ok(Visitor {
+        let visitor = Visitor {
             session,
-            source: source_of(parts),
+            pre_login,
+            source: source_of(parts, gw),
             trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| vault::token_hash(&t)),
             user_agent,
-        })
+        };
+        // The CSRF check of a form reads the expected token from here.
+        if let Some(expected) = visitor.form_token(gw) {
+            parts.extensions.insert(FormToken { expected, source: visitor.source.clone() });
+        }
+        Ok(visitor)
     }
+}
+
+/// The CSRF token a form posted by this request must carry.
+#[derive(Clone)]
+pub struct FormToken {
+    pub expected: String,
+    pub source: String,
 }
 
 /// A fully logged-in user and their session.

@@ -10,7 +10,7 @@ use gatehouse_core::factors::{self, keyword};
 use gatehouse_core::users;
 use gatehouse_core::vault::token_hash as hash_token;
 use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage};
-use gatehouse_webui::session::{SESSION_COOKIE, new_token};
+use gatehouse_webui::session::{PRE_LOGIN_COOKIE, SESSION_COOKIE, new_token};
 use support::Web;
 
 const ROOT_PASSWORD: &str = "root password 1";
@@ -223,16 +223,21 @@ async fn forged_or_logged_out_session_cookie_is_refused() {
 }
 
 #[tokio::test]
-async fn session_cookie_from_before_the_login_is_not_a_login() {
+async fn cookies_from_before_the_login_are_not_a_login() {
     let web = gateway().await;
     let c = web.client();
     c.get("/login").await.assert_status(StatusCode::OK, "login form");
-    let anonymous = c.cookie(SESSION_COOKIE).expect("the login form's session");
+    assert_eq!(c.cookie(SESSION_COOKIE), None, "the login form starts no session");
+    let pre = c.cookie(PRE_LOGIN_COOKIE).expect("the login form's cookie");
+    // A session id planted before the login (fixation) is not the one the login makes.
+    let planted = new_token();
+    c.set_cookie(SESSION_COOKIE, &planted);
     c.password_step("carol", CAROL_PASSWORD).await.assert_redirect("/account", "login");
-    assert_ne!(c.cookie(SESSION_COOKIE).as_deref(), Some(anonymous.as_str()), "the id changes at login");
+    assert_ne!(c.cookie(SESSION_COOKIE).as_deref(), Some(planted.as_str()), "the id is the gateway's own");
     let fixation = web.client();
-    fixation.set_cookie(SESSION_COOKIE, &anonymous);
-    fixation.get("/account").await.assert_redirect("/login", "the login form's cookie after the login");
+    fixation.set_cookie(PRE_LOGIN_COOKIE, &pre);
+    fixation.set_cookie(SESSION_COOKIE, &planted);
+    fixation.get("/account").await.assert_redirect("/login", "the cookies from before the login");
 }
 
 #[tokio::test]

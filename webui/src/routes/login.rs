@@ -32,14 +32,18 @@ struct LoginPage {
     n: Notice,
 }
 
-/// `GET /login`: the form, with an anonymous session that carries its CSRF token.
+/// `GET /login`: the form. Before the login nothing is stored: the form's CSRF token is
+/// derived from the pre-login cookie, set here when the browser has none.
 pub async fn form(State(gw): State<Gateway>, v: Visitor) -> WebResult {
-    match &v.session {
-        Some(s) if s.stage == Stage::Full => Ok(Redirect::to("/account").into_response()),
-        Some(s) => Ok(login_page(StatusCode::OK, &s.csrf_token, "", Notice::none())),
-        None => {
-            let (cookie, s) = session::start(&gw, None, Stage::Anonymous, &v.source, Proofs::default()).await?;
-            Ok(([(SET_COOKIE, cookie)], login_page(StatusCode::OK, &s.csrf_token, "", Notice::none())).into_response())
+    match (&v.session, &v.pre_login) {
+        (Some(s), _) if s.stage == Stage::Full => Ok(Redirect::to("/account").into_response()),
+        (Some(s), _) => Ok(login_page(StatusCode::OK, &s.csrf_token, "", Notice::none())),
+        (None, Some(pre)) => Ok(login_page(StatusCode::OK, &session::login_form_token(&gw, pre), "", Notice::none())),
+        (None, None) => {
+            let pre = session::new_token();
+            let cookie = session::set_cookie(&gw, session::PRE_LOGIN_COOKIE, &pre, None);
+            let token = session::login_form_token(&gw, &pre);
+            Ok(([(SET_COOKIE, cookie)], login_page(StatusCode::OK, &token, "", Notice::none())).into_response())
         }
     }
 }
@@ -59,7 +63,7 @@ pub struct LoginForm {
 /// `POST /login`: checks the password, then moves the browser to a new session at the
 /// factor step, or straight to a full session when no factor is due.
 pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm<LoginForm>) -> WebResult {
-    let csrf = v.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+    let csrf = v.form_token(&gw).unwrap_or_default();
     let name = f.username.trim();
     if name.is_empty() {
         return Ok(login_page(

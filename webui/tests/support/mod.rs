@@ -61,6 +61,7 @@ impl Web {
             app: self.app.clone(),
             cookies: Mutex::new(BTreeMap::new()),
             peer: SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            headers: Vec::new(),
         }
     }
 
@@ -85,6 +86,7 @@ pub struct Reply {
     /// The `Location` header, empty when there is none.
     pub location: String,
     pub set_cookies: Vec<String>,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -121,6 +123,8 @@ pub struct Client {
     app: Router,
     cookies: Mutex<BTreeMap<String, String>>,
     pub peer: SocketAddr,
+    /// Headers sent with every request (e.g. `X-Forwarded-For`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Client {
@@ -131,6 +135,9 @@ impl Client {
         let mut req = Request::builder().method(method.clone()).uri(path);
         if !cookie_header.is_empty() {
             req = req.header(COOKIE, cookie_header.join("; "));
+        }
+        for (name, value) in &self.headers {
+            req = req.header(name.as_str(), value.as_str());
         }
         let body = match form {
             Some(fields) => {
@@ -150,8 +157,9 @@ impl Client {
         for c in &set_cookies {
             self.keep_cookie(c);
         }
+        let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("reading the body");
-        Reply { status, location, set_cookies, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply { status, location, set_cookies, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     fn keep_cookie(&self, set_cookie: &str) {
