@@ -86,6 +86,10 @@ audit_kinds! {
     TargetConnect => "target.connect",
     /// A target session ended.
     TargetDisconnect => "target.disconnect",
+    /// A session's recording could not be written (and what the session did then).
+    RecordingFailed => "recording.failed",
+    /// A recording was deleted by the retention limits.
+    RecordingDeleted => "recording.deleted",
     /// `ssh -J` to a target's address.
     ForwardDirect => "forward.direct",
     /// Agent forwarding requested.

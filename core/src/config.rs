@@ -13,11 +13,13 @@ use crate::{Error, Result};
 mod duo;
 mod email;
 mod radius;
+mod recordings;
 mod web;
 mod yubikey;
 pub use duo::{DuoConfig, DuoEndpoint};
 pub use email::{EmailConfig, SmtpTls};
 pub use radius::RadiusConfig;
+pub use recordings::{OnFailure, RecordingsConfig};
 pub use web::{WebConfig, WebTls};
 pub use yubikey::{YUBICLOUD_URL, YubikeyConfig};
 
@@ -41,6 +43,8 @@ pub struct Config {
     pub public_url: String,
     /// How the web UI is served: TLS, trusted proxies.
     pub web: WebConfig,
+    /// Recording retention and what a session does when its recording fails.
+    pub recordings: RecordingsConfig,
     /// This node's name in audit events and approval pages; empty means the host name.
     pub node_name: String,
     /// Failed-attempt lockout.
@@ -106,6 +110,7 @@ impl Default for Config {
             web_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             public_url: String::new(),
             web: WebConfig::default(),
+            recordings: RecordingsConfig::default(),
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
@@ -234,6 +239,7 @@ impl Config {
             return Err(Error::Config("ssh.max_pending_per_source: must not exceed ssh.max_pending".into()));
         }
         self.web.validate()?;
+        self.recordings.validate()?;
         self.radius.validate()?;
         self.duo.validate()?;
         self.email.validate()?;

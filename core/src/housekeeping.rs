@@ -3,17 +3,21 @@
 
 use std::time::Duration;
 
-use crate::{Gateway, lockout};
+use crate::{Gateway, lockout, recordings};
 
 /// How often a node runs a round.
 pub const EVERY: Duration = Duration::from_secs(60);
 
-/// One round: removes lockout rows of no further use. A failure is logged and left for
-/// the next round; nothing here decides a login.
+/// One round: removes lockout rows of no further use and applies the recordings'
+/// retention limits. A failure is logged and left for the next round; nothing here
+/// decides a login.
 pub async fn round(gw: &Gateway) {
     match lockout::sweep(&gw.db, &gw.config.lockout).await {
         Ok(0) => {}
         Ok(n) => tracing::debug!(rows = n, "removed old lockout rows"),
         Err(e) => tracing::warn!(error = %e, "removing old lockout rows failed"),
+    }
+    if let Err(e) = recordings::retention::prune(gw).await {
+        tracing::warn!(error = %e, "applying the recordings' retention failed");
     }
 }

@@ -4,6 +4,7 @@ mod audit;
 mod factor;
 mod group;
 mod policy;
+mod recordings;
 mod serve;
 mod target;
 mod user;
@@ -53,6 +54,9 @@ pub enum Command {
     Factor(factor::FactorCmd),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// List session recordings and apply their retention limits.
+    #[command(subcommand)]
+    Recordings(recordings::RecordingsCmd),
 }
 
 /// Loads the configuration from the file, the environment and the global flags.
@@ -79,6 +83,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Target(cmd) => target::run(&gw, cmd).await,
         Command::Factor(cmd) => factor::run(&gw, cmd).await,
         Command::Audit(a) => audit::run(&gw, a).await,
+        Command::Recordings(cmd) => recordings::run(&gw, cmd).await,
     }
 }
 

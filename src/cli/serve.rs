@@ -38,6 +38,11 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
         Ok(n) => tracing::warn!(sessions = n, "removed live sessions left by an earlier run of this node"),
         Err(e) => tracing::error!(error = %e, "could not remove live sessions left by an earlier run"),
     }
+    match gatehouse_core::recordings::retention::close_orphans(&gw).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(recordings = n, "marked recordings cut off by an earlier run of this node as ended"),
+        Err(e) => tracing::error!(error = %e, "could not close recordings left by an earlier run"),
+    }
 
     let shutdown = CancellationToken::new();
     let ssh = gatehouse_server::Server::bind(gw.clone()).await.context("starting the SSH frontend")?;

@@ -13,6 +13,8 @@ use sqlx::any::AnyRow;
 use crate::db::sql;
 use crate::{Config, Db, Error, Result, time};
 
+pub mod retention;
+
 /// Folder (under the data dir) that holds every recording file.
 pub const DIR: &str = "recordings";
 
