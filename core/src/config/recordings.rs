@@ -44,6 +44,6 @@ impl RecordingsConfig {
 
     /// The total size limit in bytes, if any.
     pub fn max_total_bytes(&self) -> Option<u64> {
-        (self.max_total_gb > 0.0).then(|| (self.max_total_gb * 1e9) as u64)
+        (self.max_total_gb > 0.0).then_some((self.max_total_gb * 1e9) as u64)
     }
 }
