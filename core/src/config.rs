@@ -12,12 +12,14 @@ use crate::{Error, Result};
 
 mod duo;
 mod email;
+mod metrics;
 mod radius;
 mod recordings;
 mod web;
 mod yubikey;
 pub use duo::{DuoConfig, DuoEndpoint};
 pub use email::{EmailConfig, SmtpTls};
+pub use metrics::MetricsConfig;
 pub use radius::RadiusConfig;
 pub use recordings::{OnFailure, RecordingsConfig};
 pub use web::{WebConfig, WebTls};
@@ -45,6 +47,8 @@ pub struct Config {
     pub web: WebConfig,
     /// Recording retention and what a session does when its recording fails.
     pub recordings: RecordingsConfig,
+    /// The Prometheus exporter.
+    pub metrics: MetricsConfig,
     /// This node's name in audit events and approval pages; empty means the host name.
     pub node_name: String,
     /// Failed-attempt lockout.
@@ -111,6 +115,7 @@ impl Default for Config {
             public_url: String::new(),
             web: WebConfig::default(),
             recordings: RecordingsConfig::default(),
+            metrics: MetricsConfig::default(),
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),

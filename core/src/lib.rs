@@ -36,6 +36,7 @@ pub mod live_sessions;
 pub mod lockout;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod recordings;
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub db: Db,
     pub vault: Arc<Vault>,
     pub config: Arc<Config>,
+    /// This process's metrics (shared by every clone).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Gateway {
@@ -72,6 +75,6 @@ impl Gateway {
         let vault = Vault::load_or_create(&config)?;
         let db = Db::connect(&config).await?;
         db.migrate().await?;
-        Ok(Gateway { db, vault: Arc::new(vault), config: Arc::new(config) })
+        Ok(Gateway { db, vault: Arc::new(vault), config: Arc::new(config), metrics: Arc::new(metrics::Metrics::new()) })
     }
 }

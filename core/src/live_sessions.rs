@@ -187,6 +187,11 @@ pub async fn reclaim_node(gw: &Gateway) -> Result<usize> {
     Ok(gone.len())
 }
 
+/// How many target sessions run on `node` now.
+pub async fn count_on(db: &Db, node: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM live_sessions WHERE node = $1").bind(node).fetch_one(db.pool()).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,11 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
         tracing::warn!("web UI on plain HTTP (web.tls = \"off\"): put a TLS-terminating proxy in front");
     }
 
+    let metrics = gatehouse_webui::metrics::bind(gw.clone()).await.context("starting the metrics exporter")?;
+    let metrics_task = metrics.map(|m| {
+        tracing::info!(metrics = %m.local_addr(), "Prometheus metrics at /metrics");
+        tokio::spawn(m.run(shutdown.clone()))
+    });
     let ssh_task = tokio::spawn(ssh.run(shutdown.clone()));
     let web_task = tokio::spawn(web.run(shutdown.clone()));
     let upkeep = tokio::spawn(housekeeping(gw.clone(), shutdown.clone()));
@@ -74,6 +79,9 @@ pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let (a, b, _) = tokio::join!(ssh_task, web_task, upkeep);
+    if let Some(m) = metrics_task {
+        m.await.context("metrics task")??;
+    }
     a.context("SSH task")??;
     b.context("web task")??;
     tracing::info!("stopped");

@@ -10,6 +10,7 @@
 //! - [`form`]: form bodies with their CSRF check.
 //! - [`render`], [`error`]: page rendering and the one error type.
 //! - [`headers`]: the security headers of every response.
+//! - [`metrics`]: the Prometheus exporter, on its own listener.
 //! - [`tls`]: HTTPS by default (a configured or self-signed certificate, reloaded live).
 //! - [`routes`]: one module per page or small group of pages; verification and SQL live in
 //!   `gatehouse_core`, never here.
@@ -17,6 +18,7 @@
 pub mod error;
 pub mod form;
 pub mod headers;
+pub mod metrics;
 pub mod render;
 pub mod routes;
 pub mod session;

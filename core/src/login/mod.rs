@@ -10,6 +10,7 @@ use ssh_key::PublicKey;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
 use crate::lockout::{self, Admission, Attempt, Lock};
+use crate::metrics::{LockSubject, Step, StepOutcome};
 use crate::policy;
 use crate::users::{self, User};
 use crate::{Gateway, Result, app_passcodes, audit, ssh_keys};
@@ -51,10 +52,11 @@ async fn failed(
     };
     gw.audit(event(login, kind, Outcome::Failure).detail(format!("{detail} via {}", login.frontend))).await?;
     if let Some(lock) = caused {
-        let what = match lock {
-            Lock::User { .. } => "account locked",
-            Lock::Source { .. } => "source address blocked",
+        let (what, subject) = match lock {
+            Lock::User { .. } => ("account locked", LockSubject::User),
+            Lock::Source { .. } => ("source address blocked", LockSubject::Source),
         };
+        gw.metrics.lockout(subject);
         gw.audit(
             event(login, AuditKind::LoginLockout, Outcome::Info)
                 .detail(format!("{what} until {}", crate::time::format_utc(lock.until()))),
@@ -102,6 +104,17 @@ pub async fn password(gw: &Gateway, login: &LoginContext, password: &str) -> Res
     Ok(password_or_passcode(gw, login, password, false).await?.0)
 }
 
+/// Counts a decided primary step (`method`: password, passcode, publickey).
+fn count_primary(gw: &Gateway, login: &LoginContext, method: &str, r: &Result<Primary>, started: std::time::Instant) {
+    let outcome = match r {
+        Ok(Primary::Accepted(_)) => StepOutcome::Success,
+        Ok(Primary::Rejected) => StepOutcome::Failure,
+        Ok(Primary::Locked(_)) => StepOutcome::Locked,
+        Err(_) => StepOutcome::Error,
+    };
+    gw.metrics.step(login.frontend, Step::Primary, method, outcome, started.elapsed());
+}
+
 /// How a secret typed at a password prompt was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
@@ -118,6 +131,26 @@ pub async fn password_or_app_passcode(gw: &Gateway, login: &LoginContext, secret
 }
 
 async fn password_or_passcode(
+    gw: &Gateway,
+    login: &LoginContext,
+    password: &str,
+    passcodes: bool,
+) -> Result<(Primary, Typed)> {
+    let started = std::time::Instant::now();
+    let r = check_password_or_passcode(gw, login, password, passcodes).await;
+    let method = match &r {
+        Ok((_, Typed::Passcode(_))) => "passcode",
+        _ => "password",
+    };
+    let (primary, typed) = match r {
+        Ok((p, t)) => (Ok(p), Some(t)),
+        Err(e) => (Err(e), None),
+    };
+    count_primary(gw, login, method, &primary, started);
+    Ok((primary?, typed.unwrap_or(Typed::Password)))
+}
+
+async fn check_password_or_passcode(
     gw: &Gateway,
     login: &LoginContext,
     password: &str,
@@ -223,6 +256,13 @@ pub async fn key_is_enrolled(gw: &Gateway, user_name: &str, key: &PublicKey) -> 
 
 /// Checks a public key whose signature the SSH layer has verified.
 pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> Result<Primary> {
+    let started = std::time::Instant::now();
+    let r = check_public_key(gw, login, key).await;
+    count_primary(gw, login, "publickey", &r, started);
+    r
+}
+
+async fn check_public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> Result<Primary> {
     if let Some(lock) = lock_in_force(gw, login).await? {
         gw.audit(event(login, AuditKind::LoginPublicKey, Outcome::Failure).detail("refused while locked")).await?;
         return Ok(Primary::Locked(lock));
@@ -252,7 +292,13 @@ pub async fn public_key(gw: &Gateway, login: &LoginContext, key: &PublicKey) -> 
 /// Starts a second-factor attempt with `method`.
 pub async fn challenge(gw: &Gateway, login: &LoginContext, user: &User, method: Method) -> Result<Option<Challenge>> {
     match factors::factor(method) {
-        Some(f) if f.available(gw) => Ok(Some(f.challenge(gw, user, login).await?)),
+        Some(f) if f.available(gw) => {
+            let started = std::time::Instant::now();
+            let r = f.challenge(gw, user, login).await;
+            let outcome = if r.is_ok() { StepOutcome::Success } else { StepOutcome::Error };
+            gw.metrics.factor(login.frontend, Step::Challenge, method, outcome, started.elapsed());
+            Ok(Some(r?))
+        }
         _ => Ok(None),
     }
 }
@@ -291,7 +337,11 @@ pub async fn answer(
         failed(gw, login, attempt, AuditKind::LoginFactor, format!("{method}: not available")).await?;
         return Ok(Verdict::Rejected);
     };
-    let verdict = match factor.verify(gw, user, challenge, answer).await {
+    let started = std::time::Instant::now();
+    let checked = factor.verify(gw, user, challenge, answer).await;
+    let outcome = checked.as_ref().map(|v| StepOutcome::from(*v)).unwrap_or(StepOutcome::Error);
+    gw.metrics.factor(login.frontend, Step::Factor, method, outcome, started.elapsed());
+    let verdict = match checked {
         Ok(v) => v,
         Err(e) => {
             // Not the user's fault: the guess is not counted, and the login fails closed.
@@ -312,8 +362,10 @@ pub async fn poll(gw: &Gateway, login: &LoginContext, user: &User, challenge: &m
     if !challenge.can_wait {
         return Ok(Verdict::Rejected);
     }
+    let started = std::time::Instant::now();
     let verdict = factor.poll(gw, user, challenge).await?;
     if verdict != Verdict::Pending {
+        gw.metrics.factor(login.frontend, Step::Factor, challenge.method, verdict.into(), started.elapsed());
         settle(gw, login, user, challenge.method, verdict, None).await?;
     }
     Ok(verdict)
@@ -401,6 +453,7 @@ async fn settle(
 
 /// Records a completed login (every required step passed) and forgets earlier failures.
 pub async fn completed(gw: &Gateway, login: &LoginContext, how: &str) -> Result<()> {
+    gw.metrics.completed(login.frontend);
     lockout::clear_user(&gw.db, &login.user_name).await?;
     gw.audit(event(login, AuditKind::LoginSuccess, Outcome::Success).detail(format!("{how} via {}", login.frontend)))
         .await
