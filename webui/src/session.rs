@@ -267,7 +267,12 @@ async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed,
         web_sessions::delete(&gw.db, &session.id_hash).await?;
         return Err(WebError::LoginRequired);
     };
-    web_sessions::touch(&gw.db, &session.id_hash, FULL_TTL).await?;
+    // Sliding expiry, written at most once a minute: most requests write nothing (on
+    // SQLite every write, even one that changes no row, waits for the database's one
+    // writer).
+    if session.expires_at < gatehouse_core::time::now() + FULL_TTL - 60 {
+        web_sessions::touch(&gw.db, &session.id_hash, FULL_TTL).await?;
+    }
     let must_change = users::must_change_password(&gw.db, user.id).await?;
     let must_enroll = matches!(policy::requirement(&gw.db, &user).await?, Requirement::MustEnroll { .. });
     if must_change && level != Level::Changing {
