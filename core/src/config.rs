@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod audit;
 mod duo;
 mod email;
 mod metrics;
@@ -17,6 +18,7 @@ mod radius;
 mod recordings;
 mod web;
 mod yubikey;
+pub use audit::AuditConfig;
 pub use duo::{DuoConfig, DuoEndpoint};
 pub use email::{EmailConfig, SmtpTls};
 pub use metrics::MetricsConfig;
@@ -49,6 +51,10 @@ pub struct Config {
     pub recordings: RecordingsConfig,
     /// The Prometheus exporter.
     pub metrics: MetricsConfig,
+    /// Copies of the audit log: a JSON-lines file, syslog.
+    pub audit: AuditConfig,
+    /// The process log's format.
+    pub log: LogConfig,
     /// This node's name in audit events and approval pages; empty means the host name.
     pub node_name: String,
     /// Failed-attempt lockout.
@@ -63,6 +69,22 @@ pub struct Config {
     pub email: EmailConfig,
     /// YubiCloud (or self-hosted) validation servers for the `yubikey` second factor.
     pub yubikey: YubikeyConfig,
+}
+
+/// The process log (standard error, or the journal under systemd).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default) or `json` (one object per line, for log shippers).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Failed-attempt lockout: counted per user name and per source address in the database.
@@ -116,6 +138,8 @@ impl Default for Config {
             web: WebConfig::default(),
             recordings: RecordingsConfig::default(),
             metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
+            log: LogConfig::default(),
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
@@ -245,6 +269,7 @@ impl Config {
         }
         self.web.validate()?;
         self.recordings.validate()?;
+        self.audit.validate()?;
         self.radius.validate()?;
         self.duo.validate()?;
         self.email.validate()?;

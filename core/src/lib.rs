@@ -66,6 +66,8 @@ pub struct Gateway {
     pub config: Arc<Config>,
     /// This process's metrics (shared by every clone).
     pub metrics: Arc<metrics::Metrics>,
+    /// Copies of the audit log besides the database (`[audit]`).
+    pub audit_copies: Arc<audit::sinks::Sinks>,
 }
 
 impl Gateway {
@@ -75,6 +77,13 @@ impl Gateway {
         let vault = Vault::load_or_create(&config)?;
         let db = Db::connect(&config).await?;
         db.migrate().await?;
-        Ok(Gateway { db, vault: Arc::new(vault), config: Arc::new(config), metrics: Arc::new(metrics::Metrics::new()) })
+        let audit_copies = Arc::new(audit::sinks::Sinks::open(&config.audit)?);
+        Ok(Gateway {
+            db,
+            vault: Arc::new(vault),
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::new()),
+            audit_copies,
+        })
     }
 }

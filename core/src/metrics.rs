@@ -146,6 +146,7 @@ pub struct Metrics {
     pub bytes_proxied: Family<DirectionLabels, Counter>,
     pub recording_bytes: Counter,
     pub recording_errors: Counter,
+    pub audit_copy_errors: Counter,
     pub live_sessions: Gauge,
     pub db_connections: Gauge,
     pub db_idle: Gauge,
@@ -189,6 +190,12 @@ impl Metrics {
             "Recordings that could not be started or written",
             recording_errors.clone(),
         );
+        let audit_copy_errors = Counter::default();
+        registry.register(
+            "audit_copy_errors",
+            "Audit events that could not be copied to the [audit] file or syslog",
+            audit_copy_errors.clone(),
+        );
         let live_sessions = Gauge::default();
         registry.register("live_sessions", "Target sessions running on this node", live_sessions.clone());
         let db_connections = Gauge::default();
@@ -203,6 +210,7 @@ impl Metrics {
             bytes_proxied,
             recording_bytes,
             recording_errors,
+            audit_copy_errors,
             live_sessions,
             db_connections,
             db_idle,

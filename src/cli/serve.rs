@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use gatehouse_core::admin::{self, Actor, users::NewAccount};
-use gatehouse_core::config::Overrides;
+use gatehouse_core::config::{LogFormat, Overrides};
 use gatehouse_core::{Error, Gateway, vault};
 use gatehouse_core::{housekeeping, users};
 use tokio_util::sync::CancellationToken;
@@ -22,11 +22,11 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: &Args, serve: &ServeArgs) -> Result<()> {
-    init_logging();
     let config = load_config(
         args,
         Overrides { ssh_listen: serve.ssh_listen.clone(), web_listen: serve.web_listen.clone(), ..Default::default() },
     )?;
+    init_logging(config.log.format);
     let gw = Gateway::open(config).await?;
     tracing::info!(data_dir = %gw.config.data_dir.display(), database = %redact(&gw.config.database_url()), "database ready");
     gatehouse_core::factors::duo::log_start(&gw.config.duo);
@@ -127,13 +127,20 @@ async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,russh=warn,sqlx=warn"));
-    // Colours only for a person at a terminal, never into a log file or journal.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        // One JSON object per line (timestamp, level, message, fields) for log shippers.
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => {
+            // Colours only for a person at a terminal, never into a log file or journal.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(ansi).try_init()
+        }
+    };
 }
 
 /// The database URL without a password, for the log.

@@ -27,9 +27,14 @@ pub enum Primary {
 }
 
 impl Gateway {
-    /// Writes an audit event stamped with this node's name.
+    /// Writes an audit event stamped with this node's name, then its copies (`[audit]`).
     pub async fn audit(&self, event: AuditEvent) -> Result<()> {
-        audit::record(&self.db, &self.config.node_name(), event).await
+        let rec = audit::record(&self.db, &self.config.node_name(), event).await?;
+        if self.audit_copies.any() {
+            let failed = self.audit_copies.emit(&rec);
+            self.metrics.audit_copy_errors.inc_by(failed as u64);
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! Events never carry a secret: no password, code, keyword or key material.
 
+pub mod sinks;
+
 use sqlx::Row;
 
 use crate::{Db, Result, time};
@@ -240,26 +242,37 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
-/// Writes one event. Every text field is made printable here, the one way into the
-/// table: a user name typed at a login prompt (`\e]0;…\a`) is stored harmless whichever
-/// front end built the event.
-pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<()> {
+/// Writes one event and returns it as stored. Every text field is made printable here,
+/// the one way into the table: a user name typed at a login prompt (`\e]0;…\a`) is
+/// stored harmless whichever front end built the event.
+pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<AuditRecord> {
     let clean = |v: Option<String>| v.map(|t| printable(&t));
-    sqlx::query(
+    let mut rec = AuditRecord {
+        id: 0,
+        at: time::now(),
+        node: printable(node),
+        actor: clean(ev.actor),
+        user: clean(ev.user),
+        event: ev.kind.as_str().to_string(),
+        outcome: ev.outcome.as_str().to_string(),
+        source: clean(ev.source),
+        detail: printable(&ev.detail),
+    };
+    rec.id = sqlx::query_scalar(
         "INSERT INTO audit_events (at, node, actor, user_name, event, outcome, source, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
-    .bind(time::now())
-    .bind(printable(node))
-    .bind(clean(ev.actor))
-    .bind(clean(ev.user))
-    .bind(ev.kind.as_str())
-    .bind(ev.outcome.as_str())
-    .bind(clean(ev.source))
-    .bind(printable(&ev.detail))
-    .execute(db.pool())
+    .bind(rec.at)
+    .bind(&rec.node)
+    .bind(&rec.actor)
+    .bind(&rec.user)
+    .bind(&rec.event)
+    .bind(&rec.outcome)
+    .bind(&rec.source)
+    .bind(&rec.detail)
+    .fetch_one(db.pool())
     .await?;
-    Ok(())
+    Ok(rec)
 }
 
 /// Which events to read.
@@ -274,6 +287,67 @@ pub struct Filter {
     pub before_id: Option<i64>,
     pub limit: i64,
 }
+
+/// Events matching `f` (its `limit` and `before_id` aside) with an id above `after_id`,
+/// oldest first, at most `limit`: the pages of an export.
+pub async fn page_after(db: &Db, f: &Filter, after_id: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, at, node, actor, user_name, event, outcome, source, detail FROM audit_events
+         WHERE ($1 = '' OR user_name = $1)
+           AND ($2 = '' OR event = $2 OR event LIKE $3)
+           AND at >= $4 AND at <= $5 AND id > $6
+         ORDER BY id LIMIT $7",
+    )
+    .bind(f.user.clone().unwrap_or_default())
+    .bind(f.event.clone().unwrap_or_default())
+    .bind(format!("{}.%", f.event.clone().unwrap_or_default()))
+    .bind(f.since.unwrap_or(0))
+    .bind(f.until.unwrap_or(i64::MAX))
+    .bind(after_id)
+    .bind(limit.max(1))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        node: r.try_get("node")?,
+        actor: r.try_get("actor")?,
+        user: r.try_get("user_name")?,
+        event: r.try_get("event")?,
+        outcome: r.try_get("outcome")?,
+        source: r.try_get("source")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// One event as a CSV row (RFC 4180 quoting). A field that a spreadsheet would take for a
+/// formula (`=`, `+`, `-`, `@`, tab, CR first: a user name typed at a login prompt can be
+/// `=HYPERLINK(…)`) gets a leading `'`.
+pub fn csv_row(rec: &AuditRecord) -> String {
+    let field = |v: &str| -> String {
+        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v.to_string() };
+        if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
+    };
+    [
+        rec.id.to_string(),
+        time::format_rfc3339(rec.at),
+        field(&rec.node),
+        field(&rec.event),
+        field(&rec.outcome),
+        field(rec.actor.as_deref().unwrap_or("")),
+        field(rec.user.as_deref().unwrap_or("")),
+        field(rec.source.as_deref().unwrap_or("")),
+        field(&rec.detail),
+    ]
+    .join(",")
+}
+
+/// The header of [`csv_row`]'s rows.
+pub const CSV_HEADER: &str = "id,at,node,event,outcome,actor,user,source,detail";
 
 /// Newest first.
 pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditRecord>> {
@@ -293,21 +367,7 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditRecord>> {
     .bind(if f.limit > 0 { f.limit } else { 100 })
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRecord {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                node: r.try_get("node")?,
-                actor: r.try_get("actor")?,
-                user: r.try_get("user_name")?,
-                event: r.try_get("event")?,
-                outcome: r.try_get("outcome")?,
-                source: r.try_get("source")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+    rows.iter().map(from_row).collect()
 }
 
 /// `text` made safe to store and to echo into a terminal or a log line (see
@@ -322,7 +382,7 @@ mod kind_tests {
 
     #[test]
     fn the_readme_lists_every_kind() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         for k in AuditKind::ALL {
             assert!(readme.contains(&format!("| `{}` |", k.as_str())), "README.md does not list {}", k.as_str());
         }
