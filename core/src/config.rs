@@ -125,6 +125,11 @@ pub struct SshConfig {
     pub idle_timeout_secs: u64,
     /// Lets users forward their SSH agent (`ssh -A`) to the targets they reach.
     pub allow_agent_forwarding: bool,
+    /// Host key files (OpenSSH private keys) to present instead of the installation's
+    /// keys kept in the database. Empty: the shared keys, made by the first node. A
+    /// comma-separated string is accepted too.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub host_key_files: Vec<String>,
 }
 
 impl Default for Config {
@@ -167,6 +172,7 @@ impl Default for SshConfig {
             gate_attempts: 3,
             idle_timeout_secs: 3600,
             allow_agent_forwarding: false,
+            host_key_files: Vec::new(),
         }
     }
 }

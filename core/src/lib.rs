@@ -31,6 +31,7 @@ pub mod error;
 pub mod factors;
 pub mod groups;
 pub mod health;
+pub mod host_keys;
 pub mod housekeeping;
 pub mod live_sessions;
 pub mod lockout;

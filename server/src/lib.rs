@@ -7,7 +7,7 @@
 //!   and `channels` (what may open after the gate) add its behaviour.
 //! - `handler`: the russh `Handler` impl, which only forwards russh callbacks to the
 //!   connection.
-//! - `host_keys`: the gateway's host keys, generated once into the data dir.
+//! - `host_keys`: the installation's host keys, shared by every node through the database.
 //! - `pending`: the cap on connections that have not logged in yet, per source address
 //!   and in total.
 //! - [`Server`]: the accept loop, which closes connections over that cap before the SSH
@@ -83,10 +83,10 @@ pub struct Server {
 impl Server {
     /// Binds `ssh_listen` and loads (or generates) the host keys.
     pub async fn bind(gw: Gateway) -> Result<Server, Error> {
-        let data_dir = gw.config.data_dir.clone();
-        let keys = tokio::task::spawn_blocking(move || host_keys::load_or_generate(&data_dir))
-            .await
-            .map_err(|e| Error::HostKey(e.to_string()))??;
+        let keys = host_keys::load(&gw).await?;
+        for k in &keys {
+            tracing::info!(algorithm = %k.algorithm(), fingerprint = %k.public_key().fingerprint(Default::default()), "SSH host key");
+        }
         let listener = TcpListener::bind(gw.config.ssh_listen)
             .await
             .map_err(|e| Error::Io(format!("binding {}", gw.config.ssh_listen), e))?;
