@@ -37,6 +37,11 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Check a configuration file (and the files it names) without starting anything.
+    CheckConfig {
+        /// The file to check (default: --config).
+        file: Option<std::path::PathBuf>,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCmd),
@@ -69,10 +74,13 @@ pub async fn run(args: Args) -> Result<()> {
     if let Command::Serve(serve_args) = &args.command {
         return serve::run(&args, serve_args).await;
     }
+    if let Command::CheckConfig { file } = &args.command {
+        return check_config(&args, file.as_deref());
+    }
     let config = load_config(&args, Overrides::default())?;
     let gw = Gateway::open(config).await?;
     match args.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::CheckConfig { .. } => unreachable!("handled above"),
         Command::Migrate => {
             println!("database is up to date");
             Ok(())
@@ -85,6 +93,51 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Audit(a) => audit::run(&gw, a).await,
         Command::Recordings(cmd) => recordings::run(&gw, cmd).await,
     }
+}
+
+/// `check-config`: parses and validates the file like `serve` would, then checks that the
+/// files it names can be read, and says what it found. Touches no database.
+fn check_config(args: &Args, file: Option<&std::path::Path>) -> Result<()> {
+    let path = file.or(args.config.as_deref());
+    let overrides = Overrides { data_dir: args.data_dir.clone(), ..Overrides::default() };
+    let config = Config::load(path, std::env::vars(), &overrides)?;
+    let mut problems = Vec::new();
+    let readable = |p: &std::path::Path, what: &str, problems: &mut Vec<String>| {
+        if let Err(e) = std::fs::File::open(p) {
+            problems.push(format!("{what} {}: {e}", p.display()));
+        }
+    };
+    if let (Some(cert), Some(key)) = (&config.web.tls_cert, &config.web.tls_key) {
+        readable(cert, "web.tls_cert", &mut problems);
+        readable(key, "web.tls_key", &mut problems);
+    }
+    for f in &config.ssh.host_key_files {
+        readable(std::path::Path::new(f), "ssh.host_key_files", &mut problems);
+    }
+    if let Some(parent) = config.audit.file.as_deref().and_then(std::path::Path::parent)
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        problems.push(format!("audit.file: the folder {} does not exist", parent.display()));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    let shown = path.map(|p| p.display().to_string()).unwrap_or_else(|| "(no file: defaults)".into());
+    println!("{shown}: OK");
+    println!("  data_dir     {}", config.data_dir.display());
+    println!("  database     {}", if config.database_url().starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" });
+    println!("  ssh          {}", config.ssh_listen);
+    println!(
+        "  web          {} ({})",
+        config.web_listen,
+        if config.web.tls_on() { "HTTPS" } else { "plain HTTP: behind a TLS proxy" }
+    );
+    println!("  public_url   {}", config.public_url());
+    if let Some(m) = config.metrics.listen {
+        println!("  metrics      {m}");
+    }
+    Ok(())
 }
 
 /// Reads a secret from standard input: the first line, without its line ending.
