@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gatehouse_core::{Gateway, live_sessions};
 use russh::client::Msg;
-use russh::{Channel, ChannelMsg, Sig};
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::mpsc;
 
 use crate::recorder::Recorder;
@@ -140,90 +140,107 @@ enum Flow {
 /// input (while the user uploads) must have its output drained while its input window is
 /// full, or both ends wait for each other forever.
 pub async fn run(term: &mut Terminal, channel: Channel<Msg>, pending: Vec<ChannelMsg>, watch: Watch<'_>) -> Ending {
-    let (mut reader, writer) = channel.split();
+    let (reader, writer) = channel.split();
     let Terminal { input, output, cols, rows, typeahead, .. } = term;
-    let watch = &watch;
-    let writer = &writer;
-
-    let from_target_loop = async move {
-        let mut status: Option<Ending> = None;
-        for msg in pending {
-            if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
-                return end;
-            }
-        }
-        loop {
-            let Some(msg) = reader.wait().await else { return status.take().unwrap_or(Ending::TargetClosed) };
-            if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
-                return end;
-            }
-        }
-    };
-
-    let to_target_loop = async move {
-        let typed = std::mem::take(typeahead);
-        if !typed.is_empty() && writer.data_bytes(typed).await.is_err() {
-            // The target is going away: its side reports how.
-            return std::future::pending().await;
-        }
-        loop {
-            match input.recv().await {
-                None => return Ending::UserLeft,
-                Some(Input::Data(bytes)) => {
-                    if writer.data_bytes(bytes).await.is_err() {
-                        return std::future::pending().await;
-                    }
-                }
-                Some(Input::Resize { cols: c, rows: r }) => {
-                    (*cols, *rows) = (c, r);
-                    let _ = writer.window_change(c, r, 0, 0).await;
-                    if let Some(rec) = watch.recorder
-                        && !rec.resize(c, r).await
-                    {
-                        return Ending::RecordingFailed;
-                    }
-                }
-                Some(Input::Signal(name)) => {
-                    let _ = writer.signal(signal(&name)).await;
-                }
-                Some(Input::Eof) => {
-                    let _ = writer.eof().await;
-                    // Nothing more comes from the user; the target decides when it ends.
-                    return std::future::pending().await;
-                }
-            }
-        }
-    };
-
-    let housekeeping = async move {
-        let mut ticker = tokio::time::interval(POLL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            if let Some(rec) = watch.recorder {
-                rec.update_index().await;
-            }
-            if let Some(id) = watch.live_id {
-                if let Err(e) = live_sessions::heartbeat(&watch.gw.db, id).await {
-                    tracing::warn!(session = id, error = %e, "live session heartbeat failed");
-                }
-                match live_sessions::terminate_requested(&watch.gw.db, id).await {
-                    Ok(true) => return Ending::Terminated,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(session = id, error = %e, "could not check for a termination request"),
-                }
-            }
-        }
-    };
-
     let ending = tokio::select! {
-        end = from_target_loop => end,
-        end = to_target_loop => end,
-        end = housekeeping => end,
+        end = target_to_user(reader, pending, output, &watch) => end,
+        end = user_to_target(&writer, input, (cols, rows), typeahead, &watch) => end,
+        end = housekeeping(&watch) => end,
     };
     let _ = writer.close().await;
     ending
+}
+
+/// The target's output to the user (and the recording), until the target closes the
+/// channel or the user's side goes away.
+async fn target_to_user(
+    mut reader: ChannelReadHalf,
+    pending: Vec<ChannelMsg>,
+    output: &mpsc::Sender<Output>,
+    watch: &Watch<'_>,
+) -> Ending {
+    let mut status: Option<Ending> = None;
+    for msg in pending {
+        if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
+            return end;
+        }
+    }
+    loop {
+        let Some(msg) = reader.wait().await else { return status.take().unwrap_or(Ending::TargetClosed) };
+        if let Flow::Stop(end) = from_target(output, watch, msg, &mut status).await {
+            return end;
+        }
+    }
+}
+
+/// The user's input to the target: first what they typed ahead, then keystrokes, window
+/// changes (kept in `size`) and signals. Ends only when the user leaves or the recording
+/// fails; once the target stops taking input, the other side reports how the session
+/// ended.
+async fn user_to_target(
+    writer: &ChannelWriteHalf<Msg>,
+    input: &mut mpsc::Receiver<Input>,
+    size: (&mut u32, &mut u32),
+    typeahead: &mut Vec<u8>,
+    watch: &Watch<'_>,
+) -> Ending {
+    let (cols, rows) = size;
+    let typed = std::mem::take(typeahead);
+    if !typed.is_empty() && writer.data_bytes(typed).await.is_err() {
+        // The target is going away: its side reports how.
+        return std::future::pending().await;
+    }
+    loop {
+        match input.recv().await {
+            None => return Ending::UserLeft,
+            Some(Input::Data(bytes)) => {
+                if writer.data_bytes(bytes).await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+            Some(Input::Resize { cols: c, rows: r }) => {
+                (*cols, *rows) = (c, r);
+                let _ = writer.window_change(c, r, 0, 0).await;
+                if let Some(rec) = watch.recorder
+                    && !rec.resize(c, r).await
+                {
+                    return Ending::RecordingFailed;
+                }
+            }
+            Some(Input::Signal(name)) => {
+                let _ = writer.signal(signal(&name)).await;
+            }
+            Some(Input::Eof) => {
+                let _ = writer.eof().await;
+                // Nothing more comes from the user; the target decides when it ends.
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// Every [`POLL`]: the recording's index is brought up to date, the live-session row
+/// refreshed, and a termination request ends the session.
+async fn housekeeping(watch: &Watch<'_>) -> Ending {
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Some(rec) = watch.recorder {
+            rec.update_index().await;
+        }
+        if let Some(id) = watch.live_id {
+            if let Err(e) = live_sessions::heartbeat(&watch.gw.db, id).await {
+                tracing::warn!(session = id, error = %e, "live session heartbeat failed");
+            }
+            match live_sessions::terminate_requested(&watch.gw.db, id).await {
+                Ok(true) => return Ending::Terminated,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(session = id, error = %e, "could not check for a termination request"),
+            }
+        }
+    }
 }
 
 async fn from_target(

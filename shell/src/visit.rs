@@ -123,22 +123,45 @@ pub async fn visit(
         }
     };
 
-    let pty = term.term.is_some() && !matches!(request, Request::Subsystem(_));
-    let recorder = if pty || request == Request::Shell {
-        let (w, h) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
-        match Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                conn.close().await;
-                return refuse(e).await;
-            }
+    let recorder = match start_recording(gw, visitor, &target, &request, term).await {
+        Ok(r) => r,
+        Err(e) => {
+            conn.close().await;
+            return refuse(e).await;
         }
-    } else {
-        None
     };
     let kind = request.kind();
     let live_id = register(gw, visitor, &target, &kind, recorder.as_ref()).await;
-    let recording = recorder.as_ref().map(|r| format!(", recording {}", r.id())).unwrap_or_default();
+    audit_started(gw, visitor, &target, &kind, recorder.as_ref()).await;
+    let started = Instant::now();
+    let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
+
+    wind_down(gw, recorder, live_id).await;
+    conn.close().await;
+    audit_ended(gw, visitor, &target, &ending, started.elapsed().as_secs()).await;
+    Ok(ending)
+}
+
+/// Starts the recording of a terminal session (a PTY, or an interactive shell); other
+/// sessions (a command without a PTY, file transfer) are not recorded.
+async fn start_recording(
+    gw: &Gateway,
+    visitor: &Visitor,
+    target: &Target,
+    request: &Request,
+    term: &Terminal,
+) -> Result<Option<Recorder>, ShellError> {
+    let pty = term.term.is_some() && !matches!(request, Request::Subsystem(_));
+    if !(pty || *request == Request::Shell) {
+        return Ok(None);
+    }
+    let (w, h) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
+    Ok(Some(Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await?))
+}
+
+/// Audits and logs a session that has just started.
+async fn audit_started(gw: &Gateway, visitor: &Visitor, target: &Target, kind: &str, recorder: Option<&Recorder>) {
+    let recording = recorder.map(|r| format!(", recording {}", r.id())).unwrap_or_default();
     audit(
         gw,
         event(visitor, AuditKind::TargetConnect, Outcome::Success)
@@ -146,25 +169,21 @@ pub async fn visit(
     )
     .await;
     tracing::info!(user = %visitor.user.name, target = %target.name, kind = %kind, "target session started");
+}
 
-    let started = Instant::now();
-    let ending = proxy::run(term, channel, pending, Watch { gw, live_id, recorder: recorder.as_ref() }).await;
-
-    wind_down(gw, recorder, live_id).await;
-    conn.close().await;
-    let secs = started.elapsed().as_secs();
+/// Audits and logs how a session ended, after `secs` seconds.
+async fn audit_ended(gw: &Gateway, visitor: &Visitor, target: &Target, ending: &Ending, secs: u64) {
+    let outcome = if *ending == Ending::Terminated { Outcome::Info } else { Outcome::Success };
     audit(
         gw,
-        event(
-            visitor,
-            AuditKind::TargetDisconnect,
-            if ending == Ending::Terminated { Outcome::Info } else { Outcome::Success },
-        )
-        .detail(format!("{}: {} after {secs} s", target.name, ending.describe())),
+        event(visitor, AuditKind::TargetDisconnect, outcome).detail(format!(
+            "{}: {} after {secs} s",
+            target.name,
+            ending.describe()
+        )),
     )
     .await;
     tracing::info!(user = %visitor.user.name, target = %target.name, ending = %ending.describe(), secs, "target session ended");
-    Ok(ending)
 }
 
 /// Registers a session that has just connected as live (on every node's list); a

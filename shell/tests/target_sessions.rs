@@ -19,9 +19,9 @@ async fn events(world: &World, prefix: &str) -> Vec<audit::AuditRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_returns_output_and_exit_status_and_pins_on_first_use() {
-    let sshd = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("web1", &sshd, None).await;
+    world.add_target("web1", &sshd, &key, None).await;
     let (term, mut remote) = terminal(false);
     let task = tokio::spawn(run_direct(
         world.gw.clone(),
@@ -37,7 +37,7 @@ async fn exec_returns_output_and_exit_status_and_pins_on_first_use() {
     assert_eq!(remote.exit, Some(3));
 
     let pinned = targets::get(&world.gw.db, "web1").await.unwrap().host_key;
-    assert_eq!(pinned.as_deref(), Some(sshd.host_key.as_str()), "trust on first use pins the presented key");
+    assert_eq!(pinned.as_deref(), Some(sshd.host_key_pub.as_str()), "trust on first use pins the presented key");
     assert_eq!(events(&world, "target.host_key").await.len(), 1);
     let connects = events(&world, "target.connect").await;
     assert_eq!(connects.len(), 1);
@@ -50,36 +50,33 @@ async fn exec_returns_output_and_exit_status_and_pins_on_first_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_host_key_is_refused_with_both_fingerprints() {
-    let sshd = Sshd::start();
-    let other = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
+    let (other, _other_key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("web1", &sshd, Some(&other.host_key)).await;
+    world.add_target("web1", &sshd, &key, Some(&other.host_key_pub)).await;
     let (term, mut remote) = terminal(false);
     run_direct(world.gw.clone(), world.visitor().await, "web1".into(), Some("true".into()), term).await;
     remote.until_closed().await;
     let err = String::from_utf8_lossy(&remote.stderr).into_owned();
     assert!(err.contains("host key of web1 has changed"), "{err}");
     let fp = |line: &str| gatehouse_shell::host_key::fingerprint(&russh::keys::PublicKey::from_openssh(line).unwrap());
-    assert!(err.contains(&fp(&other.host_key)) && err.contains(&fp(&sshd.host_key)), "{err}");
+    assert!(err.contains(&fp(&other.host_key_pub)) && err.contains(&fp(&sshd.host_key_pub)), "{err}");
     assert_eq!(remote.exit, Some(255));
-    assert!(
-        !std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Accepted publickey"),
-        "no credential was offered"
-    );
+    assert!(!sshd.log().contains("Accepted publickey"), "no credential was offered");
     let connects = events(&world, "target.connect").await;
     assert_eq!(connects[0].outcome, "failure");
     assert_eq!(
         targets::get(&world.gw.db, "web1").await.unwrap().host_key.as_deref(),
-        Some(other.host_key.as_str()),
+        Some(other.host_key_pub.as_str()),
         "a mismatch never replaces the pin"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ungranted_targets_and_enrollment_mode_reach_nothing() {
-    let sshd = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("web1", &sshd, Some(&sshd.host_key)).await;
+    world.add_target("web1", &sshd, &key, Some(&sshd.host_key_pub)).await;
     targets::revoke(&world.gw.db, "web1", targets::Grantee::User("alice")).await.unwrap();
 
     let (term, mut remote) = terminal(false);
@@ -95,10 +92,7 @@ async fn ungranted_targets_and_enrollment_mode_reach_nothing() {
     run_subsystem(world.gw.clone(), visitor, "web1".into(), "sftp".into(), term).await;
     remote.until_closed().await;
     assert!(String::from_utf8_lossy(&remote.stderr).contains("second factor must be enrolled"));
-    assert!(
-        !std::fs::read_to_string(sshd.dir.path().join("log")).unwrap().contains("Connection from"),
-        "the target was never contacted"
-    );
+    assert!(!sshd.log().contains("Connection from"), "the target was never contacted");
     let refusals = events(&world, "target.connect").await;
     assert_eq!(refusals.len(), 2);
     assert!(refusals.iter().all(|e| e.outcome == "failure"));
@@ -106,10 +100,10 @@ async fn ungranted_targets_and_enrollment_mode_reach_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn menu_connects_records_and_returns() {
-    let sshd = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("web1", &sshd, Some(&sshd.host_key)).await;
-    world.add_target("db1", &sshd, Some(&sshd.host_key)).await;
+    world.add_target("web1", &sshd, &key, Some(&sshd.host_key_pub)).await;
+    world.add_target("db1", &sshd, &key, Some(&sshd.host_key_pub)).await;
     let (term, mut remote) = terminal(true);
     let task = tokio::spawn(run_interactive(world.gw.clone(), world.visitor().await, term));
     remote.expect("2  web1").await;
@@ -153,9 +147,9 @@ async fn menu_connects_records_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_subsystem_is_proxied() {
-    let sshd = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("files", &sshd, Some(&sshd.host_key)).await;
+    world.add_target("files", &sshd, &key, Some(&sshd.host_key_pub)).await;
     let (term, mut remote) = terminal(false);
     let task =
         tokio::spawn(run_subsystem(world.gw.clone(), world.visitor().await, "files".into(), "sftp".into(), term));
@@ -174,15 +168,15 @@ async fn sftp_subsystem_is_proxied() {
     remote.until_closed().await;
     task.await.unwrap();
     assert_eq!(remote.exit, Some(0));
-    let log = std::fs::read_to_string(sshd.dir.path().join("log")).unwrap();
+    let log = sshd.log();
     assert!(log.contains("subsystem 'sftp'"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_can_end_a_session() {
-    let sshd = Sshd::start();
+    let (sshd, key) = Sshd::start_with_new_key();
     let world = World::new().await;
-    world.add_target("web1", &sshd, Some(&sshd.host_key)).await;
+    world.add_target("web1", &sshd, &key, Some(&sshd.host_key_pub)).await;
     let (term, mut remote) = terminal(true);
     let task = tokio::spawn(run_direct(world.gw.clone(), world.visitor().await, "web1".into(), None, term));
     remote.send(b"echo ready-$((1+1))\r").await;

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use tempfile::TempDir;
 use super::keys::ClientKey;
 use super::postgres::{Backend, fresh_postgres_url};
 use super::process::{describe, run_with_timeout, stdout, terminate};
-use super::{bin, free_port, random_suffix};
+use super::servers::free_port;
+use super::{bin, random_suffix};
 
 /// How long `serve` may take to listen on both ports.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -505,9 +506,4 @@ pub fn healthz(port: u16) -> bool {
     let n = s.read(&mut buf).unwrap_or(0);
     let head = String::from_utf8_lossy(&buf[..n]);
     head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")
-}
-
-/// Reads `path` as text, or "" when it does not exist.
-pub fn read_or_empty(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }

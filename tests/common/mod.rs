@@ -6,6 +6,7 @@
 //!
 //! - [`process`]: child processes with deadlines, output as text.
 //! - [`postgres`]: which database backends to run against, fresh PostgreSQL databases.
+//! - [`servers`]: free loopback ports and log files, for every server below.
 //! - [`keys`]: [`ClientKey`], ed25519 key pairs from `ssh-keygen`.
 //! - [`gateway`]: [`Gw`], a gateway in a temp dir (config, CLI, `serve`, log).
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
@@ -31,13 +32,13 @@ pub mod postgres;
 pub mod process;
 pub mod radius;
 pub mod raw;
+pub mod servers;
 pub mod smtp;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
 pub mod yubico;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub use duo::Duo;
@@ -46,6 +47,7 @@ pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
+pub use servers::{free_port, read_or_empty};
 pub use smtp::SmtpSink;
 pub use ssh::Ssh;
 pub use sshd::Sshd;
@@ -55,12 +57,4 @@ pub use yubico::{SoftYubiKey, ValidationServer};
 /// The `gatehouse` binary cargo built for this test run.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before
-/// we bind it again; [`Gw::start`] and [`Sshd::start`] retry with new ports when that
-/// happens.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address of a bound listener").port()
 }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::gateway::read_or_empty;
 use super::process::kill_child;
+use super::servers::read_or_empty;
 
 const FREERADIUS: &str = "/usr/sbin/freeradius";
 const SYSTEM_CONFIG: &str = "/etc/freeradius/3.0";

@@ -3,18 +3,17 @@
 //! `authorized_keys`, pid file, log. It accepts public keys for the user running the tests
 //! (root in CI, hence `PermitRootLogin prohibit-password`).
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::free_port;
-use super::gateway::read_or_empty;
 use super::keys::ClientKey;
 use super::process::{describe, kill_child, run_with_timeout, stdout};
+use super::servers::{free_port, read_or_empty};
 
 const SSHD: &str = "/usr/sbin/sshd";
 const START_TIMEOUT: Duration = Duration::from_secs(20);

@@ -1,13 +1,14 @@
 //! What the shell's own integration tests share: a real OpenSSH sshd target on loopback, a
 //! gateway in a temp dir, and a [`Terminal`] driven from the test like the SSH frontend
 //! would drive it.
+//!
+//! The sshd target is the end-to-end harness's own [`Sshd`] (`tests/common`), included
+//! here with the few modules it stands on, not copied.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse_core::targets::{self, CredentialKind, Grantee, NewTarget};
 use gatehouse_core::users::{self, NewUser};
@@ -16,100 +17,18 @@ use gatehouse_shell::{Input, Output, Terminal, Visitor};
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-/// A running sshd; dropping it kills it.
-pub struct Sshd {
-    pub port: u16,
-    pub host_key: String,
-    pub client_key: String,
-    pub user: String,
-    pub dir: TempDir,
-    child: Child,
-}
+// The end-to-end harness's sshd and what it needs: key pairs, processes with deadlines,
+// free ports and log files.
+#[path = "../../../tests/common/keys.rs"]
+pub mod keys;
+#[path = "../../../tests/common/process.rs"]
+pub mod process;
+#[path = "../../../tests/common/servers.rs"]
+pub mod servers;
+#[path = "../../../tests/common/sshd.rs"]
+pub mod sshd;
 
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
-        .arg(path)
-        .status()
-        .expect("running ssh-keygen")
-        .success();
-    assert!(ok, "ssh-keygen failed");
-}
-
-fn pub_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .expect("reading a public key")
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn current_user() -> String {
-    let out = Command::new("id").arg("-un").output().expect("running id");
-    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if name.is_empty() { "root".into() } else { name }
-}
-
-impl Sshd {
-    pub fn start() -> Sshd {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path();
-        keygen(&d.join("host"));
-        keygen(&d.join("client"));
-        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).expect("authorized_keys");
-        let _ = std::fs::create_dir_all("/run/sshd");
-        for _ in 0..4 {
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-            let conf = format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host\nPidFile {d}/pid\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n",
-                d = d.display()
-            );
-            std::fs::write(d.join("sshd_config"), conf).expect("sshd_config");
-            let log = std::fs::File::create(d.join("log")).expect("log");
-            let child = Command::new("/usr/sbin/sshd")
-                .args(["-D", "-e", "-f"])
-                .arg(d.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("starting sshd");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut child = Some(child);
-            while Instant::now() < deadline {
-                let text = std::fs::read_to_string(d.join("log")).unwrap_or_default();
-                if text.contains("Server listening") {
-                    return Sshd {
-                        port,
-                        host_key: pub_line(&d.join("host.pub")),
-                        client_key: std::fs::read_to_string(d.join("client")).expect("client key"),
-                        user: current_user(),
-                        child: child.take().expect("child is set until returned"),
-                        dir,
-                    };
-                }
-                if let Some(Ok(Some(_))) = child.as_mut().map(|c| c.try_wait()) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if let Some(mut c) = child {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-        panic!("sshd did not start: {}", std::fs::read_to_string(d.join("log")).unwrap_or_default());
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use sshd::Sshd;
 
 /// A gateway in a temp dir with one user, `alice`.
 pub struct World {
@@ -128,8 +47,10 @@ impl World {
         World { gw, dir }
     }
 
-    /// Adds `sshd` as target `name` (key credential), optionally pinned, granted to alice.
-    pub async fn add_target(&self, name: &str, sshd: &Sshd, host_key: Option<&str>) {
+    /// Adds `sshd` as target `name`, reached with the private key in `key_file`, optionally
+    /// pinned, granted to alice.
+    pub async fn add_target(&self, name: &str, sshd: &Sshd, key_file: &Path, host_key: Option<&str>) {
+        let key = std::fs::read_to_string(key_file).expect("reading the target's key");
         targets::create(
             &self.gw.db,
             &self.gw.vault,
@@ -139,7 +60,7 @@ impl World {
                 port: sshd.port,
                 username: &sshd.user,
                 credential_kind: CredentialKind::Key,
-                credential: &sshd.client_key,
+                credential: &key,
                 host_key,
             },
         )

@@ -1,19 +1,20 @@
 //! "My account": the user's second factors — overview, backup codes, access keyword,
-//! removal (confirmed by a current factor) — and the authenticator-app enrollment that
-//! also serves as the forced-enrollment page. Every change here needs a fresh proof
-//! (`super::confirm`) and is mailed to the user.
+//! removal (confirmed by a current factor). The authenticator-app enrollment, which also
+//! serves as the forced-enrollment page, is `super::totp`. Every change here needs a
+//! fresh proof (`super::confirm`) and is mailed to the user.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
-use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, totp};
+use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::sudo::{self, Change};
 use gatehouse_core::web_sessions::ProofKind;
 use gatehouse_core::{Gateway, login};
 
 use super::confirm;
+use super::totp::totp_page;
 
 use crate::error::WebResult;
 use crate::form::{CsrfForm, Empty};
@@ -57,22 +58,6 @@ struct AccountPage {
 }
 
 #[derive(askama::Template)]
-#[template(path = "totp.html")]
-struct TotpPage {
-    c: Chrome,
-    sub: &'static str,
-    n: Notice,
-    forced: bool,
-    totp_allowed: bool,
-    keyword_allowed: bool,
-    /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
-    yubikey_allowed: bool,
-    qr_svg: String,
-    key: String,
-    uri: String,
-}
-
-#[derive(askama::Template)]
 #[template(path = "codes.html")]
 struct CodesPage {
     c: Chrome,
@@ -81,7 +66,7 @@ struct CodesPage {
 }
 
 /// The methods this user may enroll (global set narrowed by their groups).
-async fn allowed(gw: &Gateway, a: &Authed) -> WebResult<MethodSet> {
+pub(super) async fn allowed(gw: &Gateway, a: &Authed) -> WebResult<MethodSet> {
     Ok(policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all))
 }
 
@@ -137,7 +122,7 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
 }
 
 /// Whether the user may bind a YubiKey here: allowed for them and configured.
-fn yubikey_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
+pub(super) fn yubikey_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
     allowed.contains(Method::Yubikey) && gw.config.yubikey.enabled()
 }
 
@@ -323,152 +308,4 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
     .await?;
     grant.done(&gw, &Change::FactorRemoved(method)).await?;
     Ok(Redirect::to("/account?ok=removed").into_response())
-}
-
-async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n: Notice) -> WebResult {
-    let allowed = allowed(gw, a).await?;
-    let seed = totp::NewSeed::generate();
-    let uri = seed.uri(&a.user.name);
-    let qr_svg = qr_svg(&uri);
-    let mut chrome = a.chrome.clone().with_section("account");
-    chrome.nav = chrome.nav && !forced;
-    let mut resp = page(
-        status,
-        &TotpPage {
-            c: chrome,
-            sub: "factors",
-            n,
-            forced,
-            totp_allowed: allowed.contains(Method::Totp),
-            keyword_allowed: allowed.contains(Method::Keyword),
-            yubikey_allowed: yubikey_usable(gw, &allowed),
-            qr_svg,
-            key: seed.base32(),
-            uri,
-        },
-    );
-    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    Ok(resp)
-}
-
-/// The QR code of `text` as inline SVG (no script, no image request).
-fn qr_svg(text: &str) -> String {
-    match qrcode::QrCode::new(text.as_bytes()) {
-        Ok(code) => code.render::<qrcode::render::svg::Color>().min_dimensions(220, 220).quiet_zone(true).build(),
-        Err(e) => {
-            tracing::error!(error = %e, "QR code could not be built");
-            String::new()
-        }
-    }
-}
-
-/// `GET /enroll`: the forced-enrollment page (plain account page once nothing is due).
-pub async fn enroll(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
-    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
-    if !forced {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/enroll").await? {
-        return Ok(to_confirm);
-    }
-    totp_page(&gw, &a, true, StatusCode::OK, Notice::none()).await
-}
-
-/// `GET /account/totp`: a new seed, its QR code, manual key and URI.
-pub async fn totp_form(State(gw): State<Gateway>, Enrolling(a): Enrolling) -> WebResult {
-    if let Some(to_confirm) = confirm::form_gate(&gw, &a, "/account/totp").await? {
-        return Ok(to_confirm);
-    }
-    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
-    totp_page(&gw, &a, forced, StatusCode::OK, Notice::none()).await
-}
-
-#[derive(serde::Deserialize)]
-pub struct TotpForm {
-    #[serde(default)]
-    seed: String,
-    #[serde(default)]
-    code: String,
-}
-
-/// `POST /account/totp`: stores the seed once a code from it is confirmed; that code's
-/// step is recorded so it cannot be used again to log in.
-pub async fn totp_confirm(
-    State(gw): State<Gateway>,
-    Enrolling(a): Enrolling,
-    CsrfForm(f): CsrfForm<TotpForm>,
-) -> WebResult {
-    let forced = matches!(policy::requirement(&gw.db, &a.user).await?, Requirement::MustEnroll { .. });
-    let grant = match confirm::grant(&gw, &a, "/account/totp", if forced { "/enroll" } else { "/account/totp" }).await?
-    {
-        Ok(grant) => grant,
-        Err(to_confirm) => return Ok(to_confirm),
-    };
-    if !allowed(&gw, &a).await?.contains(Method::Totp) {
-        return totp_page(
-            &gw,
-            &a,
-            forced,
-            StatusCode::BAD_REQUEST,
-            Notice::error("code", "Authenticator apps are not allowed for your account."),
-        )
-        .await;
-    }
-    let Ok(seed) = totp::NewSeed::from_base32(&f.seed) else {
-        return totp_page(
-            &gw,
-            &a,
-            forced,
-            StatusCode::BAD_REQUEST,
-            Notice::error("code", "The form lost its key; scan the new code and try again."),
-        )
-        .await;
-    };
-    if f.code.trim().is_empty() {
-        return totp_again(&gw, &a, forced, &seed, "Enter the 6-digit code from the app.").await;
-    }
-    let Some(step) = seed.check(&f.code) else {
-        return totp_again(
-            &gw,
-            &a,
-            forced,
-            &seed,
-            "That code does not match. Check the time on your phone and enter the current code.",
-        )
-        .await;
-    };
-    totp::enroll(&gw, a.user.id, &seed, Some(step)).await?;
-    gw.audit(
-        AuditEvent::new(AuditKind::FactorEnroll, Outcome::Success)
-            .actor(a.user.name.clone())
-            .user(a.user.name.clone())
-            .source(a.source.clone())
-            .detail("totp via web"),
-    )
-    .await?;
-    grant.done(&gw, &Change::Totp).await?;
-    Ok(Redirect::to("/account?ok=totp").into_response())
-}
-
-/// The enrollment page again with the same seed (the user already scanned it).
-async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed, msg: &str) -> WebResult {
-    let allowed = allowed(gw, a).await?;
-    let uri = seed.uri(&a.user.name);
-    let mut chrome = a.chrome.clone().with_section("account");
-    chrome.nav = chrome.nav && !forced;
-    Ok(page(
-        StatusCode::BAD_REQUEST,
-        &TotpPage {
-            c: chrome,
-            sub: "factors",
-            n: Notice::error("code", msg),
-            forced,
-            totp_allowed: true,
-            keyword_allowed: allowed.contains(Method::Keyword),
-            yubikey_allowed: yubikey_usable(gw, &allowed),
-            qr_svg: qr_svg(&uri),
-            key: seed.base32(),
-            uri,
-        },
-    ))
 }

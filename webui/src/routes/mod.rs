@@ -9,6 +9,7 @@ pub mod email;
 pub mod factor_step;
 pub mod login;
 pub mod statics;
+pub mod totp;
 pub mod yubikey;
 
 use axum::Router;
@@ -26,10 +27,10 @@ pub fn router() -> Router<Gateway> {
         .route("/login", get(login::form).post(login::submit))
         .route("/login/factor", get(login::factor_form).post(login::factor_submit))
         .route("/logout", post(login::logout))
-        .route("/enroll", get(account::enroll))
+        .route("/enroll", get(totp::enroll))
         .route("/account", get(account::overview))
         .route("/account/confirm", get(confirm::form).post(confirm::submit))
-        .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
+        .route("/account/totp", get(totp::totp_form).post(totp::totp_confirm))
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
         .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))

@@ -1,78 +1,24 @@
 //! The SSH login: the primary credential (public key, password, or a password asked over
-//! keyboard-interactive), then the two-factor gate over keyboard-interactive.
+//! keyboard-interactive), then the two-factor gate over keyboard-interactive
+//! ([`second_factor`]). [`replies`] holds what each turn answers.
 //!
 //! Every decision fails closed: a database error refuses the login. Real failures (wrong
 //! password, wrong code) take at least [`FAILURE_FLOOR`], so their timing tells nothing.
 
-use std::borrow::Cow;
-use std::time::Duration;
+mod replies;
+mod second_factor;
 
 use gatehouse_core::access::{Admitted, Passage};
-use gatehouse_core::factors::{LoginContext, Verdict};
-use gatehouse_core::lockout::Lock;
 use gatehouse_core::login::{self, Next, Primary, PrimaryStep, Typed, slow_down};
-use gatehouse_core::time::format_utc;
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
 use russh::keys::PublicKey;
 use russh::server::{Auth, Response};
-use russh::{MethodKind, MethodSet};
 use tokio::time::Instant;
 
 use crate::connection::{AuthState, Connection, GateState};
-use crate::gate::{Gate, Prompt, Step};
-
-fn reject() -> Auth {
-    Auth::Reject { proceed_with_methods: None, partial_success: false }
-}
-
-/// Refuse and offer nothing more: the client stops trying.
-fn refuse_for_good() -> Auth {
-    Auth::Reject { proceed_with_methods: Some(MethodSet::empty()), partial_success: false }
-}
-
-fn continue_with_gate() -> Auth {
-    Auth::Reject {
-        proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
-        partial_success: true,
-    }
-}
-
-fn ask(prompt: Prompt) -> Auth {
-    Auth::Partial {
-        name: Cow::Borrowed(""),
-        instructions: Cow::Owned(prompt.instructions),
-        prompts: Cow::Owned(vec![(Cow::Owned(prompt.text), prompt.echo)]),
-    }
-}
-
-fn notice(text: String) -> Auth {
-    Auth::Partial { name: Cow::Borrowed(""), instructions: Cow::Owned(text), prompts: Cow::Owned(vec![]) }
-}
-
-/// What a user is told when the gateway itself failed while checking their login: not
-/// their fault, so it says so and when to try again, without the error's detail (that is
-/// in the log).
-fn failure_notice(e: &gatehouse_core::Error) -> String {
-    let why = match e {
-        gatehouse_core::Error::Database(_) => "its database is not available",
-        _ => "an internal error occurred",
-    };
-    format!("The gateway could not check your login: {why}.\nThe login is refused; try again in a moment.")
-}
-
-fn lock_notice(lock: Lock) -> String {
-    match lock {
-        Lock::User { until } => format!(
-            "This account is locked after too many failed attempts, until {}.\nTry again later or ask an administrator to unlock it.",
-            format_utc(until)
-        ),
-        Lock::Source { until } => format!(
-            "Too many failed attempts from your address: logins from it are blocked until {}.",
-            format_utc(until)
-        ),
-    }
-}
+use crate::gate::{Gate, Prompt};
+use replies::{ask, continue_with_gate, lock_notice, notice, refuse_for_good, reject};
 
 impl Connection {
     /// Any auth request: the user name must stay the same, and a finished or refused
@@ -259,160 +205,6 @@ impl Connection {
             Err(e) => {
                 tracing::error!(error = %e, "deciding the second factor failed; refusing");
                 reject()
-            }
-        }
-    }
-
-    /// Makes sure the challenge matches the gate's current method (starting it with core
-    /// when the method changed) and shows its instructions with the prompt.
-    async fn prompt_with_challenge(&mut self, mut prompt: Prompt) -> Auth {
-        let ctx = self.login_context();
-        let AuthState::Gate(g) = &mut self.state else {
-            return reject();
-        };
-        let method = g.gate.current();
-        if g.challenge.as_ref().map(|c| c.method) != Some(method) {
-            match login::challenge(&self.gw, &ctx, &g.user, method).await {
-                Ok(Some(c)) => g.challenge = Some(c),
-                Ok(None) => {
-                    prompt.instructions = format!("{} is not available on this gateway.", method.label());
-                    g.challenge = None;
-                    return ask(prompt);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, %method, "starting the challenge failed; refusing");
-                    self.state = AuthState::Refused;
-                    return refuse_for_good();
-                }
-            }
-        }
-        g.gate.set_can_wait(g.challenge.as_ref().is_some_and(|c| c.can_wait));
-        // A follow-up round (RADIUS Access-Challenge) asks the method's own question; a
-        // challenge that can wait says what an empty answer does.
-        if let Some(c) = &g.challenge {
-            if c.state.is_some() {
-                prompt.text = c.prompt.clone();
-            } else if c.can_wait && !prompt.echo {
-                prompt.text = format!("{}{}: ", c.prompt.trim_end().trim_end_matches(':'), g.gate.switch_hint());
-            }
-        }
-        if let Some(c) = &g.challenge
-            && !c.instructions.is_empty()
-        {
-            prompt.instructions = if prompt.instructions.is_empty() {
-                c.instructions.clone()
-            } else {
-                format!("{}\n{}", prompt.instructions, c.instructions)
-            };
-        }
-        ask(prompt)
-    }
-
-    async fn gate_answer(&mut self, answer: String, started: Instant) -> Auth {
-        let ctx = self.login_context();
-        let AuthState::Gate(g) = &mut self.state else {
-            return reject();
-        };
-        match g.gate.input(&answer) {
-            Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
-            Step::Wait(method) => {
-                // Until shortly before the login deadline, and never longer than a push
-                // or link stays valid at the service (the method's own poll says Expired).
-                let deadline = self.accepted_at + Duration::from_secs(self.gw.config.ssh.login_timeout_secs);
-                let limit = deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(5));
-                let verdict = match &mut g.challenge {
-                    Some(c) if c.method == method && c.can_wait => login::wait(&self.gw, &ctx, &g.user, c, limit).await,
-                    _ => Ok(Verdict::Rejected),
-                };
-                let note = match verdict {
-                    Ok(Verdict::Pending) => {
-                        let Step::Ask(prompt) = g.gate.not_yet("Not approved yet.") else {
-                            return refuse_for_good();
-                        };
-                        return self.prompt_with_challenge(prompt).await;
-                    }
-                    Ok(Verdict::Accepted) => "",
-                    Ok(Verdict::Expired) => "The approval request expired.",
-                    Ok(Verdict::Unavailable) => {
-                        "The service that approves this method did not answer. Try again later or use another method."
-                    }
-                    // Denied where it is approved ("this was not me"): the login ends here.
-                    Ok(Verdict::Rejected) => {
-                        self.state = AuthState::Refused;
-                        return notice(format!(
-                            "The login was denied ({}). If you did not start it, change your password.",
-                            method.label()
-                        ));
-                    }
-                    Ok(_) => "The login was not approved.",
-                    Err(e) => {
-                        tracing::error!(error = %e, %method, "waiting for the second factor failed; refusing");
-                        self.state = AuthState::Refused;
-                        return notice(failure_notice(&e));
-                    }
-                };
-                let accepted = note.is_empty();
-                if !accepted {
-                    // The refused approval is spent: the next attempt starts a new one.
-                    g.challenge = None;
-                }
-                let step = g.gate.verdict(accepted, note);
-                self.after_verdict(step, &ctx, started).await
-            }
-            Step::Check { method, answer } => {
-                let verdict = match &mut g.challenge {
-                    Some(c) if c.method == method => login::answer(&self.gw, &ctx, &g.user, c, &answer).await,
-                    _ => Ok(Verdict::Rejected),
-                };
-                let (accepted, note) = match verdict {
-                    Ok(Verdict::Accepted) => (true, ""),
-                    Ok(Verdict::Continue) => {
-                        let Step::Ask(prompt) = g.gate.follow_up() else {
-                            return refuse_for_good();
-                        };
-                        return self.prompt_with_challenge(prompt).await;
-                    }
-                    Ok(v) => (false, login::verdict_text(v).unwrap_or("That answer is not right.")),
-                    Err(e) => {
-                        tracing::error!(error = %e, %method, "second-factor check failed; refusing");
-                        self.state = AuthState::Refused;
-                        slow_down(started).await;
-                        return notice(failure_notice(&e));
-                    }
-                };
-                let step = g.gate.verdict(accepted, note);
-                self.after_verdict(step, &ctx, started).await
-            }
-            Step::Passed(_) | Step::Failed => {
-                self.state = AuthState::Refused;
-                refuse_for_good()
-            }
-        }
-    }
-
-    /// Carries out the gate's step after a verdict: the login passes, asks again, or ends.
-    async fn after_verdict(&mut self, step: Step, ctx: &LoginContext, started: Instant) -> Auth {
-        match step {
-            Step::Passed(method) => {
-                let AuthState::Gate(g) = std::mem::replace(&mut self.state, AuthState::Start) else {
-                    return reject();
-                };
-                let how = format!("{} + {}", g.primary, method);
-                self.finish(g.user, g.primary, &how, Passage::SecondFactor).await
-            }
-            Step::Ask(prompt) => {
-                slow_down(started).await;
-                // A lock caused by this failure ends the login now.
-                if let Ok(Some(lock)) = login::lock_in_force(&self.gw, ctx).await {
-                    self.state = AuthState::Locked;
-                    return notice(lock_notice(lock));
-                }
-                self.prompt_with_challenge(prompt).await
-            }
-            Step::Failed | Step::Check { .. } | Step::Wait(_) => {
-                slow_down(started).await;
-                self.state = AuthState::Refused;
-                refuse_for_good()
             }
         }
     }

@@ -1,0 +1,121 @@
+//! The `factors` table: which methods a user has enrolled, as listed to administrators,
+//! removed and reset, and the row each method stores when it is enrolled.
+
+use super::{Method, backup_codes};
+use crate::{Db, Result};
+
+/// The methods `user_id` has enrolled (backup codes count while any is unused), in a
+/// stable order.
+pub async fn enrolled(db: &Db, user_id: i64) -> Result<Vec<Method>> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT method FROM factors WHERE user_id = $1").bind(user_id).fetch_all(db.pool()).await?;
+    let mut out: Vec<Method> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    if backup_codes::remaining(db, user_id).await? > 0 {
+        out.push(Method::BackupCode);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// An enrolled factor as listed to administrators (no secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnrolledFactor {
+    pub method: Method,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The user's factors with their dates; backup codes as one entry with the count left.
+pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
+    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT method, label, created_at, last_used_at FROM factors WHERE user_id = $1 ORDER BY method",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<EnrolledFactor> = rows
+        .into_iter()
+        .filter_map(|(m, label, created_at, last_used_at)| {
+            Some(EnrolledFactor { method: m.parse().ok()?, label, created_at, last_used_at })
+        })
+        .collect();
+    let (left, created, used): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*) - COUNT(used_at), MIN(created_at), MAX(used_at) FROM backup_codes WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?;
+    if let Some(created_at) = created {
+        out.push(EnrolledFactor {
+            method: Method::BackupCode,
+            label: format!("{left} unused"),
+            created_at,
+            last_used_at: used,
+        });
+    }
+    Ok(out)
+}
+
+/// Removes one method's enrollment (for backup codes: the whole set).
+pub async fn remove(db: &Db, user_id: i64, method: Method) -> Result<bool> {
+    let done = if method == Method::BackupCode {
+        sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(db.pool()).await?
+    } else {
+        sqlx::query("DELETE FROM factors WHERE user_id = $1 AND method = $2")
+            .bind(user_id)
+            .bind(method.as_str())
+            .execute(db.pool())
+            .await?
+    };
+    crate::access::changed(db).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// An administrator's reset: every factor and backup code goes, and the user gets a new
+/// first-login enrollment window. Returns the methods that were enrolled.
+pub async fn reset(db: &Db, user_id: i64) -> Result<Vec<Method>> {
+    let methods = enrolled(db, user_id).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
+        .bind(crate::time::now())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    crate::access::changed(db).await?;
+    Ok(methods)
+}
+
+/// A factor was enrolled: the first-login enrollment window is used up.
+pub(crate) async fn close_enrollment_window(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET enroll_from = NULL WHERE id = $1").bind(user_id).execute(conn).await?;
+    Ok(())
+}
+
+/// Stores or replaces the factor row for `method` (one per method and user), and closes
+/// the user's first-login enrollment window.
+pub(crate) async fn upsert(
+    conn: &mut sqlx::AnyConnection,
+    user_id: i64,
+    method: Method,
+    secret: &str,
+    label: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO factors (user_id, method, secret, label, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, method) DO UPDATE SET secret = excluded.secret, label = excluded.label,
+             created_at = excluded.created_at, last_step = NULL, last_used_at = NULL",
+    )
+    .bind(user_id)
+    .bind(method.as_str())
+    .bind(secret)
+    .bind(label)
+    .bind(crate::time::now())
+    .execute(&mut *conn)
+    .await?;
+    close_enrollment_window(conn, user_id).await
+}
