@@ -13,8 +13,9 @@ use russh::client::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::mpsc;
 
-use crate::recorder::Recorder;
+use crate::recorder::{AfterFailure, Recorder};
 use crate::{Input, Output, Terminal};
+use gatehouse_core::metrics::Direction;
 
 /// How often a running session refreshes its live-session row and checks for a
 /// termination request.
@@ -194,6 +195,7 @@ async fn user_to_target(
         match input.recv().await {
             None => return Ending::UserLeft,
             Some(Input::Data(bytes)) => {
+                watch.gw.metrics.proxied(Direction::ToTarget, bytes.len());
                 if writer.data_bytes(bytes).await.is_err() {
                     return std::future::pending().await;
                 }
@@ -203,6 +205,7 @@ async fn user_to_target(
                 let _ = writer.window_change(c, r, 0, 0).await;
                 if let Some(rec) = watch.recorder
                     && !rec.resize(c, r).await
+                    && rec.write_failed(watch.gw).await == AfterFailure::End
                 {
                     return Ending::RecordingFailed;
                 }
@@ -265,9 +268,11 @@ async fn from_target(
     };
     if let Some(rec) = watch.recorder
         && !rec.output(&bytes).await
+        && rec.write_failed(watch.gw).await == AfterFailure::End
     {
         return Flow::Stop(Ending::RecordingFailed);
     }
+    watch.gw.metrics.proxied(Direction::ToUser, bytes.len());
     let out = if stderr { Output::Stderr(bytes.to_vec()) } else { Output::Data(bytes.to_vec()) };
     if output.send(out).await.is_err() {
         return Flow::Stop(Ending::UserLeft);

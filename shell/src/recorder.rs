@@ -10,10 +10,13 @@
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
+use gatehouse_core::config::OnFailure;
+use gatehouse_core::metrics::Metrics;
 use gatehouse_core::recordings::{self, NewRecording};
 use gatehouse_core::{Db, Gateway, time};
 use tokio::sync::mpsc;
@@ -34,11 +37,50 @@ enum Event {
 pub struct Recorder {
     id: i64,
     db: Db,
+    metrics: Arc<Metrics>,
     queue: mpsc::Sender<Event>,
     started: Instant,
     written: Arc<AtomicU64>,
+    /// Bytes already counted in the metrics.
+    counted: AtomicU64,
     writer: JoinHandle<std::io::Result<()>>,
     path: PathBuf,
+    /// Why the writer stopped, once it has.
+    error: Arc<Mutex<Option<String>>>,
+    /// The recording failed and the session goes on without it (`on_failure = continue`).
+    abandoned: AtomicBool,
+    user: String,
+    target: String,
+}
+
+/// What a session does now that its recording failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// `on_failure = refuse`: the session ends.
+    End,
+    /// `on_failure = continue`: the session goes on unrecorded.
+    Continue,
+}
+
+/// Audits and counts a recording that could not be started or written, and says what the
+/// session does now (the `[recordings] on_failure` policy).
+pub async fn failed(gw: &Gateway, user: &str, target: &str, what: &str, error: &str) -> AfterFailure {
+    gw.metrics.recording_errors.inc();
+    let (after, then) = match gw.config.recordings.on_failure {
+        OnFailure::Refuse => (AfterFailure::End, "the session is refused (recordings.on_failure = refuse)"),
+        OnFailure::Continue => {
+            (AfterFailure::Continue, "the session goes on unrecorded (recordings.on_failure = continue)")
+        }
+    };
+    tracing::error!(user, target, error, "{what}; {then}");
+    let ev = AuditEvent::new(AuditKind::RecordingFailed, Outcome::Failure)
+        .actor("gateway")
+        .user(user.to_string())
+        .detail(format!("{target}: {what} ({error}); {then}"));
+    if let Err(e) = gw.audit(ev).await {
+        tracing::error!(error = %e, "could not audit a failed recording");
+    }
+    after
 }
 
 /// A file name that says what the recording is, made of characters safe anywhere.
@@ -87,12 +129,50 @@ impl Recorder {
         )
         .await?;
         let (queue, rx) = mpsc::channel(QUEUE);
+        let error = Arc::new(Mutex::new(None));
         let writer = {
-            let written = written.clone();
-            tokio::task::spawn_blocking(move || write_events(file, rx, written))
+            let (written, error) = (written.clone(), error.clone());
+            tokio::task::spawn_blocking(move || {
+                let r = write_events(file, rx, written);
+                if let Err(e) = &r
+                    && let Ok(mut slot) = error.lock()
+                {
+                    *slot = Some(e.to_string());
+                }
+                r
+            })
         };
         tracing::info!(recording = id, user, target, path = %path.display(), "recording started");
-        Ok(Recorder { id, db: gw.db.clone(), queue, started: Instant::now(), written, writer, path })
+        Ok(Recorder {
+            id,
+            db: gw.db.clone(),
+            metrics: gw.metrics.clone(),
+            queue,
+            started: Instant::now(),
+            counted: AtomicU64::new(written.load(Ordering::Relaxed)),
+            written,
+            writer,
+            path,
+            error,
+            abandoned: AtomicBool::new(false),
+            user: user.to_string(),
+            target: target.to_string(),
+        })
+    }
+
+    /// The recording failed while the session runs: audited and counted once; says
+    /// whether the session ends or goes on unrecorded (then nothing more is recorded).
+    pub async fn write_failed(&self, gw: &Gateway) -> AfterFailure {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return AfterFailure::Continue;
+        }
+        let why = self.error.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "the writer stopped".into());
+        let what = format!("recording {} could not be written", self.id);
+        let after = failed(gw, &self.user, &self.target, &what, &why).await;
+        if after == AfterFailure::Continue {
+            self.abandoned.store(true, Ordering::Relaxed);
+        }
+        after
     }
 
     pub fn id(&self) -> i64 {
@@ -107,18 +187,27 @@ impl Recorder {
     /// Records output sent to the user. False when the recording has failed (the caller
     /// ends the session: an unrecorded session is not allowed to go on).
     pub async fn output(&self, bytes: &[u8]) -> bool {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return true;
+        }
         let t = self.started.elapsed().as_secs_f64();
         self.queue.send(Event::Output(t, bytes.to_vec())).await.is_ok()
     }
 
     /// Records a terminal resize.
     pub async fn resize(&self, cols: u32, rows: u32) -> bool {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return true;
+        }
         let t = self.started.elapsed().as_secs_f64();
         self.queue.send(Event::Resize(t, cols, rows)).await.is_ok()
     }
 
     /// Refreshes the size in the index (called periodically while the session runs).
     pub async fn update_index(&self) {
+        let size = self.size();
+        let before = self.counted.swap(size, Ordering::Relaxed);
+        self.metrics.recording_bytes.inc_by(size.saturating_sub(before));
         if let Err(e) = recordings::update_size(&self.db, self.id, self.size()).await {
             tracing::warn!(recording = self.id, error = %e, "could not update the recording size");
         }
@@ -126,10 +215,16 @@ impl Recorder {
 
     /// Waits for every queued event to reach the file and marks the recording ended.
     pub async fn finish(self) -> Result<u64, ShellError> {
-        let Recorder { id, db, queue, written, writer, path, .. } = self;
+        let Recorder { id, db, metrics, queue, written, counted, writer, path, abandoned, .. } = self;
         drop(queue);
         let outcome = writer.await;
         let size = written.load(Ordering::Relaxed);
+        metrics.recording_bytes.inc_by(size.saturating_sub(counted.load(Ordering::Relaxed)));
+        if abandoned.load(Ordering::Relaxed) {
+            // Already audited when it failed; the file plays up to that point.
+            recordings::finish(&db, id, size).await?;
+            return Ok(size);
+        }
         recordings::finish(&db, id, size).await?;
         match outcome {
             Ok(Ok(())) => {

@@ -22,7 +22,7 @@ use russh::client::Msg;
 
 use crate::error::ShellError;
 use crate::proxy::{self, Ending, Watch};
-use crate::recorder::Recorder;
+use crate::recorder::{self, AfterFailure, Recorder};
 use crate::sanitize::for_terminal;
 use crate::target_client;
 use crate::{Terminal, Visitor};
@@ -156,7 +156,21 @@ async fn start_recording(
         return Ok(None);
     }
     let (w, h) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
-    Ok(Some(Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await?))
+    match Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => match recorder::failed(
+            gw,
+            &visitor.user.name,
+            &target.name,
+            "the recording could not start",
+            &e.to_string(),
+        )
+        .await
+        {
+            AfterFailure::End => Err(e),
+            AfterFailure::Continue => Ok(None),
+        },
+    }
 }
 
 /// Audits and logs a session that has just started.
