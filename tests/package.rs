@@ -1,7 +1,8 @@
 //! The Debian package, end to end on this machine (the suite runs as root): `cargo deb`
 //! builds it from the binary under test, `dpkg -i` installs it, `systemd-analyze verify`
 //! checks the installed unit, the unit's own command line runs the way systemd would run
-//! it (a user of its own, no new privileges, only the state directory writable by it),
+//! it (the package's system user, no new privileges, the unit's umask, the state
+//! directory its own),
 //! the real `ssh` logs in through it, and `dpkg --purge` takes everything away again.
 
 mod common;
@@ -15,8 +16,8 @@ use common::{Ssh, describe, free_port, run_with_timeout, stdout};
 const UNIT: &str = "/usr/lib/systemd/system/gatehouse.service";
 const CONFIG: &str = "/etc/gatehouse/gatehouse.toml";
 const STATE: &str = "/var/lib/gatehouse";
-/// The user the unit's process runs as here (systemd would pick one for DynamicUser).
-const UID: &str = "61999";
+/// The system user the package makes and the unit runs as.
+const USER: &str = "gatehouse";
 
 fn run(program: &str, args: &[&str]) -> Output {
     run_with_timeout(Command::new(program).args(args), None, Duration::from_secs(600))
@@ -54,11 +55,11 @@ fn exec_start() -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
 }
 
-/// Runs `argv` as the unit would: as its own user, with no new privileges and no
+/// Runs `argv` as the unit would: as its user, with no new privileges and no
 /// capabilities, the unit's umask, the listen addresses moved to free ports.
 fn as_the_unit(argv: &[String], env: &[(String, String)]) -> Command {
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid", UID, "--regid", UID, "--clear-groups", "--no-new-privs", "--inh-caps=-all"]);
+    cmd.args(["--reuid", USER, "--regid", USER, "--init-groups", "--no-new-privs", "--inh-caps=-all"]);
     // UMask=0077, as in the unit.
     cmd.args(["/bin/sh", "-c", "umask 0077; exec \"$0\" \"$@\""]);
     cmd.args(argv);
@@ -108,7 +109,7 @@ fn the_package_installs_runs_as_its_unit_and_purges() {
     ok("systemd-analyze", &["verify", UNIT]);
     let unit = std::fs::read_to_string(UNIT).unwrap();
     for hardening in
-        ["DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+        ["User=gatehouse", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
     {
         assert!(unit.contains(hardening), "{hardening} missing from the unit");
     }
@@ -117,7 +118,8 @@ fn the_package_installs_runs_as_its_unit_and_purges() {
     // The state directory systemd would make (StateDirectory=, mode 0700, the unit's user).
     let _ = std::fs::remove_dir_all(STATE);
     std::fs::create_dir_all(STATE).unwrap();
-    ok("chown", &[&format!("{UID}:{UID}"), STATE]);
+    ok("chown", &[&format!("{USER}:{USER}"), STATE]);
+    let uid = stdout(&ok("id", &["-u", USER])).trim().to_string();
     ok("chmod", &["0700", STATE]);
     let (ssh_port, web_port) = (free_port(), free_port());
     let env = vec![
@@ -157,7 +159,7 @@ fn the_package_installs_runs_as_its_unit_and_purges() {
     // Everything it wrote is in the state directory, the unit's user's alone.
     for file in ["gatehouse.db", "secret.key", "web-tls-cert.pem", "web-tls-key.pem"] {
         let meta = std::fs::metadata(Path::new(STATE).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta).to_string(), UID, "{file}");
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta).to_string(), uid, "{file}");
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077, 0, "{file} is private");
     }
     drop(_service);
@@ -167,4 +169,5 @@ fn the_package_installs_runs_as_its_unit_and_purges() {
     for gone in ["/usr/bin/gatehouse", UNIT, CONFIG, STATE] {
         assert!(!Path::new(gone).exists(), "{gone} is still there after the purge");
     }
+    assert!(!run("id", &["-u", USER]).status.success(), "the user {USER} is still there after the purge");
 }
