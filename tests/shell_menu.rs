@@ -64,7 +64,9 @@ finish
     assert_eq!(files.len(), 2, "{files:?}");
     let rows = b.sql("SELECT user_name, target_name, ended_at IS NOT NULL, size > 0 FROM recordings ORDER BY id");
     assert_eq!(rows.trim(), "alice|db1|1|1\nalice|db1|1|1");
-    let first = std::fs::read_to_string(&files[0]).unwrap();
+    // Finished recordings are compressed.
+    assert!(files.iter().all(|f| f.to_string_lossy().ends_with(".cast.gz")), "{files:?}");
+    let first = shell_support::read_recording(&files[0]);
     let header: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
     assert_eq!(header["version"], 2);
     assert!(header["width"].as_u64().unwrap() > 0 && header["height"].as_u64().unwrap() > 0);
@@ -75,7 +77,7 @@ finish
     }
     // asciinema itself accepts the file and replays the output.
     let played = shell_support::asciinema_cat(
-        files.iter().find(|f| std::fs::read_to_string(f).unwrap().contains("marker-42")).unwrap(),
+        files.iter().find(|f| shell_support::read_recording(f).contains("marker-42")).unwrap(),
     );
     assert!(played.status.success(), "{}", describe(&played));
     assert!(stdout(&played).contains("marker-42"));

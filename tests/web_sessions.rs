@@ -76,6 +76,18 @@ expect eof
         serde_json::from_str(cast.body.lines().next().unwrap_or("")).expect("a JSON header line");
     assert_eq!(header["version"], 2, "{header}");
     assert!(cast.body.contains("marker-42"), "the file holds the session");
+    // The finished recording is stored gzipped: a client that accepts gzip gets it as it is.
+    assert!(b.sql("SELECT path FROM recordings").trim().ends_with(".cast.gz"));
+    let gz = admin
+        .client
+        .get(format!("{}/admin/recordings/{rec}/cast", b.gw.web_url()))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET the cast with gzip");
+    assert_eq!(gz.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+    let bytes = gz.bytes().await.expect("the body");
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip stream");
 
     let driver = start_driver();
     let c = browser(&driver).await;

@@ -213,8 +213,9 @@ impl Recorder {
         }
     }
 
-    /// Waits for every queued event to reach the file and marks the recording ended.
-    pub async fn finish(self) -> Result<u64, ShellError> {
+    /// Waits for every queued event to reach the file, marks the recording ended and, with
+    /// `compress`, gzips the file.
+    pub async fn finish(self, compress: bool) -> Result<u64, ShellError> {
         let Recorder { id, db, metrics, queue, written, counted, writer, path, abandoned, .. } = self;
         drop(queue);
         let outcome = writer.await;
@@ -229,10 +230,55 @@ impl Recorder {
         match outcome {
             Ok(Ok(())) => {
                 tracing::info!(recording = id, size, path = %path.display(), "recording finished");
+                if compress {
+                    gzip_in_place(&db, id, path).await;
+                }
                 Ok(size)
             }
             Ok(Err(e)) => Err(ShellError::Recording(format!("{}: {e}", path.display()))),
             Err(e) => Err(ShellError::Recording(format!("writer task: {e}"))),
+        }
+    }
+}
+
+/// Replaces a finished recording's file by its gzip (`NAME.gz`, written whole and synced
+/// before the original goes) and points the index at it. On any failure the plain file
+/// stays and stays indexed: a recording is never lost to its compression.
+async fn gzip_in_place(db: &Db, id: i64, path: PathBuf) {
+    let plain = path.clone();
+    let made = tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, u64)> {
+        let gz = plain.with_extension("cast.gz");
+        let mut input = std::fs::File::open(&plain)?;
+        let out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&gz)?;
+        let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        let copied = std::io::copy(&mut input, &mut encoder).and_then(|_| encoder.finish()).and_then(|f| {
+            f.sync_all()?;
+            f.metadata()
+        });
+        match copied {
+            Ok(meta) => Ok((gz, meta.len())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&gz);
+                Err(e)
+            }
+        }
+    })
+    .await;
+    let (gz, size) = match made {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return tracing::warn!(recording = id, error = %e, "recording kept uncompressed"),
+        Err(e) => return tracing::warn!(recording = id, error = %e, "recording kept uncompressed"),
+    };
+    let name = gz.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    match recordings::compressed(db, id, &name, size).await {
+        Ok(()) => {
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                tracing::warn!(recording = id, error = %e, "the uncompressed recording could not be removed");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(recording = id, error = %e, "recording kept uncompressed");
+            let _ = tokio::fs::remove_file(&gz).await;
         }
     }
 }
@@ -300,7 +346,7 @@ mod tests {
         assert!(rec.resize(100, 30).await);
         rec.update_index().await;
         let id = rec.id();
-        let size = rec.finish().await.unwrap();
+        let size = rec.finish(false).await.unwrap();
 
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(size, text.len() as u64);

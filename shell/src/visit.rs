@@ -227,7 +227,7 @@ async fn register(
 /// After a session: the recording is closed and the live row removed.
 async fn wind_down(gw: &Gateway, recorder: Option<Recorder>, live_id: Option<i64>) {
     if let Some(rec) = recorder
-        && let Err(e) = rec.finish().await
+        && let Err(e) = rec.finish(gw.config.recordings.compress).await
     {
         tracing::error!(error = %e, "recording did not finish cleanly");
     }

@@ -131,9 +131,14 @@ async fn menu_connects_records_and_returns() {
     let rec = &recs[0];
     assert_eq!((rec.user_name.as_str(), rec.target_name.as_str()), ("alice", "web1"));
     assert!(rec.ended_at.is_some());
+    // Finished, the recording is gzipped; the index holds the compressed file's size.
     let path = recordings::file_path(&world.gw.config, rec).unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(rec.size as usize, text.len());
+    assert!(rec.path.ends_with(".cast.gz"), "{}", rec.path);
+    let packed = std::fs::read(&path).unwrap();
+    assert_eq!(rec.size as usize, packed.len());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(packed.as_slice()), &mut text).unwrap();
+    assert!(!path.with_extension("").exists(), "the uncompressed file is gone");
     let lines: Vec<serde_json::Value> =
         text.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
     assert_eq!(lines[0]["version"], 2);

@@ -107,7 +107,12 @@ impl Bastion {
     pub fn recording_files(&self) -> Vec<PathBuf> {
         let dir = self.gw.data_dir().join("recordings");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|it| it.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "cast")).collect())
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".cast") || s.ends_with(".cast.gz")))
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         files
@@ -151,10 +156,26 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Output {
     run_with_timeout(Command::new(program).args(args), None, timeout)
 }
 
-/// `asciinema cat FILE`: asciinema's own parser replays a recording to stdout. It reads
+/// The text of a recording file; a compressed one (`.cast.gz`) through `gunzip`.
+pub fn read_recording(file: &Path) -> String {
+    if file.to_str().is_some_and(|s| s.ends_with(".gz")) {
+        let out = run_with_timeout(Command::new("gunzip").arg("-c").arg(file), None, Duration::from_secs(30));
+        assert!(out.status.success(), "gunzip {}: {}", file.display(), describe(&out));
+        stdout(&out)
+    } else {
+        std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+}
+
+/// `asciinema cat FILE`: asciinema's own parser replays a recording to stdout (a
+/// compressed one, `.cast.gz`, after `gunzip`, as an administrator plays it). It reads
 /// its controls from /dev/tty, so it runs under `script`, which gives it a terminal.
 pub fn asciinema_cat(file: &Path) -> Output {
-    let command = format!("asciinema cat '{}'", file.display());
+    let command = if file.to_str().is_some_and(|s| s.ends_with(".gz")) {
+        format!("gunzip -c '{}' > '{}.cast' && asciinema cat '{}.cast'", file.display(), file.display(), file.display())
+    } else {
+        format!("asciinema cat '{}'", file.display())
+    };
     run("script", &["-qec", &command, "/dev/null"], Duration::from_secs(30))
 }
 

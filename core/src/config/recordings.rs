@@ -26,11 +26,14 @@ pub struct RecordingsConfig {
     pub max_total_gb: f64,
     /// `refuse` (default) or `continue`.
     pub on_failure: OnFailure,
+    /// Finished recordings are gzipped (`.cast.gz`; the web player reads them as they are,
+    /// `asciinema play` after `gunzip`).
+    pub compress: bool,
 }
 
 impl Default for RecordingsConfig {
     fn default() -> Self {
-        RecordingsConfig { max_age_days: 0, max_total_gb: 0.0, on_failure: OnFailure::Refuse }
+        RecordingsConfig { max_age_days: 0, max_total_gb: 0.0, on_failure: OnFailure::Refuse, compress: true }
     }
 }
 

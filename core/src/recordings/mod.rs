@@ -111,6 +111,21 @@ pub async fn update_size(db: &Db, id: i64, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Points a recording at its compressed file (a plain name in the same folder) and
+/// records that file's size.
+pub async fn compressed(db: &Db, id: i64, path: &str, size: u64) -> Result<()> {
+    if !is_plain_file_name(path) {
+        return Err(Error::invalid("recording file", "must be a plain file name"));
+    }
+    sqlx::query("UPDATE recordings SET path = $1, size = $2 WHERE id = $3")
+        .bind(path)
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// Marks a recording as ended now, with its final size.
 pub async fn finish(db: &Db, id: i64, size: u64) -> Result<()> {
     sqlx::query("UPDATE recordings SET ended_at = $1, size = $2 WHERE id = $3")

@@ -92,7 +92,12 @@ pub async fn player(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<S
 
 /// `GET /admin/recordings/{id}/cast`: the asciicast v2 file, for the player and for
 /// `asciinema play`.
-pub async fn cast(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<String>) -> WebResult {
+pub async fn cast(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> WebResult {
     let r = the_recording(&gw, &id).await?;
     let path = recordings::file_path(&gw.config, &r)?;
     let body = match tokio::fs::read(&path).await {
@@ -106,7 +111,28 @@ pub async fn cast(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<Str
         Err(e) => return Err(WebError::Internal(gatehouse_core::Error::io(&path, e))),
     };
     tracing::info!(admin = %a.user.name, recording = r.id, "recording downloaded");
+    // A compressed recording goes as it is to a browser (it unpacks gzip itself), and
+    // unpacked to a client that does not say it accepts gzip.
+    let gzipped = r.path.ends_with(".gz");
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+    let (body, encoded) = match (gzipped, accepts_gzip) {
+        (true, false) => {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body.as_slice()), &mut plain)
+                .map_err(|e| WebError::Internal(gatehouse_core::Error::io(&path, e)))?;
+            (plain, false)
+        }
+        (g, _) => (body, g),
+    };
     let mut resp = body.into_response();
+    if encoded {
+        resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
