@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{AuditKind, Outcome, completed, enrollment_closed, event};
 use crate::access::Passage;
 use crate::factors::{LoginContext, Method, Verdict};
+use crate::lockout::Lock;
 use crate::policy::{self, Requirement};
 use crate::users::User;
 use crate::{Gateway, Result};
@@ -100,4 +101,29 @@ pub fn verdict_text(verdict: Verdict) -> Option<&'static str> {
             "The server that checks this method did not answer, so the answer was not accepted. Try again later or use another method.",
         ),
     }
+}
+
+/// What the user reads when a lock refuses the login, on every front end.
+pub fn lock_text(lock: Lock) -> String {
+    match lock {
+        Lock::User { until } => format!(
+            "Too many failed attempts: this account is locked until {}.\nTry again later or ask an administrator to unlock it.",
+            crate::time::format_utc(until)
+        ),
+        Lock::Source { until } => format!(
+            "Too many failed attempts from your address: logins from it are blocked until {}.",
+            crate::time::format_utc(until)
+        ),
+    }
+}
+
+/// What the user reads when the gateway itself failed while checking the login: not
+/// their fault, so it says so and when to try again, without the error's detail (that is
+/// in the log).
+pub fn failure_text(e: &crate::Error) -> String {
+    let why = match e {
+        crate::Error::Database(_) => "its database is not available",
+        _ => "an internal error occurred",
+    };
+    format!("The gateway could not check your login: {why}.\nThe login is refused; try again in a moment.")
 }

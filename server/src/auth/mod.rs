@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::connection::{AuthState, Connection, GateState};
 use crate::gate::{Gate, Prompt};
-use replies::{ask, continue_with_gate, lock_notice, notice, refuse_for_good, reject};
+use replies::{ask, continue_with_gate, notice, refuse_for_good, reject};
 
 impl Connection {
     /// Any auth request: the user name must stay the same, and a finished or refused
@@ -99,7 +99,7 @@ impl Connection {
                 match login::refuse_if_locked(&self.gw, &ctx).await {
                     Ok(Some(lock)) => {
                         self.state = AuthState::Locked;
-                        notice(lock_notice(lock))
+                        notice(gatehouse_core::login::lock_text(lock))
                     }
                     Ok(None) => {
                         self.state = AuthState::AwaitingPassword;

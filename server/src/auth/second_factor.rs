@@ -10,7 +10,7 @@ use gatehouse_core::login::{self, slow_down};
 use russh::server::Auth;
 use tokio::time::Instant;
 
-use super::replies::{ask, failure_notice, lock_notice, notice, refuse_for_good, reject};
+use super::replies::{ask, notice, refuse_for_good, reject};
 use crate::connection::{AuthState, Connection};
 use crate::gate::{Prompt, Step};
 
@@ -116,7 +116,7 @@ impl Connection {
             Err(e) => {
                 tracing::error!(error = %e, %method, "waiting for the second factor failed; refusing");
                 self.state = AuthState::Refused;
-                return notice(failure_notice(&e));
+                return notice(gatehouse_core::login::failure_text(&e));
             }
         };
         let accepted = note.is_empty();
@@ -151,7 +151,7 @@ impl Connection {
                 tracing::error!(error = %e, %method, "second-factor check failed; refusing");
                 self.state = AuthState::Refused;
                 slow_down(started).await;
-                return notice(failure_notice(&e));
+                return notice(gatehouse_core::login::failure_text(&e));
             }
         };
         let step = g.gate.verdict(accepted, note);
@@ -173,7 +173,7 @@ impl Connection {
                 // A lock caused by this failure ends the login now.
                 if let Ok(Some(lock)) = login::lock_in_force(&self.gw, ctx).await {
                     self.state = AuthState::Locked;
-                    return notice(lock_notice(lock));
+                    return notice(gatehouse_core::login::lock_text(lock));
                 }
                 self.prompt_with_challenge(prompt).await
             }

@@ -18,7 +18,7 @@ use gatehouse_core::sudo::{self, Access, Grant, Proof};
 use super::factor_step::{self, Answer, Step};
 use crate::error::WebResult;
 use crate::form::CsrfForm;
-use crate::render::{Chrome, Notice, page, when};
+use crate::render::{Chrome, Notice, page};
 use crate::session::{Authed, Changing};
 use gatehouse_core::login::slow_down;
 
@@ -170,10 +170,7 @@ async fn check_password(gw: &Gateway, a: &Authed, password: &str) -> WebResult<R
     let started = tokio::time::Instant::now();
     Ok(match login::password(gw, &a.login_context(), password).await? {
         Primary::Accepted(u) if u.id == a.user.id => Ok(()),
-        Primary::Locked(lock) => Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed attempts: the account is locked until {}.", when(Some(lock.until()))),
-        )),
+        Primary::Locked(lock) => Err((StatusCode::TOO_MANY_REQUESTS, login::lock_text(lock))),
         _ => {
             slow_down(started).await;
             Err((StatusCode::UNAUTHORIZED, "That is not your password.".into()))

@@ -200,10 +200,7 @@ pub async fn change_password(
     match login::password(&gw, &a.login_context(), &f.current).await? {
         Primary::Accepted(u) if u.id == a.user.id => {}
         Primary::Locked(lock) => {
-            let msg = format!(
-                "Too many failed attempts: the account is locked until {}. Your password was not changed.",
-                when(Some(lock.until()))
-            );
+            let msg = format!("{}\nYour password was not changed.", login::lock_text(lock));
             return password_page(&gw, &a, StatusCode::TOO_MANY_REQUESTS, Notice::error("current", msg)).await;
         }
         _ => {

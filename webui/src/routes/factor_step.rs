@@ -159,21 +159,20 @@ impl Step<'_> {
         } else {
             login::answer(gw, &self.ctx, self.user, &mut challenge, a.code).await?
         };
-        let msg = match verdict {
+        let msg: String = match verdict {
             Verdict::Accepted => return Ok(Outcome::Passed(method)),
-            Verdict::Pending if a.wait => "Not approved yet. Wait again, or enter the code.",
+            Verdict::Pending if a.wait => "Not approved yet. Wait again, or enter the code.".into(),
             // Denied where it is approved ("this was not me").
             Verdict::Rejected if a.wait => return Ok(Outcome::Denied),
             Verdict::Continue => return Ok(Outcome::Page(self.follow_up(&challenge)?)),
             verdict => {
                 slow_down(started).await;
-                if login::lock_in_force(gw, &self.ctx).await?.is_some() {
-                    "Too many failed attempts: the account is locked for a while."
-                } else {
-                    match verdict {
-                        Verdict::Rejected | Verdict::Pending if a.wait => "The login was not approved.",
-                        v => login::verdict_text(v).unwrap_or("The login was not approved."),
-                    }
+                match login::lock_in_force(gw, &self.ctx).await? {
+                    Some(lock) => login::lock_text(lock),
+                    None => match verdict {
+                        Verdict::Rejected | Verdict::Pending if a.wait => "The login was not approved.".into(),
+                        v => login::verdict_text(v).unwrap_or("The login was not approved.").into(),
+                    },
                 }
             }
         };

@@ -19,7 +19,7 @@ use gatehouse_core::{Gateway, trusted_devices};
 use super::factor_step::{self, Answer, Step};
 use crate::error::{WebError, WebResult};
 use crate::form::{CsrfForm, Empty};
-use crate::render::{Chrome, Notice, page, when};
+use crate::render::{Chrome, Notice, page};
 use crate::session::{self, Changing, TRUST_COOKIE, Visitor};
 use gatehouse_core::login::slow_down;
 
@@ -90,7 +90,7 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
             ));
         }
         Primary::Locked(lock) => {
-            let msg = format!("Too many failed attempts. Try again after {}.", when(Some(lock.until())));
+            let msg = login::lock_text(lock);
             return Ok(login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, name, Notice::error("form", msg)));
         }
     };
