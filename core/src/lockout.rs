@@ -9,9 +9,13 @@
 //! A guess is counted before it is checked ([`admit`]), atomically, so parallel guesses
 //! can never exceed the threshold: of 40 wrong answers sent at once with a threshold of
 //! 5, five are checked and 35 are refused unchecked.
+//!
+//! A user name is counted as typed, cut to [`crate::text::MAX_STORED_NAME`] characters:
+//! a name longer than any real one is still counted, under its first characters.
 
 use crate::config::LockoutConfig;
 use crate::db::Backend;
+use crate::text::stored_name;
 use crate::{Db, Result, time};
 
 fn user_subject(user: &str) -> String {
@@ -41,6 +45,8 @@ impl Lock {
 
 /// The lock in force for `user` or `source`, if any.
 pub async fn current(db: &Db, user: &str, source: &str) -> Result<Option<Lock>> {
+    let user = stored_name(user);
+    let user = user.as_ref();
     let now = time::now();
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT subject, locked_until FROM lockouts WHERE subject IN ($1, $2) AND locked_until > $3")
@@ -183,6 +189,8 @@ async fn try_admit(db: &Db, cfg: &LockoutConfig, user: &str, source: &str) -> Re
 /// checked. A guess that would pass the threshold if the ones in flight all failed waits
 /// for them (up to [`ADMIT_WAIT`]), so correct logins in parallel still get through.
 pub async fn admit(db: &Db, cfg: &LockoutConfig, user: &str, source: &str) -> Result<Admission> {
+    let user = stored_name(user);
+    let user = user.as_ref();
     let give_up = tokio::time::Instant::now() + ADMIT_WAIT;
     let mut pause = std::time::Duration::from_millis(20);
     loop {
@@ -257,6 +265,8 @@ async fn lock_if_reached(
 /// locks the user or the source when a threshold is reached. Returns the lock this
 /// failure caused, if any.
 pub async fn record_failure(db: &Db, cfg: &LockoutConfig, user: &str, source: &str) -> Result<Option<Lock>> {
+    let user = stored_name(user);
+    let user = user.as_ref();
     let mut tx = db.begin().await?;
     serialize(&mut tx, user, source).await?;
     sqlx::query("INSERT INTO login_failures (user_name, source, at) VALUES ($1, $2, $3)")
@@ -277,6 +287,8 @@ pub async fn record_failure(db: &Db, cfg: &LockoutConfig, user: &str, source: &s
 /// it touches `login_failures` (see [`serialize`]), so a completed login clearing the
 /// rows while a parallel wrong answer settles its own row waits instead of deadlocking.
 pub async fn clear_user(db: &Db, user: &str) -> Result<()> {
+    let user = stored_name(user);
+    let user = user.as_ref();
     let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM lockouts WHERE subject = $1").bind(user_subject(user)).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM login_failures WHERE user_name = $1").bind(user).execute(&mut *tx).await?;

@@ -14,6 +14,24 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
+/// The most characters of a name kept where it is stored and indexed: the lockout
+/// counters and the audit log. Real user, group and target names have at most 64; a
+/// longer one typed at a login prompt names nobody, and is cut here (the cut marked) so
+/// that every database can index it and the attempt is counted and audited like any
+/// other. PostgreSQL refuses an index entry of more than about 2.7 kB.
+pub const MAX_STORED_NAME: usize = 200;
+
+/// `name` cut to [`MAX_STORED_NAME`] characters, ending with `…` where it was cut; the
+/// same long name always gives the same result.
+pub fn stored_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().nth(MAX_STORED_NAME).is_none() {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut cut: String = name.chars().take(MAX_STORED_NAME - 1).collect();
+    cut.push('…');
+    std::borrow::Cow::Owned(cut)
+}
+
 /// `text` with every unsafe character replaced by U+FFFD, so that a reader sees that
 /// something was there.
 pub fn printable(text: &str) -> String {
@@ -33,5 +51,18 @@ mod tests {
         assert_eq!(printable("admin\u{202e}nimda"), "admin\u{fffd}nimda");
         assert_eq!(printable("a\u{9b}b\u{200f}c\u{2066}d"), "a\u{fffd}b\u{fffd}c\u{fffd}d");
         assert_eq!(printable("naïve-host ok"), "naïve-host ok");
+    }
+
+    #[test]
+    fn names_longer_than_any_real_one_are_cut_with_a_mark() {
+        let real = "a".repeat(64);
+        assert_eq!(stored_name(&real), real.as_str());
+        let at_the_limit = "é".repeat(MAX_STORED_NAME);
+        assert_eq!(stored_name(&at_the_limit), at_the_limit.as_str());
+        let long = format!("alice{}", "é".repeat(200 * 1024));
+        let cut = stored_name(&long);
+        assert_eq!(cut.chars().count(), MAX_STORED_NAME);
+        assert!(cut.starts_with("aliceé") && cut.ends_with('…'), "{cut}");
+        assert_eq!(stored_name(&long), cut, "the same name gives the same key");
     }
 }

@@ -10,6 +10,10 @@
 //! - [`keys`]: [`ClientKey`], ed25519 key pairs from `ssh-keygen`.
 //! - [`gateway`]: [`Gw`], a gateway in a temp dir (config, CLI, `serve`, log).
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
+//! - [`raw`]: [`raw::RawClient`], an SSH client (russh's) that does what OpenSSH will not:
+//!   any user name, any keyboard-interactive answers, logins held at a prompt.
+//! - [`wire`]: [`wire::Wire`], an SSH client at the level of single messages, for what no
+//!   client library sends: channels before the login, oversized or malformed answers.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
@@ -37,6 +41,7 @@ pub mod smtp;
 pub mod ssh;
 pub mod sshd;
 pub mod totp;
+pub mod wire;
 pub mod yubico;
 
 use std::path::PathBuf;

@@ -34,14 +34,19 @@ pub async fn create(gw: &Gateway, by: &Actor, new: NewAccount<'_>) -> Result<Use
     Ok(user)
 }
 
-/// Sets a user's password; every application passcode goes with the old one. Returns how
-/// many passcodes were revoked.
+/// Sets a user's password; every application passcode and every web session goes with
+/// the old one (a reset is what an administrator does when the old password may be known
+/// to someone else, who may hold a session opened with it). Returns how many passcodes
+/// were revoked.
 pub async fn set_password(gw: &Gateway, by: &Actor, name: &str, password: &str, one_time: bool) -> Result<u64> {
     let user = users::get(&gw.db, name).await?;
     let revoked = users::set_password(&gw.db, name, password).await?;
     users::set_must_change_password(&gw.db, user.id, one_time).await?;
-    let detail =
-        format!("set by an administrator (one-time: {}); {revoked} application passcodes revoked", on_off(one_time));
+    let ended = web_sessions::delete_others(&gw.db, user.id, "").await?;
+    let detail = format!(
+        "set by an administrator (one-time: {}); {revoked} application passcodes revoked, {ended} web sessions ended",
+        on_off(one_time)
+    );
     record(gw, by, AuditKind::UserPassword, Some(name), detail).await?;
     Ok(revoked)
 }

@@ -244,9 +244,11 @@ pub struct AuditRecord {
 
 /// Writes one event and returns it as stored. Every text field is made printable here,
 /// the one way into the table: a user name typed at a login prompt (`\e]0;…\a`) is
-/// stored harmless whichever front end built the event.
+/// stored harmless whichever front end built the event. The names (actor, user, source)
+/// are also cut to [`crate::text::MAX_STORED_NAME`] characters, so that a user name of
+/// 200 kB is stored, indexed and shown like any other refused one.
 pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<AuditRecord> {
-    let clean = |v: Option<String>| v.map(|t| printable(&t));
+    let clean = |v: Option<String>| v.map(|t| crate::text::stored_name(&printable(&t)).into_owned());
     let mut rec = AuditRecord {
         id: 0,
         at: time::now(),
