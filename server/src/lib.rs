@@ -87,7 +87,7 @@ impl Server {
         for k in &keys {
             tracing::info!(algorithm = %k.algorithm(), fingerprint = %k.public_key().fingerprint(Default::default()), "SSH host key");
         }
-        let listener = TcpListener::bind(gw.config.ssh_listen)
+        let listener = listen(gw.config.ssh_listen)
             .await
             .map_err(|e| Error::Io(format!("binding {}", gw.config.ssh_listen), e))?;
         let config = Config {
@@ -200,6 +200,19 @@ impl RefusalLog {
     }
 }
 
+/// Connections the kernel queues before the accept loop takes them (std's default, 128,
+/// overflows in a burst of logins: each overflowed client waits a second or more for a
+/// retransmitted SYN-ACK).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`].
+async fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Reads the access revision every [`REVISION_POLL`] and publishes it to the connections.
 /// A read that fails is logged and retried; the connections' own channel checks fail
 /// closed meanwhile.
@@ -265,6 +278,11 @@ async fn serve_connection(
     // it is dropped (slot and all) when the connection ends or runs out of time.
     let conn = Connection::new(gw.clone(), peer, pending);
     let admitted = conn.admitted();
+    // russh sets TCP_NODELAY only on sockets it accepts itself; without it every small
+    // reply of a login waits for the client's delayed ACK (about 40 ms, three times).
+    if let Err(e) = socket.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    }
     revisions.mark_unchanged();
     // `run_stream` returns once the client's version line is read: it is the step a
     // silent connection never finishes.

@@ -139,13 +139,15 @@ pub async fn answer(
             .await?;
             return Ok(Verdict::Rejected);
         }
+        // Not the user's answer that is wrong: it could not be checked now. Not counted,
+        // and the user is told to try again rather than that the code is wrong.
         Admission::Busy => {
             gw.audit(
                 event(login, AuditKind::LoginFactor, Outcome::Failure)
                     .detail(format!("{method} refused unchecked: too many guesses in flight")),
             )
             .await?;
-            return Ok(Verdict::Rejected);
+            return Ok(Verdict::Unavailable);
         }
     };
     let Some(factor) = factors::factor(method) else {
