@@ -44,17 +44,6 @@ fn waiting(mut c: RawClient) -> tokio::task::JoinHandle<Step> {
     tokio::spawn(async move { c.kbd_answer(&[""]).await })
 }
 
-async fn click(url: &str, action: &str) -> (StatusCode, String) {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = resp.status();
-    (status, resp.text().await.expect("reading the page"))
-}
-
 /// Asserts the waiting login is still waiting after a moment (nothing released it).
 async fn still_waiting(login: &tokio::task::JoinHandle<Step>, what: &str) {
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -63,7 +52,7 @@ async fn still_waiting(login: &tokio::task::JoinHandle<Step>, what: &str) {
 
 /// Releases `login` with its own link and checks it gets in: the legitimate path works.
 async fn released_by(login: tokio::task::JoinHandle<Step>, link: &str, gw: &Gw) {
-    let (status, page) = click(link, "authorize").await;
+    let (status, page) = common::links::press(link, "authorize").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Authorized."), "{page}");
     let step = tokio::time::timeout(Duration::from_secs(30), login).await.expect("the login waited on").expect("task");
@@ -78,7 +67,7 @@ async fn an_expired_link_releases_nothing() {
     let login = waiting(c);
     // The mail's lifetime is over, as the clock would have it, while the login waits.
     gw.sql("UPDATE email_approvals SET expires_at = expires_at - 3600 WHERE purpose = 'login'");
-    let (status, page) = click(&mail.authorize_link(), "authorize").await;
+    let (status, page) = common::links::press(&mail.authorize_link(), "authorize").await;
     assert_eq!(status, StatusCode::GONE, "{page}");
     assert!(page.contains("expired") && !page.contains("Authorized."), "{page}");
     let step = tokio::time::timeout(Duration::from_secs(60), login).await.expect("the login ended").expect("task");
@@ -146,7 +135,7 @@ async fn the_link_of_a_finished_login_releases_no_later_one() {
     let (mut c, first) = at_the_prompt(&gw, &smtp).await;
     assert_eq!(c.kbd_answer(&[&first.code()]).await, Step::Success, "{}", gw.log());
     let old = first.authorize_link();
-    let (status, page) = click(&old, "authorize").await;
+    let (status, page) = common::links::press(&old, "authorize").await;
     assert_eq!(status, StatusCode::GONE, "{page}");
     assert!(page.contains("already used"), "{page}");
 
@@ -154,7 +143,7 @@ async fn the_link_of_a_finished_login_releases_no_later_one() {
     let (c, second) = at_the_prompt(&gw, &smtp).await;
     let login = waiting(c);
     for action in ["authorize", "deny"] {
-        let (status, page) = click(&old, action).await;
+        let (status, page) = common::links::press(&old, action).await;
         assert_eq!(status, StatusCode::GONE, "{action}: {page}");
         assert!(!page.contains("Authorized.") && !page.contains("Denied"), "{action}: {page}");
     }

@@ -49,23 +49,6 @@ fn answer_file(client: &Ssh) -> PathBuf {
     client.dir().join("mailed-code")
 }
 
-async fn get(url: &str) -> (StatusCode, String) {
-    let resp = reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = resp.status();
-    (status, resp.text().await.expect("reading the page"))
-}
-
-async fn post(url: &str, action: &str) -> (StatusCode, String) {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = resp.status();
-    (status, resp.text().await.expect("reading the page"))
-}
-
 #[test]
 fn the_address_is_confirmed_before_it_is_enrolled() {
     let smtp = SmtpSink::start();
@@ -145,7 +128,7 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     let mail = smtp.wait_for(ALICE, sent + 1);
     let link = mail.authorize_link();
     assert!(link.starts_with(&gw.web_url()), "the link points at the public URL: {link}");
-    let (status, page) = get(&link).await;
+    let (status, page) = common::links::open_link(&link).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     for fact in ["alice", "127.0.0.1 (SSH)", &format!("test-{}", gw.ssh_port), "Authorize", "Deny"] {
         assert!(page.contains(fact), "the page names the login ({fact}):\n{page}");
@@ -153,7 +136,7 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     // Fetching the link (as a mail scanner would) decided nothing: ssh still waits.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(!running.is_finished(), "a GET must not approve the login");
-    let (status, page) = post(&link, "authorize").await;
+    let (status, page) = common::links::press(&link, "authorize").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Authorized."), "{page}");
     let (client, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
@@ -163,13 +146,13 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     assert!(audit.contains("login.email_authorized") && audit.contains("email via ssh"), "{audit}");
 
     // The link is spent.
-    let (status, page) = get(&link).await;
+    let (status, page) = common::links::open_link(&link).await;
     assert_eq!(status, StatusCode::GONE, "{page}");
     assert!(page.contains("already used"), "{page}");
-    let (_, page) = post(&link, "authorize").await;
+    let (_, page) = common::links::press(&link, "authorize").await;
     assert!(page.contains("already used"), "{page}");
     // A made-up link says so.
-    let (status, page) = get(&format!("{}/authorize/{}", gw.web_url(), "ab".repeat(32))).await;
+    let (status, page) = common::links::open_link(&format!("{}/authorize/{}", gw.web_url(), "ab".repeat(32))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     assert!(page.contains("not valid"), "{page}");
 
@@ -177,7 +160,7 @@ async fn clicking_authorize_releases_the_waiting_login_and_deny_refuses_it() {
     let sent = smtp.mails_to(ALICE).len();
     let running = run_in_background(ssh(&gw, &key).on_prompt(PROMPT, ""));
     let link = smtp.wait_for(ALICE, sent + 1).authorize_link();
-    let (_, page) = post(&link, "deny").await;
+    let (_, page) = common::links::press(&link, "deny").await;
     assert!(page.contains("Denied"), "{page}");
     let (_, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
     gw.assert_refused(&out, "denied by the click");
@@ -206,7 +189,7 @@ async fn a_link_expires() {
         .output()
         .expect("running sqlite3");
     assert!(db.status.success(), "{}", describe(&db));
-    let (status, page) = get(&link).await;
+    let (status, page) = common::links::open_link(&link).await;
     assert_eq!(status, StatusCode::GONE, "{page}");
     assert!(page.contains("expired"), "{page}");
 }
@@ -248,9 +231,9 @@ async fn a_click_on_another_node_releases_the_login() {
     // The same link, through the second node (as a load balancer would send it).
     let on_other = link.replace(&gw.web_url(), &other.web_url());
     assert_ne!(on_other, link);
-    let (_, page) = get(&on_other).await;
+    let (_, page) = common::links::open_link(&on_other).await;
     assert!(page.contains(&format!("test-{}", gw.ssh_port)), "the page names the node the login waits on:\n{page}");
-    let (_, page) = post(&on_other, "authorize").await;
+    let (_, page) = common::links::press(&on_other, "authorize").await;
     assert!(page.contains("Authorized."), "{page}");
     let (_, out) = tokio::task::spawn_blocking(move || running.join().unwrap()).await.unwrap();
     gw.assert_logged_in(&out, "released by a click on the other node");

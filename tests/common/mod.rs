@@ -18,7 +18,8 @@
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
 //!   does, for the Duo factor.
-//! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets.
+//! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets;
+//!   [`links`] opens the links of its mails and presses the buttons they lead to.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
 //! - [`yubico`]: [`ValidationServer`], a loopback stand-in for YubiCloud, and
@@ -32,6 +33,7 @@
 pub mod duo;
 pub mod gateway;
 pub mod keys;
+pub mod links;
 pub mod postgres;
 pub mod process;
 pub mod radius;
