@@ -423,10 +423,12 @@ fn readme_matches_the_commands_and_config_keys() {
         expected.split('`').skip(1).step_by(2).map(str::to_string).collect()
     };
     let mut accepted = Vec::new();
-    for key in keys_in("") {
-        // A top-level key the README documents as `key.field` rows is a table.
+    let mut pending = keys_in("");
+    while let Some(key) = pending.pop() {
+        // A key the README documents as `key.field` rows is a table (tables nest:
+        // `recordings.s3.bucket`).
         if table.iter().any(|(k, _)| k.starts_with(&format!("{key}."))) {
-            accepted.extend(keys_in(&key).into_iter().map(|field| format!("{key}.{field}")));
+            pending.extend(keys_in(&key).into_iter().map(|field| format!("{key}.{field}")));
         } else {
             accepted.push(key);
         }

@@ -98,6 +98,10 @@ async fn logins_are_counted_and_scraped_by_a_real_parser() {
     let timed = "gatehouse_login_step_duration_seconds_count{frontend=\"web\",method=\"password\",step=\"primary\"}";
     assert_eq!(value(&samples, timed), 5.0, "{text}");
     assert!(value(&samples, "gatehouse_db_pool_connections{}") >= 1.0, "{text}");
+    // The scrape itself waited for a connection: a real, non-negative wait, well under the
+    // pool's timeout on an idle gateway.
+    let wait = samples.get("gatehouse_db_pool_acquire_seconds{}").copied().unwrap_or(f64::NAN);
+    assert!((0.0..30.0).contains(&wait), "{text}");
     assert!(samples.contains_key("gatehouse_live_sessions{}"), "{text}");
     // Nothing a user typed or where they came from.
     for secret in ["alice", "mallory", "127.0.0.1", PASSWORD] {

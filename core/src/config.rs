@@ -25,7 +25,7 @@ pub use email::{EmailConfig, SmtpTls};
 pub use limits::{LockoutConfig, LogConfig, LogFormat, SshConfig};
 pub use metrics::MetricsConfig;
 pub use radius::RadiusConfig;
-pub use recordings::{OnFailure, RecordingsConfig};
+pub use recordings::{OnFailure, RecordingsConfig, S3Config};
 pub use web::{WebConfig, WebTls};
 pub use yubikey::{YUBICLOUD_URL, YubikeyConfig};
 
@@ -250,6 +250,16 @@ impl Config {
 
 /// Environment values are typed like TOML literals when they parse as one (numbers,
 /// booleans), and are strings otherwise.
+/// A host name or address of this machine's loopback (`localhost`, 127.0.0.0/8, `::1`,
+/// bracketed or not): the one place a plain-`http://` stand-in of a hosted service may run.
+pub(crate) fn is_loopback_host(name: &str) -> bool {
+    if name == "localhost" {
+        return true;
+    }
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
         return toml::Value::Integer(i);

@@ -8,7 +8,8 @@ use crate::{Gateway, lockout, recordings};
 /// How often a node runs a round.
 pub const EVERY: Duration = Duration::from_secs(60);
 
-/// One round: removes lockout rows of no further use and applies the recordings'
+/// One round: removes lockout rows of no further use, moves finished recordings still on
+/// this node's disk to the bucket (when there is one) and applies the recordings'
 /// retention limits. A failure is logged and left for the next round; nothing here
 /// decides a login.
 pub async fn round(gw: &Gateway) {
@@ -16,6 +17,11 @@ pub async fn round(gw: &Gateway) {
         Ok(0) => {}
         Ok(n) => tracing::debug!(rows = n, "removed old lockout rows"),
         Err(e) => tracing::warn!(error = %e, "removing old lockout rows failed"),
+    }
+    match recordings::upload_pending(gw).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(recordings = n, "recordings moved to the bucket"),
+        Err(e) => tracing::warn!(error = %e, "moving recordings to the bucket failed; trying again next round"),
     }
     if let Err(e) = recordings::retention::prune(gw).await {
         tracing::warn!(error = %e, "applying the recordings' retention failed");

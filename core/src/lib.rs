@@ -69,6 +69,8 @@ pub struct Gateway {
     pub metrics: Arc<metrics::Metrics>,
     /// Copies of the audit log besides the database (`[audit]`).
     pub audit_copies: Arc<audit::sinks::Sinks>,
+    /// Where finished recordings go (`[recordings.s3]`), if anywhere but this node's disk.
+    pub recording_bucket: Option<Arc<recordings::bucket::Bucket>>,
 }
 
 impl Gateway {
@@ -79,12 +81,15 @@ impl Gateway {
         let db = Db::connect(&config).await?;
         db.migrate().await?;
         let audit_copies = Arc::new(audit::sinks::Sinks::open(&config.audit)?);
+        let recording_bucket =
+            config.recordings.s3.as_ref().map(recordings::bucket::Bucket::open).transpose()?.map(Arc::new);
         Ok(Gateway {
             db,
             vault: Arc::new(vault),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
             audit_copies,
+            recording_bucket,
         })
     }
 }

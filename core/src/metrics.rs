@@ -4,6 +4,7 @@
 //! sessions, the database pool) are read when scraped. No label ever holds a user name,
 //! an address or anything else an attacker chooses: every label value is from a fixed set.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -146,10 +147,13 @@ pub struct Metrics {
     pub bytes_proxied: Family<DirectionLabels, Counter>,
     pub recording_bytes: Counter,
     pub recording_errors: Counter,
+    recording_uploads: Counter,
+    recording_upload_seconds: Histogram,
     pub audit_copy_errors: Counter,
     pub live_sessions: Gauge,
     pub db_connections: Gauge,
     pub db_idle: Gauge,
+    db_acquire_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -187,8 +191,21 @@ impl Metrics {
         let recording_errors = Counter::default();
         registry.register(
             "recording_errors",
-            "Recordings that could not be started or written",
+            "Recordings that could not be started, written or uploaded",
             recording_errors.clone(),
+        );
+        let recording_uploads = Counter::default();
+        registry.register(
+            "recording_uploads",
+            "Finished recordings moved to the [recordings.s3] bucket",
+            recording_uploads.clone(),
+        );
+        // 10 ms to about 5 min.
+        let recording_upload_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 15));
+        registry.register(
+            "recording_upload_duration_seconds",
+            "Time an upload of a finished recording to the bucket took, failed ones included",
+            recording_upload_seconds.clone(),
         );
         let audit_copy_errors = Counter::default();
         registry.register(
@@ -202,6 +219,12 @@ impl Metrics {
         registry.register("db_pool_connections", "Database connections open in the pool", db_connections.clone());
         let db_idle = Gauge::default();
         registry.register("db_pool_idle_connections", "Idle database connections in the pool", db_idle.clone());
+        let db_acquire_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "db_pool_acquire_seconds",
+            "Time the scrape waited for a database connection from the pool: what any query waits now",
+            db_acquire_seconds.clone(),
+        );
         Metrics {
             registry,
             steps,
@@ -210,10 +233,13 @@ impl Metrics {
             bytes_proxied,
             recording_bytes,
             recording_errors,
+            recording_uploads,
+            recording_upload_seconds,
             audit_copy_errors,
             live_sessions,
             db_connections,
             db_idle,
+            db_acquire_seconds,
         }
     }
 
@@ -249,6 +275,16 @@ impl Metrics {
         self.bytes_proxied.get_or_create(&DirectionLabels { direction }).inc_by(bytes as u64);
     }
 
+    /// Times an upload of a recording to the bucket; a failed one is also a recording error.
+    pub fn recording_upload(&self, took: Duration, ok: bool) {
+        self.recording_upload_seconds.observe(took.as_secs_f64());
+        if ok {
+            self.recording_uploads.inc();
+        } else {
+            self.recording_errors.inc();
+        }
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -266,6 +302,18 @@ impl crate::Gateway {
                 self.metrics.live_sessions.set(n);
             }
             Err(e) => tracing::warn!(error = %e, "counting live sessions for the metrics failed"),
+        }
+        let waiting = std::time::Instant::now();
+        match self.db.pool().acquire().await {
+            Ok(conn) => {
+                self.metrics.db_acquire_seconds.set(waiting.elapsed().as_secs_f64());
+                drop(conn);
+            }
+            Err(e) => {
+                // A pool that gives no connection waited at least this long.
+                self.metrics.db_acquire_seconds.set(waiting.elapsed().as_secs_f64());
+                tracing::warn!(error = %e, "no database connection for the metrics scrape");
+            }
         }
         self.metrics.db_connections.set(i64::from(self.db.pool().size()));
         self.metrics.db_idle.set(self.db.pool().num_idle() as i64);

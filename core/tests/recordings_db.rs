@@ -22,7 +22,7 @@ async fn recording(t: &support::TestGw, node: &str, name: &str, age_days: i64, s
         NewRecording { user_name: "alice", target_name: "web1", node, path: name, width: 80, height: 24, started_at };
     let id = recordings::start(&t.db, &new).await.unwrap();
     if !running {
-        recordings::finish(&t.db, id, size as u64).await.unwrap();
+        recordings::finish(&t.db, id, name, size as u64).await.unwrap();
     }
     id
 }

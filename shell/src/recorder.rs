@@ -213,39 +213,63 @@ impl Recorder {
         }
     }
 
-    /// Waits for every queued event to reach the file, marks the recording ended and, with
-    /// `compress`, gzips the file.
+    /// Waits for every queued event to reach the file; with `compress`, gzips it; then
+    /// marks the recording ended, pointing at its final file.
     pub async fn finish(self, compress: bool) -> Result<u64, ShellError> {
         let Recorder { id, db, metrics, queue, written, counted, writer, path, abandoned, .. } = self;
         drop(queue);
         let outcome = writer.await;
         let size = written.load(Ordering::Relaxed);
         metrics.recording_bytes.inc_by(size.saturating_sub(counted.load(Ordering::Relaxed)));
+        let name = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if abandoned.load(Ordering::Relaxed) {
             // Already audited when it failed; the file plays up to that point.
-            recordings::finish(&db, id, size).await?;
+            recordings::finish(&db, id, &name(&path), size).await?;
             return Ok(size);
         }
-        recordings::finish(&db, id, size).await?;
         match outcome {
             Ok(Ok(())) => {
-                tracing::info!(recording = id, size, path = %path.display(), "recording finished");
-                if compress {
-                    gzip_in_place(&db, id, path).await;
+                let (final_path, final_size) = match compress {
+                    true => gzip(id, &path).await.unwrap_or((path.clone(), size)),
+                    false => (path.clone(), size),
+                };
+                match recordings::finish(&db, id, &name(&final_path), final_size).await {
+                    Ok(()) if final_path != path => remove_quietly(id, &path, "uncompressed").await,
+                    Ok(()) => {}
+                    Err(e) => {
+                        // The row still names the plain file: keep it, drop the copy.
+                        if final_path != path {
+                            remove_quietly(id, &final_path, "compressed").await;
+                        }
+                        return Err(e.into());
+                    }
                 }
-                Ok(size)
+                tracing::info!(recording = id, size = final_size, path = %final_path.display(), "recording finished");
+                Ok(final_size)
             }
-            Ok(Err(e)) => Err(ShellError::Recording(format!("{}: {e}", path.display()))),
-            Err(e) => Err(ShellError::Recording(format!("writer task: {e}"))),
+            Ok(Err(e)) => {
+                recordings::finish(&db, id, &name(&path), size).await?;
+                Err(ShellError::Recording(format!("{}: {e}", path.display())))
+            }
+            Err(e) => {
+                recordings::finish(&db, id, &name(&path), size).await?;
+                Err(ShellError::Recording(format!("writer task: {e}")))
+            }
         }
     }
 }
 
-/// Replaces a finished recording's file by its gzip (`NAME.gz`, written whole and synced
-/// before the original goes) and points the index at it. On any failure the plain file
-/// stays and stays indexed: a recording is never lost to its compression.
-async fn gzip_in_place(db: &Db, id: i64, path: PathBuf) {
-    let plain = path.clone();
+async fn remove_quietly(id: i64, path: &std::path::Path, which: &str) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        tracing::warn!(recording = id, error = %e, "the {which} recording file could not be removed");
+    }
+}
+
+/// Writes the gzip of a finished recording's file beside it (`NAME.gz`, written whole
+/// and synced); returns its path and size. On any failure there is no `.gz` and the plain
+/// file stays the recording: a recording is never lost to its compression.
+async fn gzip(id: i64, path: &std::path::Path) -> Option<(PathBuf, u64)> {
+    let plain = path.to_path_buf();
     let made = tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, u64)> {
         let gz = plain.with_extension("cast.gz");
         let mut input = std::fs::File::open(&plain)?;
@@ -264,21 +288,15 @@ async fn gzip_in_place(db: &Db, id: i64, path: PathBuf) {
         }
     })
     .await;
-    let (gz, size) = match made {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return tracing::warn!(recording = id, error = %e, "recording kept uncompressed"),
-        Err(e) => return tracing::warn!(recording = id, error = %e, "recording kept uncompressed"),
-    };
-    let name = gz.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    match recordings::compressed(db, id, &name, size).await {
-        Ok(()) => {
-            if let Err(e) = tokio::fs::remove_file(&path).await {
-                tracing::warn!(recording = id, error = %e, "the uncompressed recording could not be removed");
-            }
+    match made {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(e)) => {
+            tracing::warn!(recording = id, error = %e, "recording kept uncompressed");
+            None
         }
         Err(e) => {
             tracing::warn!(recording = id, error = %e, "recording kept uncompressed");
-            let _ = tokio::fs::remove_file(&gz).await;
+            None
         }
     }
 }

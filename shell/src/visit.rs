@@ -16,6 +16,7 @@ use gatehouse_core::Gateway;
 use gatehouse_core::access::{self, Granted, Refusal, Wanted};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::live_sessions::{self, NewLiveSession};
+use gatehouse_core::recordings;
 use gatehouse_core::targets::Target;
 use russh::ChannelMsg;
 use russh::client::Msg;
@@ -156,6 +157,16 @@ async fn start_recording(
         return Ok(None);
     }
     let (w, h) = if term.cols == 0 || term.rows == 0 { (80, 24) } else { (term.cols, term.rows) };
+    // With a bucket, a recording that could never leave this node is a failure too.
+    if let Some(bucket) = &gw.recording_bucket
+        && let Err(e) = bucket.ready().await
+    {
+        let what = "the recordings bucket is not reachable";
+        return match recorder::failed(gw, &visitor.user.name, &target.name, what, &e.to_string()).await {
+            AfterFailure::End => Err(ShellError::Recording(e.to_string())),
+            AfterFailure::Continue => Ok(None),
+        };
+    }
     match Recorder::start(gw, &visitor.user.name, &target.name, w, h, term.term.as_deref()).await {
         Ok(r) => Ok(Some(r)),
         Err(e) => match recorder::failed(
@@ -224,12 +235,19 @@ async fn register(
         .ok()
 }
 
-/// After a session: the recording is closed and the live row removed.
+/// After a session: the recording is closed (and moved to the bucket, in the background)
+/// and the live row removed.
 async fn wind_down(gw: &Gateway, recorder: Option<Recorder>, live_id: Option<i64>) {
-    if let Some(rec) = recorder
-        && let Err(e) = rec.finish(gw.config.recordings.compress).await
-    {
-        tracing::error!(error = %e, "recording did not finish cleanly");
+    if let Some(rec) = recorder {
+        let id = rec.id();
+        match rec.finish(gw.config.recordings.compress).await {
+            Ok(_) if gw.recording_bucket.is_some() => {
+                let gw = gw.clone();
+                tokio::spawn(async move { recordings::upload_finished(&gw, id).await });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "recording did not finish cleanly"),
+        }
     }
     if let Some(id) = live_id
         && let Err(e) = live_sessions::end(&gw.db, id).await

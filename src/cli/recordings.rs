@@ -14,6 +14,9 @@ pub enum RecordingsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Moves this node's finished recordings still on its disk to the [recordings.s3]
+    /// bucket now, as the gateway does every minute.
+    Upload,
     /// Applies the retention limits ([recordings] max_age_days, max_total_gb) now, as
     /// the gateway does every minute, and lists what was deleted.
     Prune {
@@ -39,10 +42,18 @@ pub async fn run(gw: &Gateway, cmd: RecordingsCmd) -> Result<()> {
                         time::format_utc(r.started_at),
                         ended,
                         r.size,
-                        r.node
+                        if r.in_bucket { format!("{} (in the bucket)", r.node) } else { r.node.clone() }
                     );
                 }
             }
+        }
+        RecordingsCmd::Upload => {
+            let Some(bucket) = &gw.recording_bucket else {
+                anyhow::bail!("no bucket is configured ([recordings.s3])");
+            };
+            bucket.ready().await?;
+            let moved = recordings::upload_pending_now(gw).await?;
+            println!("{moved} recording(s) moved to the bucket '{}'", bucket.name());
         }
         RecordingsCmd::Prune { json } => {
             let deleted = retention::prune(gw).await?;

@@ -20,6 +20,8 @@
 //!   does, for the Duo factor.
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets;
 //!   [`links`] opens the links of its mails and presses the buttons they lead to.
+//! - [`s3`]: [`S3Server`], a throwaway S3-compatible store (moto) that checks request
+//!   signatures, for recordings moved to a bucket.
 //! - [`totp`]: TOTP codes from `oathtool`, an implementation independent of the one under
 //!   test.
 //! - [`yubico`]: [`ValidationServer`], a loopback stand-in for YubiCloud, and
@@ -38,6 +40,7 @@ pub mod postgres;
 pub mod process;
 pub mod radius;
 pub mod raw;
+pub mod s3;
 pub mod servers;
 pub mod smtp;
 pub mod ssh;
@@ -54,6 +57,7 @@ pub use keys::ClientKey;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
+pub use s3::S3Server;
 pub use servers::{free_port, read_or_empty};
 pub use smtp::SmtpSink;
 pub use ssh::Ssh;

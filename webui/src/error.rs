@@ -25,6 +25,9 @@ pub enum WebError {
     /// Input that cannot be used; the message says why, for the person who typed it.
     #[error("{0}")]
     BadRequest(String),
+    /// A service the page needs (the recordings bucket, ...) does not answer now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(gatehouse_core::Error),
 }
@@ -61,6 +64,7 @@ impl IntoResponse for WebError {
                 "This form is no longer valid (it was opened in another session or is too old). Go back, reload the page and try again.".to_string(),
             ),
             WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Cannot do that", message),
+            WebError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, "Not available now", message),
             WebError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The server could not complete the request. The details are in the server log.".to_string())

@@ -196,7 +196,7 @@ async fn fixture() -> Fixture {
         started_at: gatehouse_core::time::now(),
     };
     let recording = recordings::start(&web.gw.db, &new).await.expect("indexing a recording");
-    recordings::finish(&web.gw.db, recording, cast.len() as u64).await.expect("finishing it");
+    recordings::finish(&web.gw.db, recording, file, cast.len() as u64).await.expect("finishing it");
     let live = NewLiveSession {
         node: "test-node",
         user_name: "carol",

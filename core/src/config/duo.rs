@@ -1,7 +1,5 @@
 //! The `[duo]` table: the Auth API application that checks the `duo` second factor.
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use super::text_even_if_numeric;
@@ -142,7 +140,7 @@ fn parse_endpoint(text: &str) -> std::result::Result<DuoEndpoint, String> {
     let host = rest.to_ascii_lowercase();
     let (name, port) =
         split_port(&host).ok_or_else(|| format!("'{}' has a bad port", crate::audit::printable(text)))?;
-    if scheme == "http" && !is_loopback(name) {
+    if scheme == "http" && !super::is_loopback_host(name) {
         return Err(
             "http:// is only accepted for a loopback host (127.0.0.1, ::1, localhost); Duo is reached over https"
                 .into(),
@@ -178,14 +176,6 @@ fn split_port(host: &str) -> Option<(&str, Option<u16>)> {
         None => Some((name, None)),
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).map(|p| (name, Some(p))),
     }
-}
-
-fn is_loopback(name: &str) -> bool {
-    if name == "localhost" {
-        return true;
-    }
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

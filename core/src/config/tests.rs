@@ -184,3 +184,35 @@ fn yubikey_table() {
         assert!(!err.contains("%%%"), "the key is not echoed: {err}");
     }
 }
+
+#[test]
+fn recordings_bucket_table() {
+    let base = "[recordings.s3]\nbucket = \"gh-recordings\"\naccess_key_id = \"AKIA1\"\n";
+    let c = load(base, &[("GATEHOUSE_RECORDINGS__S3__SECRET_ACCESS_KEY", "s3cr3t")]).unwrap();
+    let s3 = c.recordings.s3.as_ref().unwrap();
+    assert_eq!((s3.region.as_str(), s3.prefix.as_str(), s3.timeout_secs), ("us-east-1", "recordings/", 30));
+    assert_eq!(s3.secret_access_key, "s3cr3t");
+    assert!(!format!("{c:?}").contains("s3cr3t"), "the secret key is never shown");
+    assert!(Config::load(None, Vec::new(), &Overrides::default()).unwrap().recordings.s3.is_none());
+
+    let with = |extra: &str| load(&format!("{base}secret_access_key = \"k\"\n{extra}"), &[]);
+    assert!(with("endpoint = \"http://127.0.0.1:9000\"").is_ok());
+    assert!(with("endpoint = \"https://minio.example.net:9000\"").is_ok());
+    for (extra, key) in [
+        ("endpoint = \"http://minio.example.net:9000\"", "recordings.s3.endpoint"),
+        ("endpoint = \"ftp://127.0.0.1\"", "recordings.s3.endpoint"),
+        ("endpoint = \"https://h.example/some/path\"", "recordings.s3.endpoint"),
+        ("prefix = \"../elsewhere/\"", "recordings.s3.prefix"),
+        ("prefix = \"/abs/\"", "recordings.s3.prefix"),
+        ("timeout_secs = 0", "recordings.s3.timeout_secs"),
+    ] {
+        let err = with(extra).unwrap_err().to_string();
+        assert!(err.contains(key), "{extra}: {err}");
+    }
+    let err = load(base, &[]).unwrap_err().to_string();
+    assert!(err.contains("secret_access_key"), "{err}");
+    let err = load("[recordings.s3]\nbucket = \"No_Such\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("recordings.s3.bucket"), "{err}");
+}

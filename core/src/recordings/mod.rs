@@ -1,5 +1,6 @@
 //! The index of session recordings: one row per proxied terminal session, pointing at an
-//! asciicast v2 file under `<data_dir>/recordings/`.
+//! asciicast v2 file under `<data_dir>/recordings/` of the node that ran it, or, once
+//! finished and uploaded, at an object in the `[recordings.s3]` bucket (`bucket`).
 //!
 //! The file is the recording; the row is how admins find it (who, where, when, how big).
 //! A row with no `ended_at` is a session still running, or one whose gateway died: its
@@ -10,10 +11,16 @@ use std::path::{Path, PathBuf};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::db::sql;
-use crate::{Config, Db, Error, Result, time};
+use crate::{Config, Db, Error, Gateway, Result, time};
 
+pub mod bucket;
 pub mod retention;
+
+/// How long a finished recording is left to the shell that wrote it to upload before the
+/// housekeeping round takes over.
+const UPLOAD_GRACE_SECS: i64 = 60;
 
 /// Folder (under the data dir) that holds every recording file.
 pub const DIR: &str = "recordings";
@@ -35,6 +42,8 @@ pub struct Recording {
     pub ended_at: Option<i64>,
     /// Bytes written to the file so far (final once `ended_at` is set).
     pub size: i64,
+    /// The file is in the `[recordings.s3]` bucket (else on `node`'s disk).
+    pub in_bucket: bool,
 }
 
 /// What [`start`] needs.
@@ -49,7 +58,7 @@ pub struct NewRecording<'a> {
     pub started_at: i64,
 }
 
-const COLUMNS: &str = "id, user_name, target_name, node, path, width, height, started_at, ended_at, size";
+const COLUMNS: &str = "id, user_name, target_name, node, path, width, height, started_at, ended_at, size, storage";
 
 fn from_row(row: &AnyRow) -> Result<Recording> {
     let dim = |name: &str| -> Result<u32> {
@@ -67,6 +76,7 @@ fn from_row(row: &AnyRow) -> Result<Recording> {
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
         size: row.try_get("size")?,
+        in_bucket: row.try_get::<String, _>("storage")? == "bucket",
     })
 }
 
@@ -111,25 +121,15 @@ pub async fn update_size(db: &Db, id: i64, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// Points a recording at its compressed file (a plain name in the same folder) and
-/// records that file's size.
-pub async fn compressed(db: &Db, id: i64, path: &str, size: u64) -> Result<()> {
+/// Marks a recording as ended now, with its final file (a plain name in the same
+/// folder: the compressed one, if it was compressed) and that file's size.
+pub async fn finish(db: &Db, id: i64, path: &str, size: u64) -> Result<()> {
     if !is_plain_file_name(path) {
         return Err(Error::invalid("recording file", "must be a plain file name"));
     }
-    sqlx::query("UPDATE recordings SET path = $1, size = $2 WHERE id = $3")
-        .bind(path)
-        .bind(i64::try_from(size).unwrap_or(i64::MAX))
-        .bind(id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-/// Marks a recording as ended now, with its final size.
-pub async fn finish(db: &Db, id: i64, size: u64) -> Result<()> {
-    sqlx::query("UPDATE recordings SET ended_at = $1, size = $2 WHERE id = $3")
+    sqlx::query("UPDATE recordings SET ended_at = $1, path = $2, size = $3 WHERE id = $4")
         .bind(time::now())
+        .bind(path)
         .bind(i64::try_from(size).unwrap_or(i64::MAX))
         .bind(id)
         .execute(db.pool())
@@ -167,6 +167,120 @@ pub fn file_path(config: &Config, recording: &Recording) -> Result<PathBuf> {
     Ok(dir(config).join(Path::new(&recording.path)))
 }
 
+/// Whether this node can read the recording: it is in the bucket and this node knows the
+/// bucket, or it is on this node's disk.
+pub fn readable_here(gw: &Gateway, recording: &Recording) -> bool {
+    if recording.in_bucket {
+        return gw.recording_bucket.is_some();
+    }
+    file_path(&gw.config, recording).is_ok_and(|p| p.is_file())
+}
+
+/// The stored bytes of a recording (gzipped when its name ends in `.gz`), from the bucket
+/// or from this node's disk. `NotFound` when they are on another node's disk, or gone.
+pub async fn read(gw: &Gateway, recording: &Recording) -> Result<Vec<u8>> {
+    if recording.in_bucket {
+        let Some(bucket) = &gw.recording_bucket else {
+            return Err(Error::Unavailable(
+                "this recording is in the recordings bucket, and [recordings.s3] is not configured on this node".into(),
+            ));
+        };
+        return bucket.read(&recording.path).await;
+    }
+    let path = file_path(&gw.config, recording)?;
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::not_found("recording file on this node", recording.path.clone()))
+        }
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Moves a finished recording of this node to the bucket: uploads the file, marks the row
+/// (only then is the recording "in the bucket"), and removes the local file. Does nothing
+/// without a bucket, for a running recording, another node's, or one already moved.
+pub async fn upload(gw: &Gateway, id: i64) -> Result<bool> {
+    let Some(bucket) = &gw.recording_bucket else { return Ok(false) };
+    let r = get(&gw.db, id).await?;
+    if r.in_bucket || r.ended_at.is_none() || r.node != gw.config.node_name() {
+        return Ok(false);
+    }
+    let path = file_path(&gw.config, &r)?;
+    let started = std::time::Instant::now();
+    let sent = bucket.upload(&r.path, &path).await;
+    gw.metrics.recording_upload(started.elapsed(), sent.is_ok());
+    let sent = sent?;
+    let moved =
+        sqlx::query("UPDATE recordings SET storage = 'bucket' WHERE id = $1 AND storage = 'local' AND path = $2")
+            .bind(r.id)
+            .bind(&r.path)
+            .execute(gw.db.pool())
+            .await?;
+    if moved.rows_affected() == 1 {
+        if let Err(e) = tokio::fs::remove_file(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(recording = r.id, error = %e, "uploaded, but the local file could not be removed");
+        }
+        tracing::info!(recording = r.id, bucket = bucket.name(), bytes = sent, "recording moved to the bucket");
+    }
+    Ok(moved.rows_affected() == 1)
+}
+
+/// After a session: moves its recording to the bucket; a failure is audited as
+/// `recording.failed` (the file stays on this node's disk, and the housekeeping round
+/// tries again each minute).
+pub async fn upload_finished(gw: &Gateway, id: i64) {
+    let Err(e) = upload(gw, id).await else { return };
+    tracing::error!(recording = id, error = %e, "recording not uploaded; kept on this node, retried each minute");
+    let r = get(&gw.db, id).await.ok();
+    let ev = AuditEvent::new(AuditKind::RecordingFailed, Outcome::Failure)
+        .actor("gateway")
+        .user(r.as_ref().map(|r| r.user_name.clone()).unwrap_or_default())
+        .detail(format!(
+            "recording {id} could not be uploaded to the recordings bucket ({e}); it is kept on node {} and retried each minute",
+            gw.config.node_name()
+        ));
+    if let Err(e) = gw.audit(ev).await {
+        tracing::error!(error = %e, "could not audit a failed upload");
+    }
+}
+
+/// Uploads this node's finished recordings still on its disk (a failed upload, a node
+/// that was down, recordings made before the bucket was configured), leaving a minute to
+/// the shell that finished one to upload it itself; stops at the first failure, to try
+/// again next round. Returns how many moved.
+pub async fn upload_pending(gw: &Gateway) -> Result<usize> {
+    upload_older_than(gw, time::now() - UPLOAD_GRACE_SECS).await
+}
+
+/// [`upload_pending`] without the grace minute (an administrator's command).
+pub async fn upload_pending_now(gw: &Gateway) -> Result<usize> {
+    upload_older_than(gw, time::now() + 1).await
+}
+
+async fn upload_older_than(gw: &Gateway, ended_before: i64) -> Result<usize> {
+    if gw.recording_bucket.is_none() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM recordings WHERE node = $1 AND storage = 'local' AND ended_at IS NOT NULL AND ended_at < $2
+         ORDER BY id",
+    )
+    .bind(gw.config.node_name())
+    .bind(ended_before)
+    .fetch_all(gw.db.pool())
+    .await?;
+    let mut moved = 0;
+    for id in ids {
+        if upload(gw, id).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,10 +301,11 @@ mod tests {
         let r = get(&db, id).await.unwrap();
         assert_eq!((r.user_name.as_str(), r.target_name.as_str(), r.ended_at, r.size), ("alice", "web1", None, 0));
         update_size(&db, id, 42).await.unwrap();
-        finish(&db, id, 100).await.unwrap();
+        finish(&db, id, "1700000000-alice-web1-ab12.cast.gz", 100).await.unwrap();
         let r = get(&db, id).await.unwrap();
         assert!(r.ended_at.is_some());
-        assert_eq!(r.size, 100);
+        assert_eq!((r.size, r.path.as_str(), r.in_bucket), (100, "1700000000-alice-web1-ab12.cast.gz", false));
+        assert!(finish(&db, id, "../x", 1).await.is_err());
         assert_eq!(list(&db, 10).await.unwrap().len(), 1);
         assert!(matches!(get(&db, id + 1).await, Err(Error::NotFound { .. })));
     }
@@ -220,6 +335,7 @@ mod tests {
             started_at: 0,
             ended_at: None,
             size: 0,
+            in_bucket: false,
         };
         assert_eq!(file_path(&config, &r).unwrap(), PathBuf::from("/srv/gh/recordings/x.cast"));
         r.path = "../../etc/passwd".into();

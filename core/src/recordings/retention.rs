@@ -1,7 +1,8 @@
 //! Retention: deletes this node's finished recordings that are older than
 //! `recordings.max_age_days`, then the oldest ones while together they take more than
-//! `recordings.max_total_gb`. Each node prunes its own files (they live in its data dir);
-//! a recording still running is never touched. Every deletion is audited.
+//! `recordings.max_total_gb`. Each node prunes the recordings it made (on its disk, or
+//! moved by it to the bucket); a recording still running is never touched. Every deletion
+//! is audited.
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::{Gateway, Result, time};
@@ -57,16 +58,27 @@ pub async fn prune(gw: &Gateway) -> Result<Vec<Deleted>> {
     Ok(deleted)
 }
 
-/// Deletes the file, then the row (a row whose file is already gone is removed too), then
-/// audits.
+/// Deletes the file (or the bucket's object), then the row (a row whose file is already
+/// gone is removed too), then audits.
 async fn delete(gw: &Gateway, d: &Deleted) -> Result<()> {
     let r = &d.recording;
-    let path = file_path(&gw.config, r)?;
-    match tokio::fs::remove_file(&path).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(crate::Error::io(&path, e)),
-    }
+    let place = if r.in_bucket {
+        let Some(bucket) = &gw.recording_bucket else {
+            return Err(crate::Error::Unavailable(
+                "the recording is in the bucket, and [recordings.s3] is not configured".into(),
+            ));
+        };
+        bucket.delete(&r.path).await?;
+        format!("bucket {}", bucket.object(&r.path))
+    } else {
+        let path = file_path(&gw.config, r)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io(&path, e)),
+        }
+        path.display().to_string()
+    };
     sqlx::query("DELETE FROM recordings WHERE id = $1").bind(r.id).execute(gw.db.pool()).await?;
     gw.audit(
         AuditEvent::new(AuditKind::RecordingDeleted, Outcome::Info).actor("gateway").user(r.user_name.clone()).detail(
@@ -82,7 +94,7 @@ async fn delete(gw: &Gateway, d: &Deleted) -> Result<()> {
         ),
     )
     .await?;
-    tracing::info!(recording = r.id, path = %path.display(), reason = %d.reason, "recording deleted");
+    tracing::info!(recording = r.id, place = %place, reason = %d.reason, "recording deleted");
     Ok(())
 }
 

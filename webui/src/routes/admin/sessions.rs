@@ -20,10 +20,11 @@ pub struct RecordingRow {
     pub id: i64,
     pub user: String,
     pub target: String,
-    pub node: String,
     pub started: String,
     pub ended: String,
     pub size: String,
+    /// Where the file is: the bucket, or a node's disk.
+    pub kept: String,
 }
 
 #[derive(askama::Template)]
@@ -51,9 +52,9 @@ pub async fn recordings(State(gw): State<Gateway>, Admin(a): Admin) -> WebResult
             started: when(Some(r.started_at)),
             ended: r.ended_at.map(|t| when(Some(t))).unwrap_or_else(|| "running or interrupted".into()),
             size: size(r.size),
+            kept: if r.in_bucket { "the bucket".into() } else { format!("node {}", r.node) },
             user: r.user_name,
             target: r.target_name,
-            node: r.node,
         })
         .collect();
     Ok(page(StatusCode::OK, &RecordingsPage { c: a.chrome.clone().with_section("recordings"), recordings: rows }))
@@ -65,8 +66,9 @@ struct PlayerPage {
     c: Chrome,
     id: i64,
     title: String,
-    /// The file is on this node.
+    /// The file is on this node, or in the bucket this node reads.
     here: bool,
+    in_bucket: bool,
     node: String,
 }
 
@@ -82,11 +84,18 @@ async fn the_recording(gw: &Gateway, id: &str) -> WebResult<recordings::Recordin
 /// `GET /admin/recordings/{id}`: the player page.
 pub async fn player(State(gw): State<Gateway>, Admin(a): Admin, Path(id): Path<String>) -> WebResult {
     let r = the_recording(&gw, &id).await?;
-    let here = recordings::file_path(&gw.config, &r).map(|p| p.is_file()).unwrap_or(false);
+    let here = recordings::readable_here(&gw, &r);
     let title = format!("{} on {}, {}", r.user_name, r.target_name, when(Some(r.started_at)));
     Ok(page(
         StatusCode::OK,
-        &PlayerPage { c: a.chrome.clone().with_section("recordings"), id: r.id, title, here, node: r.node },
+        &PlayerPage {
+            c: a.chrome.clone().with_section("recordings"),
+            id: r.id,
+            title,
+            here,
+            in_bucket: r.in_bucket,
+            node: r.node,
+        },
     ))
 }
 
@@ -99,16 +108,24 @@ pub async fn cast(
     headers: axum::http::HeaderMap,
 ) -> WebResult {
     let r = the_recording(&gw, &id).await?;
-    let path = recordings::file_path(&gw.config, &r)?;
-    let body = match tokio::fs::read(&path).await {
+    let body = match recordings::read(&gw, &r).await {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(gatehouse_core::Error::NotFound { .. }) if r.in_bucket => {
+            return Err(WebError::NotFound("The file of this recording is missing from the recordings bucket.".into()));
+        }
+        Err(gatehouse_core::Error::NotFound { .. }) => {
             return Err(WebError::NotFound(format!(
                 "The file of this recording is not on this node (it was written on {}).",
                 r.node
             )));
         }
-        Err(e) => return Err(WebError::Internal(gatehouse_core::Error::io(&path, e))),
+        Err(gatehouse_core::Error::Unavailable(why)) => {
+            tracing::warn!(recording = r.id, error = %why, "recording not readable");
+            return Err(WebError::Unavailable(
+                "The recordings bucket does not answer now; try again later. The details are in the server log.".into(),
+            ));
+        }
+        Err(e) => return Err(WebError::Internal(e)),
     };
     tracing::info!(admin = %a.user.name, recording = r.id, "recording downloaded");
     // A compressed recording goes as it is to a browser (it unpacks gzip itself), and
@@ -123,7 +140,7 @@ pub async fn cast(
         (true, false) => {
             let mut plain = Vec::new();
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body.as_slice()), &mut plain)
-                .map_err(|e| WebError::Internal(gatehouse_core::Error::io(&path, e)))?;
+                .map_err(|e| WebError::Internal(gatehouse_core::Error::io(&r.path, e)))?;
             (plain, false)
         }
         (g, _) => (body, g),
