@@ -28,7 +28,8 @@ use ssh_key::{PublicKey, Signature};
 use tokio::time::Instant;
 
 use super::*;
-use crate::helpers::{AlgorithmExt, NameList};
+use crate::helpers::{AlgorithmExt, NameList, sign_with_hash_alg};
+use crate::keys::key::PrivateKeyWithHashAlg;
 use crate::map_err;
 use crate::parsing::{ChannelOpenConfirmation, ChannelType, OpenChannelMessage, ensure_end};
 
@@ -861,6 +862,7 @@ mod tests {
             channels: std::collections::HashMap::new(),
             open_global_requests: std::collections::VecDeque::new(),
             kex: SessionKexState::Idle,
+            kex_host_key_algorithm: None,
         }
     }
 
@@ -1905,6 +1907,10 @@ impl Session {
                         }
                         Ok(())
                     }
+                    "hostkeys-prove-00@openssh.com" => {
+                        self.server_prove_host_keys(r)?;
+                        Ok(())
+                    }
                     "cancel-streamlocal-forward@openssh.com" => {
                         let socket_path = map_err!(String::decode(r))?;
                         map_err!(ensure_end(r))?;
@@ -2144,5 +2150,75 @@ impl Session {
                 Ok(())
             }
         }
+    }
+}
+
+impl Session {
+    /// Answers OpenSSH's `hostkeys-prove-00@openssh.com`: the request carries one
+    /// public key blob per key the client wants proven; the reply is REQUEST_SUCCESS
+    /// with one signature per key, in order, each over `string
+    /// "hostkeys-prove-00@openssh.com" || string session_id || string key_blob`.
+    ///
+    /// As OpenSSH's sshd does, a blob of a key this server does not hold (any more)
+    /// fails the whole request, and so does a malformed one. An RSA key signs with
+    /// the algorithm the key exchange negotiated when its host key was RSA (the
+    /// client verifies with that one then), else with rsa-sha2-512. Nothing is
+    /// answered when the client wants no reply.
+    fn server_prove_host_keys<R: Reader>(&mut self, r: &mut R) -> Result<(), Error> {
+        if !self.common.wants_reply {
+            return Ok(());
+        }
+        match self.host_key_proofs(r) {
+            Ok(Some(signatures)) => {
+                if let Some(ref mut enc) = self.common.encrypted {
+                    self.common.wants_reply = false;
+                    push_packet!(enc.write, {
+                        enc.write.push(msg::REQUEST_SUCCESS);
+                        for signature in &signatures {
+                            signature.encode(&mut enc.write)?;
+                        }
+                    })
+                }
+            }
+            Ok(None) => self.request_failure(),
+            Err(e) => {
+                debug!("hostkeys-prove-00@openssh.com: malformed request: {e:?}");
+                self.request_failure();
+            }
+        }
+        Ok(())
+    }
+
+    /// The signatures proving each requested key, or `None` if one of them is not a
+    /// key of this server's configuration.
+    fn host_key_proofs<R: Reader>(&self, r: &mut R) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        let Some(ref enc) = self.common.encrypted else {
+            return Err(Error::Inconsistent);
+        };
+        let rsa_hash = match &self.kex_host_key_algorithm {
+            Some(ssh_key::Algorithm::Rsa { hash }) => *hash,
+            _ => Some(ssh_key::HashAlg::Sha512),
+        };
+        let mut signatures = Vec::new();
+        while !r.is_finished() {
+            let blob = Bytes::decode(r)?;
+            let held = self.common.config.keys.iter().find(|key| {
+                key.public_key()
+                    .to_bytes()
+                    .is_ok_and(|own| own.as_slice() == blob.as_ref())
+            });
+            let Some(key) = held else {
+                debug!("hostkeys-prove-00@openssh.com: a key this server does not hold");
+                return Ok(None);
+            };
+            // The session id is key material: CryptoVec is zeroized on drop.
+            let mut signed = CryptoVec::new();
+            "hostkeys-prove-00@openssh.com".encode(&mut signed)?;
+            enc.session_id.as_ref().encode(&mut signed)?;
+            blob.as_ref().encode(&mut signed)?;
+            let key = PrivateKeyWithHashAlg::new(Arc::new(key.clone()), rsa_hash);
+            signatures.push(sign_with_hash_alg(&key, &signed)?);
+        }
+        Ok(Some(signatures))
     }
 }

@@ -1126,6 +1126,7 @@ where
         channels: HashMap::new(),
         open_global_requests: VecDeque::new(),
         kex: SessionKexState::Idle,
+        kex_host_key_algorithm: None,
     };
 
     session.begin_rekey()?;
@@ -1254,6 +1255,7 @@ async fn reply<H: Handler + Send>(
                 }
                 KexProgress::Done { newkeys, .. } => {
                     debug!("kex impl has completed");
+                    session.kex_host_key_algorithm = Some(newkeys.names.key.clone());
                     session.common.strict_kex =
                         session.common.strict_kex || newkeys.names.strict_kex();
 

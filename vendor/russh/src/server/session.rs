@@ -29,6 +29,9 @@ pub struct Session {
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
+    /// The host key algorithm the latest key exchange negotiated (the one its
+    /// signature used); `hostkeys-prove-00@openssh.com` signs RSA keys with it.
+    pub(crate) kex_host_key_algorithm: Option<ssh_key::Algorithm>,
 }
 
 #[derive(Debug)]
@@ -1247,6 +1250,33 @@ impl Session {
         Ok(())
     }
 
+    /// Announces every host key of the server's configuration (`Config::keys`) to
+    /// the client with OpenSSH's `hostkeys-00@openssh.com` global request (no reply
+    /// wanted): one string per key, its public key blob. A client with
+    /// `UpdateHostKeys` then asks the server to prove it holds the keys it does not
+    /// know yet (`hostkeys-prove-00@openssh.com`, answered by this server) before it
+    /// adds them to its known hosts, and forgets known keys no longer announced.
+    ///
+    /// OpenSSH's client ends the connection on a second announcement in the same
+    /// connection: call this once, after authentication succeeded.
+    pub fn announce_host_keys(&mut self) -> Result<(), Error> {
+        let keys = &self.common.config.keys;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if let Some(ref mut enc) = self.common.encrypted {
+            push_packet!(enc.write, {
+                msg::GLOBAL_REQUEST.encode(&mut enc.write)?;
+                "hostkeys-00@openssh.com".encode(&mut enc.write)?;
+                0u8.encode(&mut enc.write)?;
+                for key in keys.iter() {
+                    key.public_key().to_bytes()?.encode(&mut enc.write)?;
+                }
+            })
+        }
+        Ok(())
+    }
+
     /// Ping the client with a Keepalive and get a notification when the client responds.
     pub fn send_ping(&mut self, reply_channel: oneshot::Sender<()>) -> Result<(), Error> {
         let want_reply = u8::from(true);
@@ -1672,6 +1702,7 @@ mod tests {
             channels: HashMap::new(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
+            kex_host_key_algorithm: None,
         }
     }
 
