@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::wire::{Auth as WireAuth, Fields, Msg, Recv, Wire, msg as wire_msg};
 use common::{Backend, ClientKey, Gw, Ssh, TotpDevice, describe, run_with_timeout, stdout};
 use russh::client;
 use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
@@ -312,6 +313,94 @@ async fn the_gateway_proves_the_keys_it_holds_and_no_other() {
         // The connection survives all of it.
         assert!(!handle.is_closed(), "{kex_key:?}\n{}", gw.log());
         let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+    assert!(gw.is_running() && !gw.log().contains("panicked"), "{}", gw.log());
+}
+
+/// The keys of a `hostkeys-00@openssh.com` announcement, as blobs, from the messages
+/// `wire` receives within a few seconds.
+async fn announced_blobs(wire: &mut Wire) -> Vec<Vec<u8>> {
+    let (messages, _) = wire.drain(Duration::from_secs(3)).await;
+    let announcement = messages
+        .iter()
+        .find(|m| {
+            m[0] == wire_msg::GLOBAL_REQUEST && Fields::of(m).text().as_deref() == Some("hostkeys-00@openssh.com")
+        })
+        .expect("a hostkeys-00@openssh.com announcement after the login");
+    let mut f = Fields::of(announcement);
+    let _name = f.text();
+    assert_eq!(f.bool(), Some(false), "an announcement wants no reply");
+    std::iter::from_fn(|| f.string().map(<[u8]>::to_vec)).collect()
+}
+
+/// SSH `string` encoding.
+fn ssh_string(bytes: &[u8]) -> Vec<u8> {
+    [&(bytes.len() as u32).to_be_bytes()[..], bytes].concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_signs_the_request_name_the_session_id_and_the_key() {
+    let (mut gw, _key, mut device) = gateway_with_alice(Backend::Sqlite);
+    gw.cli_ok(&["hostkey", "rotate"]);
+    gw.stop();
+    gw.start();
+
+    let mut wire = Wire::connect(gw.ssh_port).await;
+    assert!(matches!(wire.password(b"alice", PASSWORD.as_bytes()).await, WireAuth::Failure { partial: true, .. }));
+    assert!(matches!(wire.kbd_start(b"alice").await, WireAuth::Info { .. }));
+    let code = device.code();
+    let done = wire.kbd_answer(&[code.as_bytes()]).await;
+    assert_eq!(done, WireAuth::Success, "{}", gw.log());
+    let blobs = announced_blobs(&mut wire).await;
+    assert_eq!(blobs.len(), 4, "two active and two next keys");
+
+    // Each key proven alone, checked here with ring, independently of russh.
+    for blob in &blobs {
+        let request = Msg::global_request("hostkeys-prove-00@openssh.com", Msg::fields().string(blob));
+        wire.send(&request).await.expect("sending the request");
+        let reply = loop {
+            match wire.recv(Duration::from_secs(20)).await {
+                Recv::Message(m) if matches!(m[0], wire_msg::REQUEST_SUCCESS | wire_msg::REQUEST_FAILURE) => break m,
+                Recv::Message(_) => {}
+                other => panic!("no answer to the proof request: {other:?}"),
+            }
+        };
+        assert_eq!(reply[0], wire_msg::REQUEST_SUCCESS, "a held key is proven");
+        let mut f = Fields::of(&reply);
+        let signature = f.string().expect("one signature").to_vec();
+        assert_eq!(f.string(), None, "one signature per key");
+        let sig_message = [&[0u8][..], &signature].concat();
+        let mut sig = Fields::of(&sig_message);
+        let algorithm = sig.text().expect("the signature's algorithm");
+        let sig_bytes = sig.string().expect("the signature").to_vec();
+        let signed_by = |session_id: &[u8]| {
+            [ssh_string(b"hostkeys-prove-00@openssh.com"), ssh_string(session_id), ssh_string(blob)].concat()
+        };
+        let signed = signed_by(wire.session_id());
+        let key_message = [&[0u8][..], blob.as_slice()].concat();
+        let mut key = Fields::of(&key_message);
+        match key.text().expect("the key's type").as_str() {
+            "ssh-ed25519" => {
+                assert_eq!(algorithm, "ssh-ed25519");
+                let public = key.string().expect("the ed25519 key");
+                let verifier = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public);
+                verifier.verify(&signed, &sig_bytes).expect("the ed25519 proof verifies");
+                // Bound to this session: not a proof for another session id.
+                assert!(verifier.verify(&signed_by(&[0u8; 32]), &sig_bytes).is_err());
+            }
+            "ssh-rsa" => {
+                // The exchange was signed with ed25519 (the server's first choice), so RSA
+                // proofs use rsa-sha2-512.
+                assert_eq!(algorithm, "rsa-sha2-512");
+                let e = key.string().expect("e");
+                let n = key.string().expect("n");
+                let strip = |v: &[u8]| v.iter().skip_while(|&&b| b == 0).copied().collect::<Vec<u8>>();
+                ring::signature::RsaPublicKeyComponents { n: strip(n), e: strip(e) }
+                    .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA512, &signed, &sig_bytes)
+                    .expect("the RSA proof verifies");
+            }
+            other => panic!("an unexpected key type {other}"),
+        }
     }
     assert!(gw.is_running() && !gw.log().contains("panicked"), "{}", gw.log());
 }
