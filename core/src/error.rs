@@ -26,6 +26,10 @@ pub enum Error {
     /// Too many requests of one kind in a short time (mails to one user).
     #[error("{0}")]
     TooMany(String),
+    /// An action that the current state does not allow (a second host key rotation
+    /// before the first is retired); the text says what to do instead.
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -19,6 +19,8 @@
 //!   that every node sees them.
 //! - [`sudo`]: the fresh proof a change of credentials on the web needs, and [`notify`],
 //!   the mail that tells the user of each such change.
+//! - [`host_keys`]: the installation's SSH host keys, sealed, one active and during a
+//!   rotation one next per algorithm; [`admin::host_keys`] rotates and retires them.
 //! - [`Gateway`]: the handle that front ends hold: database, vault and config.
 
 pub mod access;

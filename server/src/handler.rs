@@ -28,6 +28,12 @@ impl Handler for Connection {
         Ok(Connection::auth_publickey(self, user, key.public_key).await)
     }
 
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        // Once per connection (OpenSSH's client ends a connection that announces twice):
+        // clients with UpdateHostKeys learn the next key of a rotation, forget retired ones.
+        session.announce_host_keys()
+    }
+
     async fn auth_openssh_certificate(&mut self, _user: &str, _certificate: &Certificate) -> Result<Auth, Self::Error> {
         // No certificate authority is configured: certificates are not a credential here.
         Ok(Auth::Reject { proceed_with_methods: None, partial_success: false })

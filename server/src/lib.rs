@@ -7,7 +7,9 @@
 //!   and `channels` (what may open after the gate) add its behaviour.
 //! - `handler`: the russh `Handler` impl, which only forwards russh callbacks to the
 //!   connection.
-//! - `host_keys`: the installation's host keys, shared by every node through the database.
+//! - `host_keys`: the installation's host keys, shared by every node through the database,
+//!   the next ones of a rotation included; [`OpenSshKeys`] makes and reads keys for
+//!   `gatehouse hostkey rotate`.
 //! - `pending`: the cap on connections that have not logged in yet, per source address
 //!   and in total.
 //! - [`Server`]: the accept loop, which closes connections over that cap before the SSH
@@ -47,6 +49,7 @@ use pending::{PendingLimits, PendingSlot};
 
 #[doc(hidden)]
 pub use connection::split_user;
+pub use host_keys::OpenSshKeys;
 
 /// Errors of the SSH frontend.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 mod audit;
 mod factor;
 mod group;
+mod hostkey;
 mod policy;
 mod recordings;
 mod serve;
@@ -62,6 +63,9 @@ pub enum Command {
     /// List session recordings and apply their retention limits.
     #[command(subcommand)]
     Recordings(recordings::RecordingsCmd),
+    /// The SSH host keys and their rotation.
+    #[command(subcommand)]
+    Hostkey(hostkey::HostkeyCmd),
 }
 
 /// Loads the configuration from the file, the environment and the global flags.
@@ -92,6 +96,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Factor(cmd) => factor::run(&gw, cmd).await,
         Command::Audit(a) => audit::run(&gw, a).await,
         Command::Recordings(cmd) => recordings::run(&gw, cmd).await,
+        Command::Hostkey(cmd) => hostkey::run(&gw, cmd).await,
     }
 }
 

@@ -219,6 +219,8 @@ pub struct Wire {
     /// Bytes read but not yet used.
     buffer: Vec<u8>,
     closed: bool,
+    /// The exchange hash of the key exchange, which names this session.
+    session_id: Vec<u8>,
 }
 
 impl Wire {
@@ -229,7 +231,14 @@ impl Wire {
             .await
             .expect("connecting timed out")
             .expect("connecting to the gateway");
-        let mut wire = Wire { stream, send_keys: None, recv_keys: None, buffer: Vec::new(), closed: false };
+        let mut wire = Wire {
+            stream,
+            send_keys: None,
+            recv_keys: None,
+            buffer: Vec::new(),
+            closed: false,
+            session_id: Vec::new(),
+        };
         tokio::time::timeout(Duration::from_secs(20), wire.handshake()).await.expect("the SSH handshake timed out");
         wire
     }
@@ -283,6 +292,7 @@ impl Wire {
             .string(&q_s)
             .raw(&k);
         let h = digest(&SHA256, &exchange.0).as_ref().to_vec();
+        self.session_id = h.clone();
         let derive = |letter: u8| digest(&SHA256, &[&k[..], &h[..], &[letter], &h[..]].concat()).as_ref().to_vec();
 
         self.send(&Msg::new(msg::NEWKEYS)).await.expect("sending NEWKEYS");
@@ -292,6 +302,12 @@ impl Wire {
 
         self.send(&Msg::new(msg::SERVICE_REQUEST).string("ssh-userauth")).await.expect("sending SERVICE_REQUEST");
         self.expect(msg::SERVICE_ACCEPT).await;
+    }
+
+    /// The session id: the exchange hash of the key exchange (what a server signs to
+    /// prove it holds a host key, `hostkeys-prove-00@openssh.com`).
+    pub fn session_id(&self) -> &[u8] {
+        &self.session_id
     }
 
     async fn version_line(&mut self) -> Vec<u8> {

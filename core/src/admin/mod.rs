@@ -4,10 +4,11 @@
 //! every node), and writes exactly one audit event, of a typed kind, with the acting
 //! administrator. A front end only turns input into a call and the result into output.
 //!
-//! One module per aggregate: [`users`], [`groups`], [`policy`], [`targets`], and
-//! [`sessions`].
+//! One module per aggregate: [`users`], [`groups`], [`policy`], [`targets`],
+//! [`sessions`], and [`host_keys`].
 
 pub mod groups;
+pub mod host_keys;
 pub mod policy;
 pub mod sessions;
 pub mod targets;

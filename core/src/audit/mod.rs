@@ -182,6 +182,10 @@ audit_kinds! {
     HealthEmailTest => "health.email_test",
     /// The health page asked Duo's /check.
     HealthDuoCheck => "health.duo_check",
+    /// A host key rotation began: a next key per algorithm, presented beside the active one.
+    HostKeyRotated => "hostkey.rotated",
+    /// The next host keys replaced the active ones, which were deleted.
+    HostKeyRetired => "hostkey.retired",
 }
 
 impl std::fmt::Display for AuditKind {
