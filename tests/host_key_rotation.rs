@@ -310,6 +310,12 @@ async fn the_gateway_proves_the_keys_it_holds_and_no_other() {
         let among = handle.hostkeys_prove(vec![announced[0].clone(), stranger]).await;
         assert!(matches!(among, Err(russh::Error::RequestDenied)), "{kex_key:?}: {among:?}");
 
+        // More proofs than the gateway has keys (each asked 250 times): refused before any
+        // signing work, not 1,000 RSA and Ed25519 signatures.
+        let flood: Vec<PublicKey> = announced.iter().cycle().take(1000).cloned().collect();
+        let flooded = handle.hostkeys_prove(flood).await;
+        assert!(matches!(flooded, Err(russh::Error::RequestDenied)), "{kex_key:?}: {flooded:?}");
+
         // The connection survives all of it.
         assert!(!handle.is_closed(), "{kex_key:?}\n{}", gw.log());
         let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;

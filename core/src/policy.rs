@@ -122,11 +122,32 @@ pub struct Resolution {
     pub enrollment_open: bool,
 }
 
+impl Resolution {
+    /// Why a second factor is asked of `user` or not, in one sentence for them: the same
+    /// inputs, in the same order, as [`decide`].
+    pub fn reason(&self, user: &User) -> String {
+        if user.exempt_2fa {
+            "You are exempt from the second factor.".to_string()
+        } else if self.forced_globally {
+            "A second factor is required for every account.".to_string()
+        } else if !self.forced_by_groups.is_empty() {
+            format!("A second factor is required by your group(s): {}.", self.forced_by_groups.join(", "))
+        } else if !self.enrolled.is_empty() {
+            "A second factor is asked at every login because you enrolled one.".to_string()
+        } else {
+            "A second factor is optional for your account.".to_string()
+        }
+    }
+
+    /// The requirement these inputs give for `user` ([`decide`] with the allowed set).
+    pub fn requirement(&self, user: &User) -> Requirement {
+        decide(user, self, &self.allowed.clone().unwrap_or_else(MethodSet::all))
+    }
+}
+
 /// Resolves the requirement for `user` from the policy, their groups and their factors.
 pub async fn requirement(db: &Db, user: &User) -> Result<Requirement> {
-    let r = resolve(db, user).await?;
-    let allowed = r.allowed.clone().unwrap_or_else(MethodSet::all);
-    Ok(decide(user, &r, &allowed))
+    Ok(resolve(db, user).await?.requirement(user))
 }
 
 /// Gathers the inputs of the decision.
@@ -257,5 +278,26 @@ mod tests {
         assert_eq!(r, Requirement::Required { methods: vec![Method::Totp] });
         let r = decide(&user(None, false), &res(false, &["ops"], &[Method::Keyword]), &allowed);
         assert!(matches!(r, Requirement::MustEnroll { .. }));
+    }
+
+    #[test]
+    fn the_reason_given_matches_the_decision() {
+        let alice = user(None, false);
+        let cases = [
+            (res(true, &["ops"], &[]), "required for every account"),
+            (res(false, &["ops", "db"], &[]), "required by your group(s): ops, db."),
+            (res(false, &[], &[Method::Totp]), "because you enrolled one"),
+            (res(false, &[], &[]), "optional"),
+        ];
+        for (r, says) in cases {
+            assert!(r.reason(&alice).contains(says), "{}", r.reason(&alice));
+            // Whatever the sentence says is required, the decision requires.
+            let required = !matches!(r.requirement(&alice), Requirement::NotRequired);
+            assert_eq!(required, !says.contains("optional"), "{says}");
+        }
+        let exempt = user(None, true);
+        let r = res(true, &[], &[]);
+        assert!(r.reason(&exempt).contains("exempt"));
+        assert_eq!(r.requirement(&exempt), Requirement::Exempt);
     }
 }

@@ -21,13 +21,23 @@ pub fn is_unsafe(c: char) -> bool {
 /// other. PostgreSQL refuses an index entry of more than about 2.7 kB.
 pub const MAX_STORED_NAME: usize = 200;
 
+/// The most characters of an audit event's detail kept. Details are sentences the
+/// gateway writes, but some quote what others chose (a command, a server's reply); none
+/// needs more, and a megabyte quoted on every attempt would grow the log without bound.
+pub const MAX_STORED_DETAIL: usize = 4000;
+
 /// `name` cut to [`MAX_STORED_NAME`] characters, ending with `…` where it was cut; the
 /// same long name always gives the same result.
 pub fn stored_name(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.chars().nth(MAX_STORED_NAME).is_none() {
-        return std::borrow::Cow::Borrowed(name);
+    cut(name, MAX_STORED_NAME)
+}
+
+/// `text` cut to `max` characters, ending with `…` where it was cut.
+pub fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if max == 0 || text.chars().nth(max).is_none() {
+        return std::borrow::Cow::Borrowed(text);
     }
-    let mut cut: String = name.chars().take(MAX_STORED_NAME - 1).collect();
+    let mut cut: String = text.chars().take(max - 1).collect();
     cut.push('…');
     std::borrow::Cow::Owned(cut)
 }

@@ -250,7 +250,8 @@ pub struct AuditRecord {
 /// the one way into the table: a user name typed at a login prompt (`\e]0;…\a`) is
 /// stored harmless whichever front end built the event. The names (actor, user, source)
 /// are also cut to [`crate::text::MAX_STORED_NAME`] characters, so that a user name of
-/// 200 kB is stored, indexed and shown like any other refused one.
+/// 200 kB is stored, indexed and shown like any other refused one; the detail to
+/// [`crate::text::MAX_STORED_DETAIL`].
 pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<AuditRecord> {
     let clean = |v: Option<String>| v.map(|t| crate::text::stored_name(&printable(&t)).into_owned());
     let mut rec = AuditRecord {
@@ -262,7 +263,7 @@ pub async fn record(db: &Db, node: &str, ev: AuditEvent) -> Result<AuditRecord> 
         event: ev.kind.as_str().to_string(),
         outcome: ev.outcome.as_str().to_string(),
         source: clean(ev.source),
-        detail: printable(&ev.detail),
+        detail: crate::text::cut(&printable(&ev.detail), crate::text::MAX_STORED_DETAIL).into_owned(),
     };
     rec.id = sqlx::query_scalar(
         "INSERT INTO audit_events (at, node, actor, user_name, event, outcome, source, detail)
@@ -406,5 +407,26 @@ mod kind_tests {
                 "{s}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_detail_of_a_megabyte_is_stored_cut_with_a_mark() {
+        let (_dir, db) = crate::db::test_db().await;
+        let huge = format!("command {}", "x\u{1b}".repeat(500_000));
+        let ev = AuditEvent::new(AuditKind::TargetConnect, Outcome::Success).user("alice").detail(huge);
+        let rec = record(&db, "n1", ev).await.unwrap();
+        assert_eq!(rec.detail.chars().count(), crate::text::MAX_STORED_DETAIL);
+        assert!(rec.detail.starts_with("command x\u{fffd}x") && rec.detail.ends_with('…'), "{}", &rec.detail[..40]);
+        let stored = list(&db, &Filter::default()).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].detail, rec.detail, "what is returned is what is stored");
+        // A detail within the limit is kept whole.
+        let ev = AuditEvent::new(AuditKind::TargetConnect, Outcome::Success).detail("web1 (root@10.0.0.1:22) shell");
+        assert_eq!(record(&db, "n1", ev).await.unwrap().detail, "web1 (root@10.0.0.1:22) shell");
     }
 }

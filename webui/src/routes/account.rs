@@ -74,18 +74,9 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
     let described = factors::describe(&gw.db, a.user.id).await?;
     let resolution = policy::resolve(&gw.db, &a.user).await?;
     let allowed = resolution.allowed.clone().unwrap_or_else(MethodSet::all);
-    let why = if a.user.exempt_2fa {
-        "You are exempt from the second factor.".to_string()
-    } else if resolution.forced_globally {
-        "A second factor is required for every account.".to_string()
-    } else if !resolution.forced_by_groups.is_empty() {
-        format!("A second factor is required by your group(s): {}.", resolution.forced_by_groups.join(", "))
-    } else if !described.is_empty() {
-        "A second factor is asked at every login because you enrolled one.".to_string()
-    } else {
-        "A second factor is optional for your account.".to_string()
-    };
-    let default = match policy::requirement(&gw.db, &a.user).await? {
+    // One resolution gives both the sentence and the default method, as the login's.
+    let why = resolution.reason(&a.user);
+    let default = match resolution.requirement(&a.user) {
         Requirement::Required { methods } => methods.first().copied(),
         _ => None,
     };

@@ -2163,7 +2163,8 @@ impl Session {
     /// fails the whole request, and so does a malformed one. An RSA key signs with
     /// the algorithm the key exchange negotiated when its host key was RSA (the
     /// client verifies with that one then), else with rsa-sha2-512. Nothing is
-    /// answered when the client wants no reply.
+    /// answered when the client wants no reply, and a request for more proofs than
+    /// the server has keys fails before any signature is made.
     fn server_prove_host_keys<R: Reader>(&mut self, r: &mut R) -> Result<(), Error> {
         if !self.common.wants_reply {
             return Ok(());
@@ -2199,18 +2200,29 @@ impl Session {
             Some(ssh_key::Algorithm::Rsa { hash }) => *hash,
             _ => Some(ssh_key::HashAlg::Sha512),
         };
-        let mut signatures = Vec::new();
+        let keys = &self.common.config.keys;
+        let mut held = Vec::new();
         while !r.is_finished() {
             let blob = Bytes::decode(r)?;
-            let held = self.common.config.keys.iter().find(|key| {
+            // More proofs than the server has keys can only be a request for signing
+            // work: refused before any is made.
+            if held.len() == keys.len() {
+                debug!("hostkeys-prove-00@openssh.com: more keys asked than the server holds");
+                return Ok(None);
+            }
+            let key = keys.iter().find(|key| {
                 key.public_key()
                     .to_bytes()
                     .is_ok_and(|own| own.as_slice() == blob.as_ref())
             });
-            let Some(key) = held else {
+            let Some(key) = key else {
                 debug!("hostkeys-prove-00@openssh.com: a key this server does not hold");
                 return Ok(None);
             };
+            held.push((key, blob));
+        }
+        let mut signatures = Vec::new();
+        for (key, blob) in held {
             // The session id is key material: CryptoVec is zeroized on drop.
             let mut signed = CryptoVec::new();
             "hostkeys-prove-00@openssh.com".encode(&mut signed)?;
