@@ -209,6 +209,9 @@ mod tests {
             last_method: last,
             created_at: 0,
             enroll_from: Some(0),
+            store: crate::users::Store::Local,
+            directory_dn: None,
+            directory_disabled: false,
         }
     }
 
