@@ -64,6 +64,9 @@ pub enum UserCmd {
     Exempt { name: String, state: Switch },
     /// Grant (on) or remove (off) the administrator flag.
     Admin { name: String, state: Switch },
+    /// Where the user's password is checked: `local` (Gatehouse) or `radius` (the
+    /// `[radius]` servers, with `radius.primary = true`).
+    Store { name: String, store: String },
 }
 
 fn yes(b: bool) -> &'static str {
@@ -116,6 +119,11 @@ pub async fn run(gw: &Gateway, cmd: UserCmd) -> Result<()> {
             };
             let k = admin::users::add_key(gw, &Actor::Cli, &name, &line).await?;
             println!("key {} added for {name}", k.fingerprint);
+        }
+        UserCmd::Store { name, store } => {
+            let store: gatehouse_core::users::Store = store.parse()?;
+            admin::users::set_store(gw, &Actor::Cli, &name, store).await?;
+            println!("{name}: {}", store.describe());
         }
         UserCmd::Exempt { name, state } => {
             admin::users::set_exempt(gw, &Actor::Cli, &name, state.is_on()).await?;
@@ -174,6 +182,13 @@ async fn show(gw: &Gateway, name: &str, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("name:         {}", u.name);
+        println!("store:        {}", u.store.describe());
+        if let Some(dn) = &u.directory_dn {
+            println!("directory dn: {dn}");
+        }
+        if u.directory_disabled {
+            println!("disabled:     YES — the directory no longer admits this user");
+        }
         println!("email:        {}", u.email.as_deref().unwrap_or("-"));
         println!("admin:        {}", yes(u.is_admin));
         println!("locked:       {}", yes(u.locked));

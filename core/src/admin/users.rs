@@ -96,6 +96,19 @@ pub async fn set_exempt(gw: &Gateway, by: &Actor, name: &str, exempt: bool) -> R
     record(gw, by, AuditKind::UserExempt, Some(name), detail.into()).await
 }
 
+/// Moves a user's password check to the `[radius]` servers or back to Gatehouse.
+pub async fn set_store(gw: &Gateway, by: &Actor, name: &str, store: users::Store) -> Result<()> {
+    if store == users::Store::Radius && !gw.config.radius.primary {
+        return Err(Error::invalid("store", "RADIUS passwords need radius.primary = true (and radius.servers)"));
+    }
+    users::set_store(&gw.db, name, store).await?;
+    let detail = match store {
+        users::Store::Radius => "password checked by the RADIUS servers from now on; the stored one was dropped",
+        _ => "password checked by Gatehouse from now on; none is set until an administrator sets one",
+    };
+    record(gw, by, AuditKind::UserStore, Some(name), detail.into()).await
+}
+
 /// Gives or takes the administrator flag. An administrator cannot take their own.
 pub async fn set_admin(gw: &Gateway, by: &Actor, name: &str, admin: bool) -> Result<()> {
     users::get(&gw.db, name).await?;

@@ -26,6 +26,7 @@ pub fn router() -> Router<Gateway> {
         .route("/", get(|| async { Redirect::to("/account") }))
         .route("/login", get(login::form).post(login::submit))
         .route("/login/factor", get(login::factor_form).post(login::factor_submit))
+        .route("/login/question", post(login::question_submit))
         .route("/logout", post(login::logout))
         .route("/enroll", get(totp::enroll))
         .route("/account", get(account::overview))
@@ -82,6 +83,7 @@ pub fn router() -> Router<Gateway> {
         .route("/admin/health", get(admin::health::show))
         .route("/admin/health/radius", post(admin::health::radius_test))
         .route("/admin/health/duo", post(admin::health::duo_check))
+        .route("/admin/health/directory", post(admin::health::directory_test))
         .route("/admin/health/email", post(admin::health::email_test))
         .route("/admin/live/{id}/terminate", post(admin::sessions::terminate))
 }

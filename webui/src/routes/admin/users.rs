@@ -23,6 +23,9 @@ pub struct UserRow {
     pub is_admin: bool,
     pub locked: bool,
     pub exempt: bool,
+    /// A directory user (and whether the directory disabled them).
+    pub directory: bool,
+    pub directory_disabled: bool,
     pub factors: String,
     pub groups: String,
     pub created: String,
@@ -56,6 +59,8 @@ async fn users_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, for
             is_admin: u.is_admin,
             locked: u.locked,
             exempt: u.exempt_2fa,
+            directory: u.store == users::Store::Ldap,
+            directory_disabled: u.directory_disabled,
         });
     }
     Ok(page(
@@ -129,6 +134,10 @@ struct UserPage {
     is_admin: bool,
     locked: bool,
     exempt: bool,
+    /// Where the password is checked, and for a directory user their entry.
+    store: String,
+    directory: bool,
+    directory_disabled: bool,
     requirement: String,
     factors: String,
     groups: String,
@@ -171,6 +180,12 @@ async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: 
             is_admin: u.is_admin,
             locked: u.locked,
             exempt: u.exempt_2fa,
+            store: match &u.directory_dn {
+                Some(dn) if u.store == users::Store::Ldap => format!("{} — {dn}", u.store.describe()),
+                _ => u.store.describe().to_string(),
+            },
+            directory: u.store == users::Store::Ldap,
+            directory_disabled: u.directory_disabled,
             requirement,
             factors: join_or(enrolled, "none"),
             groups: join_or(groups, "none"),
