@@ -9,6 +9,7 @@
 //! - [`servers`]: free loopback ports and log files, for every server below.
 //! - [`keys`]: [`ClientKey`], ed25519 key pairs from `ssh-keygen`.
 //! - [`gateway`]: [`Gw`], a gateway in a temp dir (config, CLI, `serve`, log).
+//! - [`master`]: [`Master`], a real OpenSSH connection held open in the background.
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
 //! - [`raw`]: [`raw::RawClient`], an SSH client (russh's) that does what OpenSSH will not:
 //!   any user name, any keyboard-interactive answers, logins held at a prompt.
@@ -36,6 +37,7 @@ pub mod duo;
 pub mod gateway;
 pub mod keys;
 pub mod links;
+pub mod master;
 pub mod postgres;
 pub mod process;
 pub mod radius;
@@ -54,6 +56,7 @@ use std::path::PathBuf;
 pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
+pub use master::Master;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
