@@ -16,6 +16,10 @@
 //!   client library sends: channels before the login, oversized or malformed answers.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
+//! - [`ldap`]: [`Slapd`], a throwaway OpenLDAP server (StartTLS and ldaps with a throwaway
+//!   CA, memberOf, ppolicy locks, openssh-lpk keys, AD-shaped accounts) for directory
+//!   accounts.
+//! - [`certs`]: throwaway CAs and server certificates (`openssl`) for the directory server.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
 //!   does, for the Duo factor.
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets;
@@ -32,9 +36,11 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod certs;
 pub mod duo;
 pub mod gateway;
 pub mod keys;
+pub mod ldap;
 pub mod links;
 pub mod postgres;
 pub mod process;
@@ -54,6 +60,7 @@ use std::path::PathBuf;
 pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
+pub use ldap::Slapd;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
