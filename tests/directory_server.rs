@@ -2,14 +2,16 @@
 //! the server the directory-account tests lean on behaves like a real directory: binds
 //! check passwords, TLS is real and checked, `memberOf` follows group changes, a locked
 //! or AD-disabled account cannot bind, AD's bit filter works, the ACLs hold, names with
-//! filter characters are plain data, and data survives a restart.
+//! filter characters are plain data, and data survives a restart. One test does the same
+//! against a real Active Directory DC ([`SambaDc`]), where nested groups resolve on the
+//! server.
 
 mod common;
 
 use std::process::Output;
 
 use common::ldap::{Slapd, SlapdOptions, escape_filter_value, invalid_credentials, ldif_values};
-use common::{describe, run_with_timeout, stderr, stdout};
+use common::{SambaDc, describe, run_with_timeout, stderr, stdout};
 
 const ALICE_PW: &str = "alice directory password";
 const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
@@ -314,4 +316,83 @@ fn stop_and_restart_keep_the_data() {
     assert_eq!(ldif_values(&keys, "sshPublicKey"), vec![KEY_A.to_string()]);
     assert_eq!(ldif_values(&keys, "memberOf"), vec![slapd.group_dn("ops")]);
     assert_eq!(slapd.log().matches("slapd starting").count(), 2, "{}", slapd.log());
+}
+
+/// A real AD DC (Samba): UPN and DN binds over ldaps and StartTLS with the certificate
+/// checked, AD's refusals (no simple bind without TLS, "data 533" for a disabled account),
+/// the bit filter, and nested groups resolved by the server with
+/// LDAP_MATCHING_RULE_IN_CHAIN.
+#[test]
+fn samba_ad_dc_binds_disables_and_resolves_nested_groups() {
+    let dc = SambaDc::start();
+    dc.add_user("jdoe", "jdoe password", Some("jdoe@example.test"));
+    dc.add_user("gone", "gone password", None);
+    dc.disable_user("gone");
+    dc.add_group("ops", &["jdoe"]);
+    dc.add_group("staff", &["ops"]);
+    dc.add_group("empty", &[]);
+    let jdoe = dc.dn("jdoe");
+
+    // AD has no "Who am I?" operation, so a base search of the user's own entry proves the
+    // bind.
+    let bind = |url: &str, extra: &[&str], who: &str, password: &str| {
+        let mut cmd = dc.tool("ldapsearch");
+        cmd.args(["-LLL", "-o", "ldif-wrap=no", "-x", "-H", url, "-D", who, "-w", password]).args(extra).args([
+            "-s",
+            "base",
+            "-b",
+            &jdoe,
+            "(objectClass=*)",
+            "sAMAccountName",
+        ]);
+        run_with_timeout(&mut cmd, None, std::time::Duration::from_secs(30))
+    };
+    for (url, extra) in [(dc.ldaps_url(), vec![]), (dc.url(), vec!["-ZZ"])] {
+        for who in [dc.upn("jdoe"), jdoe.clone()] {
+            let out = bind(&url, &extra, &who, "jdoe password");
+            assert!(out.status.success(), "{url} as {who}:\n{}", describe(&out));
+            assert_eq!(ldif_values(&stdout(&out), "sAMAccountName"), vec!["jdoe".to_string()]);
+        }
+    }
+    let wrong = bind(&dc.ldaps_url(), &[], &dc.upn("jdoe"), "jdoe passwore");
+    assert!(invalid_credentials(&wrong) && stderr(&wrong).contains("data 52e"), "{}", describe(&wrong));
+    let plain = bind(&dc.url(), &[], &dc.upn("jdoe"), "jdoe password");
+    assert!(stderr(&plain).contains("Strong(er) authentication required (8)"), "{}", describe(&plain));
+    let disabled = bind(&dc.ldaps_url(), &[], &dc.upn("gone"), "gone password");
+    assert!(invalid_credentials(&disabled) && stderr(&disabled).contains("data 533"), "{}", describe(&disabled));
+
+    let find = |filter: &str| {
+        let mut cmd = dc.tool("ldapsearch");
+        cmd.args(["-LLL", "-o", "ldif-wrap=no", "-x", "-H", &dc.ldaps_url(), "-D", dc.service_dn(), "-w"])
+            .arg(dc.service_password())
+            .args(["-b", dc.base_dn(), filter, "1.1"]);
+        let out = run_with_timeout(&mut cmd, None, std::time::Duration::from_secs(30));
+        assert!(out.status.success(), "the service account's search for {filter}:\n{}", describe(&out));
+        let mut dns = ldif_values(&stdout(&out), "dn");
+        dns.sort();
+        dns
+    };
+    let people = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName=jdoe)(sAMAccountName=gone)))";
+    assert_eq!(find(people), vec![dc.dn("gone"), jdoe.clone()]);
+    let enabled_people = format!("(&{people}{AD_ENABLED})");
+    assert_eq!(find(&enabled_people), vec![jdoe.clone()]);
+    assert_eq!(find(&format!("(userPrincipalName={})", dc.upn("jdoe"))), vec![jdoe.clone()]);
+
+    // Direct membership only with memberOf; the whole chain with the in-chain rule.
+    assert_eq!(find(&format!("(memberOf={})", dc.dn("staff"))), vec![dc.dn("ops")]);
+    let in_staff = format!("(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:={}))", dc.dn("staff"));
+    assert_eq!(find(&in_staff), vec![jdoe.clone()]);
+    let jdoe_groups = format!("(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={jdoe}))");
+    assert_eq!(find(&jdoe_groups), vec![dc.dn("ops"), dc.dn("staff")]);
+
+    dc.remove_member("ops", "jdoe");
+    dc.add_member("empty", "jdoe");
+    assert!(find(&in_staff).is_empty());
+    assert_eq!(find(&jdoe_groups), vec![dc.dn("empty")]);
+
+    dc.disable_user("jdoe");
+    assert!(find(&enabled_people).is_empty());
+    assert!(invalid_credentials(&bind(&dc.ldaps_url(), &[], &dc.upn("jdoe"), "jdoe password")));
+    dc.enable_user("jdoe");
+    assert!(bind(&dc.ldaps_url(), &[], &dc.upn("jdoe"), "jdoe password").status.success());
 }

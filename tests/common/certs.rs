@@ -1,5 +1,5 @@
-//! Throwaway TLS certificates for the directory server ([`super::ldap::Slapd`]), made
-//! with the `openssl` CLI: a CA the client trusts, another
+//! Throwaway TLS certificates for the directory servers ([`super::ldap::Slapd`],
+//! [`super::samba::SambaDc`]), made with the `openssl` CLI: a CA the client trusts, another
 //! it does not, and a server certificate for one loopback address.
 
 use std::path::Path;
@@ -26,7 +26,7 @@ pub enum ServerCert {
 /// Writes into `dir`: `ca.pem`/`ca.key` (the CA a client trusts), `other-ca.pem`/
 /// `other-ca.key` (one it does not), and `server.pem`/`server.key` as `cert` says, for
 /// the IP address `ip` (an IP SAN, which rustls needs to accept a URL with an address).
-/// P-256 keys: fast to make, and GnuTLS (slapd) and rustls (the gateway) take them.
+/// P-256 keys: fast to make, and GnuTLS (slapd, Samba) and rustls (the gateway) take them.
 pub fn make_certificates(dir: &Path, ip: &str, cert: ServerCert) {
     for (name, cn) in [("ca", "Gatehouse test directory CA"), ("other-ca", "Some other CA")] {
         openssl(

@@ -19,7 +19,9 @@
 //! - [`ldap`]: [`Slapd`], a throwaway OpenLDAP server (StartTLS and ldaps with a throwaway
 //!   CA, memberOf, ppolicy locks, openssh-lpk keys, AD-shaped accounts) for directory
 //!   accounts.
-//! - [`certs`]: throwaway CAs and server certificates (`openssl`) for the directory server.
+//! - [`samba`]: [`SambaDc`], a throwaway Samba Active Directory domain controller on a
+//!   loopback address of its own, for nested groups resolved by the server.
+//! - [`certs`]: throwaway CAs and server certificates (`openssl`) for the directory servers.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
 //!   does, for the Duo factor.
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets;
@@ -47,6 +49,7 @@ pub mod process;
 pub mod radius;
 pub mod raw;
 pub mod s3;
+pub mod samba;
 pub mod servers;
 pub mod smtp;
 pub mod ssh;
@@ -65,6 +68,7 @@ pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
 pub use s3::S3Server;
+pub use samba::SambaDc;
 pub use servers::{free_port, read_or_empty};
 pub use smtp::SmtpSink;
 pub use ssh::Ssh;
