@@ -113,7 +113,10 @@ impl Slapd {
         for attempt in 1..=START_ATTEMPTS {
             slapd.port = free_port();
             slapd.tls_port = free_port();
-            if slapd.port != slapd.tls_port && slapd.spawn_and_wait(attempt) {
+            if slapd.port == slapd.tls_port {
+                continue;
+            }
+            if slapd.spawn_and_wait(attempt) {
                 slapd.load_layout();
                 return slapd;
             }
