@@ -1,4 +1,5 @@
-//! Accounts: create, password, lock, delete, keys, exemption, administrator flag, factors.
+//! Accounts: create, password, lock, delete, keys, exemption, force-2FA override,
+//! administrator flag, factors.
 
 use super::{Actor, on_off, record};
 use crate::audit::AuditKind;
@@ -94,6 +95,25 @@ pub async fn set_exempt(gw: &Gateway, by: &Actor, name: &str, exempt: bool) -> R
     users::set_exempt(&gw.db, name, exempt).await?;
     let detail = if exempt { "EXEMPTED from the second factor" } else { "exemption ended" };
     record(gw, by, AuditKind::UserExempt, Some(name), detail.into()).await
+}
+
+/// The words a force-2FA override is shown and audited with: `on`, `off` or `inherit`.
+pub fn override_word(force: Option<bool>) -> &'static str {
+    match force {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "inherit",
+    }
+}
+
+/// Sets a user's own force-2FA override (`None` inherits from their groups and the
+/// global switch). Forcing it on ends the user's live logins that did not pass a second
+/// factor, on every node. An administrator under the administrators' scope stays forced
+/// whatever their override says.
+pub async fn set_force_2fa(gw: &Gateway, by: &Actor, name: &str, force: Option<bool>) -> Result<()> {
+    users::set_force_2fa(&gw.db, name, force).await?;
+    let detail = format!("user {name}: {}", override_word(force));
+    record(gw, by, AuditKind::PolicyForce2fa, Some(name), detail).await
 }
 
 /// Gives or takes the administrator flag. An administrator cannot take their own.
