@@ -40,6 +40,7 @@ const ADMIN_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/users/alice/admin", &[("on", "on")]),
     ("/admin/users/admin/lock", &[("on", "on")]),
     ("/admin/users/alice/exempt", &[("on", "on")]),
+    ("/admin/users/alice/force", &[("force", "off")]),
     ("/admin/users/admin/reset-factors", &[]),
     ("/admin/users/admin/password", &[("password", "taken over 1")]),
     ("/admin/users/admin/delete", &[("confirm", "admin")]),
@@ -50,6 +51,7 @@ const ADMIN_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/groups/ops/members/remove", &[("user", "admin")]),
     ("/admin/groups/ops/delete", &[]),
     ("/admin/policy/force", &[("on", "off")]),
+    ("/admin/policy/force-admins", &[("on", "on")]),
     ("/admin/policy/methods", &[("m_keyword", "on")]),
     ("/admin/policy/backup-codes", &[("count", "1")]),
     (
