@@ -101,6 +101,36 @@ fn forcing_2fa_ends_connections_made_without_a_factor() {
 }
 
 #[test]
+fn forcing_2fa_on_one_user_ends_that_users_connection_and_no_other() {
+    let b = bastion();
+    b.add_granted("web1");
+    let bob_key = key_only(&b, "bob");
+    b.gw.cli_ok(&["target", "grant", "web1", "--user", "bob"]);
+    let mut alice = Master::open(&b, "alice", &b.key);
+    let mut bob = Master::open(&b, "bob", &bob_key);
+    assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
+    assert!(stdout(&bob.run(&["web1", "echo", "before"])).contains("before"));
+    b.gw.cli_ok(&["user", "force-2fa", "alice", "on"]);
+    let out = alice.run(&["web1", "echo", "after"]);
+    assert!(
+        !stdout(&out).contains("after"),
+        "a connection without a factor ran a command after 2FA was forced on its user:\n{}",
+        describe(&out)
+    );
+    assert!(alice.ended(NOTICE), "alice's connection made without a factor is still open");
+    assert!(!bob.ended(Duration::from_secs(2)), "bob's connection ended, though nothing changed for him");
+    assert!(stdout(&bob.run(&["web1", "echo", "still"])).contains("still"), "bob's connection stands");
+    let audit = b.audit("session");
+    assert!(audit.contains("policy now requires a second factor") && audit.contains("alice"), "{audit}");
+
+    // Making bob an administrator, while every administrator must use 2FA (as on a new
+    // installation), ends his too.
+    assert!(b.gw.cli_ok(&["policy", "show"]).contains("force 2FA (admins): on"));
+    b.gw.cli_ok(&["user", "admin", "bob", "on"]);
+    assert!(bob.ended(NOTICE), "a new administrator's connection without a factor is still open");
+}
+
+#[test]
 fn removing_the_login_key_or_the_grant_closes_what_they_opened() {
     let b = bastion();
     b.add_granted("web1");

@@ -54,6 +54,9 @@ async fn browser_story_from_first_login_to_trusted_browser() {
     // HTTPS with the self-signed certificate: the product's default, as an admin meets it.
     let mut gw = Gw::with_config(Backend::Sqlite, "[web]\n");
     gw.start();
+    // This story is about a group's forcing; the first start's administrators' scope is
+    // tests/web_force_scopes.rs's.
+    gw.cli_ok(&["policy", "force-2fa", "off", "--admins"]);
     let driver = start_driver();
     let c = browser_trusting(&driver, &gw).await;
 

@@ -52,6 +52,9 @@ async fn a_directory_user_enrolls_on_the_web_and_an_administrator_sees_the_store
     gw.start();
     gw.add_user("boss", ADMIN_PASSWORD);
     gw.cli_ok(&["user", "admin", "boss", "on"]);
+    // Not what this test is about: the administrators' scope (on at first start) would send
+    // boss to enrollment first.
+    gw.cli_ok(&["policy", "force-2fa", "off", "--admins"]);
     gw.cli_ok(&["group", "add", "ops"]);
     gw.cli_ok(&["policy", "force-2fa", "on", "--group", "ops"]);
 
@@ -103,6 +106,8 @@ async fn a_directory_user_enrolls_on_the_web_and_an_administrator_sees_the_store
     assert!(page.contains("directory (LDAP / Active Directory)"), "{page}");
     assert!(page.contains(&slapd.user_dn("lena")), "{page}");
     assert!(!page.contains("Set a one-time password"), "no password to set for a directory user");
+    // Why 2FA applies to her: the group the directory put her in, in the gate's own words.
+    assert!(page.contains("<td id=\"why-2fa\">Required by group(s): ops.</td>"), "{page}");
     shot(&c, "directory-03-admin-user").await;
 
     // The health page: the directory's line and its test bind.

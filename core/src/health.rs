@@ -166,7 +166,7 @@ fn where_checked(config: &Config, method: Method) -> String {
     }
 }
 
-/// Forced scopes (the global switch, forced groups) whose allowed methods include none
+/// Forced scopes (the global switch, the administrators' scope, forced groups) whose allowed methods include none
 /// that this gateway can check: their users would be asked for something that cannot work.
 pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     let ready: Vec<Method> = methods(gw).into_iter().filter(|m| m.state == State::Ready).map(|m| m.method).collect();
@@ -176,6 +176,12 @@ pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     if global.force_2fa && !usable(&global.allowed_methods) {
         out.push(format!(
             "2FA is forced for everyone, but none of the allowed methods ({}) can be checked here.",
+            global.allowed_methods
+        ));
+    }
+    if global.force_2fa_admins && !global.force_2fa && !usable(&global.allowed_methods) {
+        out.push(format!(
+            "2FA is required of every administrator, but none of the allowed methods ({}) can be checked here.",
             global.allowed_methods
         ));
     }

@@ -22,6 +22,10 @@ pub struct User {
     pub locked: bool,
     /// Never asked for a second factor, whatever the policy says.
     pub exempt_2fa: bool,
+    /// The user's own force-2FA override: `None` inherits (groups, then the global
+    /// switch), `Some(true)` forces a second factor, `Some(false)` does not force one even
+    /// where a group or the global switch would (see [`crate::policy::Forcing`]).
+    pub force_2fa: Option<bool>,
     pub last_method: Option<Method>,
     pub created_at: i64,
     /// Start of the first-login enrollment window (creation, or an administrator's reset
@@ -120,8 +124,8 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at, \
-     enroll_from, store, directory_dn, directory_disabled";
+const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, force_2fa, last_method, \
+     created_at, enroll_from, store, directory_dn, directory_disabled";
 
 fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -132,6 +136,7 @@ fn from_row(row: &AnyRow) -> Result<User> {
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         locked: row.try_get::<i64, _>("locked")? != 0,
         exempt_2fa: row.try_get::<i64, _>("exempt_2fa")? != 0,
+        force_2fa: row.try_get::<Option<i64>, _>("force_2fa")?.map(|v| v != 0),
         last_method: row.try_get::<Option<String>, _>("last_method")?.and_then(|m| m.parse::<Method>().ok()),
         created_at: row.try_get("created_at")?,
         enroll_from: row.try_get("enroll_from")?,
@@ -318,6 +323,20 @@ pub async fn set_store(db: &Db, name: &str, store: Store) -> Result<()> {
     Ok(())
 }
 
+/// Sets the user's own force-2FA override (`None` inherits). Forcing it on ends the
+/// user's live logins that did not pass a second factor ([`access::changed`]).
+pub async fn set_force_2fa(db: &Db, name: &str, force: Option<bool>) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET force_2fa = $1 WHERE name = $2")
+        .bind(force.map(flag))
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("user", name));
+    }
+    access::changed(db).await
+}
+
 /// Opens the first-login enrollment window again (an administrator reset the factors).
 pub async fn reopen_enrollment(db: &Db, user_id: i64) -> Result<()> {
     sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
@@ -328,9 +347,11 @@ pub async fn reopen_enrollment(db: &Db, user_id: i64) -> Result<()> {
     access::changed(db).await
 }
 
-/// Grants or removes the administrator flag.
+/// Grants or removes the administrator flag. Granting it can put the user under the
+/// administrators' force-2FA scope, so live logins are re-checked ([`access::changed`]).
 pub async fn set_admin(db: &Db, name: &str, admin: bool) -> Result<()> {
-    update_one(db, name, "UPDATE users SET is_admin = $1 WHERE name = $2", flag(admin)).await
+    update_one(db, name, "UPDATE users SET is_admin = $1 WHERE name = $2", flag(admin)).await?;
+    access::changed(db).await
 }
 
 /// Remembers the method the user last passed; the SSH gate asks for it first.

@@ -181,3 +181,22 @@ impl Switch {
         matches!(self, Switch::On)
     }
 }
+
+/// Parses `on`/`off`/`inherit`: a per-user override of a switch.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Override {
+    On,
+    Off,
+    Inherit,
+}
+
+impl Override {
+    /// `None` for inherit.
+    pub fn value(self) -> Option<bool> {
+        match self {
+            Override::On => Some(true),
+            Override::Off => Some(false),
+            Override::Inherit => None,
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Accounts: create, password, lock, delete, keys, exemption, administrator flag, factors.
+//! Accounts: create, password, lock, delete, keys, exemption, force-2FA override,
+//! administrator flag, factors.
 
 use super::{Actor, on_off, record};
 use crate::audit::AuditKind;
@@ -107,6 +108,25 @@ pub async fn set_store(gw: &Gateway, by: &Actor, name: &str, store: users::Store
         _ => "password checked by Gatehouse from now on; none is set until an administrator sets one",
     };
     record(gw, by, AuditKind::UserStore, Some(name), detail.into()).await
+}
+
+/// The words a force-2FA override is shown and audited with: `on`, `off` or `inherit`.
+pub fn override_word(force: Option<bool>) -> &'static str {
+    match force {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "inherit",
+    }
+}
+
+/// Sets a user's own force-2FA override (`None` inherits from their groups and the
+/// global switch). Forcing it on ends the user's live logins that did not pass a second
+/// factor, on every node. An administrator under the administrators' scope stays forced
+/// whatever their override says.
+pub async fn set_force_2fa(gw: &Gateway, by: &Actor, name: &str, force: Option<bool>) -> Result<()> {
+    users::set_force_2fa(&gw.db, name, force).await?;
+    let detail = format!("user {name}: {}", override_word(force));
+    record(gw, by, AuditKind::PolicyForce2fa, Some(name), detail).await
 }
 
 /// Gives or takes the administrator flag. An administrator cannot take their own.
