@@ -106,8 +106,8 @@ fn forcing_2fa_on_one_user_ends_that_users_connection_and_no_other() {
     b.add_granted("web1");
     let bob_key = key_only(&b, "bob");
     b.gw.cli_ok(&["target", "grant", "web1", "--user", "bob"]);
-    let mut alice = Master::open(&b, "alice", &b.key);
-    let mut bob = Master::open(&b, "bob", &bob_key);
+    let mut alice = Master::open(&b.gw, "alice", &b.key);
+    let mut bob = Master::open(&b.gw, "bob", &bob_key);
     assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
     assert!(stdout(&bob.run(&["web1", "echo", "before"])).contains("before"));
     b.gw.cli_ok(&["user", "force-2fa", "alice", "on"]);
