@@ -113,6 +113,8 @@ impl std::fmt::Debug for LdapConfig {
 pub struct LdapServer {
     pub url: String,
     pub host: String,
+    /// The URL's port, or the scheme's (389, 636).
+    pub port: u16,
     /// `ldaps://`: TLS from the first byte.
     pub ldaps: bool,
     /// `ldap://` upgraded with StartTLS.
@@ -152,14 +154,25 @@ impl LdapConfig {
             return Err(bad("is not an ldap:// or ldaps:// URL"));
         };
         let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_string(),
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+                (host.to_string(), after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            },
         };
         if host.is_empty() {
             return Err(bad("names no host"));
         }
-        let server = LdapServer { url: url.to_string(), host, ldaps, starttls: !ldaps && self.starttls };
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("has a bad port"))?,
+            None if ldaps => 636,
+            None => 389,
+        };
+        let server = LdapServer { url: url.to_string(), host, port, ldaps, starttls: !ldaps && self.starttls };
         if !server.tls() && !is_loopback_host(&server.host) {
             return Err(bad("is plain LDAP: use ldaps:// or starttls = true (plain LDAP only on loopback)"));
         }
@@ -279,8 +292,14 @@ mod tests {
         assert!(c.validate().is_err());
         c.urls = vec!["ldaps://".into()];
         assert!(c.validate().is_err());
-        c.urls = vec!["ldaps://[::1]:636".into()];
-        assert_eq!(c.servers().unwrap()[0].host, "::1");
+        c.urls = vec!["ldaps://[::1]:1636".into()];
+        assert_eq!((c.servers().unwrap()[0].host.as_str(), c.servers().unwrap()[0].port), ("::1", 1636));
+        c.urls = vec!["ldap://127.0.0.1".into(), "ldaps://dc1".into()];
+        assert_eq!(c.servers().unwrap().iter().map(|s| s.port).collect::<Vec<_>>(), vec![389, 636]);
+        c.urls = vec!["ldaps://dc1:0".into()];
+        assert!(c.validate().is_err());
+        c.urls = vec!["ldaps://dc1:http".into()];
+        assert!(c.validate().is_err());
     }
 
     #[test]

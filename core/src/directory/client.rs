@@ -112,10 +112,21 @@ impl Client {
     async fn connect(&self) -> std::result::Result<Ldap, Unavailable> {
         let mut errors = Vec::new();
         for server in &self.servers {
+            // The TCP connection is made here so it can have TCP_NODELAY: LDAP is small
+            // requests waiting on small answers, which Nagle's algorithm and delayed ACKs
+            // would hold up by tens of milliseconds each.
+            let stream = match self.tcp(server).await {
+                Ok(s) => s,
+                Err(why) => {
+                    errors.push(format!("{}: {why}", server.url));
+                    continue;
+                }
+            };
             let settings = LdapConnSettings::new()
                 .set_conn_timeout(self.timeout())
                 .set_starttls(server.starttls)
-                .set_config(self.tls.clone());
+                .set_config(self.tls.clone())
+                .set_std_stream(ldap3::StdStream::Tcp(stream));
             let connect = LdapConnAsync::with_settings(settings, &server.url);
             match tokio::time::timeout(self.timeout() * 2, connect).await {
                 Ok(Ok((conn, mut ldap))) => {
@@ -132,6 +143,22 @@ impl Client {
             }
         }
         Err(Unavailable(format!("no directory server answered ({})", errors.join("; "))))
+    }
+
+    /// A TCP connection to `server` with TCP_NODELAY, within the timeout.
+    async fn tcp(&self, server: &LdapServer) -> std::result::Result<std::net::TcpStream, String> {
+        let address = if server.host.contains(':') {
+            format!("[{}]:{}", server.host, server.port)
+        } else {
+            format!("{}:{}", server.host, server.port)
+        };
+        let stream = match tokio::time::timeout(self.timeout(), tokio::net::TcpStream::connect(&address)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("I/O error: {e}")),
+            Err(_) => return Err(format!("no connection in {} s", self.timeout().as_secs())),
+        };
+        stream.set_nodelay(true).map_err(|e| format!("I/O error: {e}"))?;
+        stream.into_std().map_err(|e| format!("I/O error: {e}"))
     }
 
     /// Binds as the search account.
