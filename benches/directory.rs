@@ -95,7 +95,7 @@ fn main() {
     println!("{:<62} {:>8} {:>8} {:>8}", "", "p50 ms", "p90 ms", "p99 ms");
     for (name, s) in [
         ("one simple bind as a user (open StartTLS connection)", &bind),
-        ("a password login's conversation (gateway client: connect,", &conversation),
+        ("a password login's directory conversation (gateway's client)", &conversation),
     ] {
         println!("{:<62} {:>8.2} {:>8.2} {:>8.2}", name, s.pct(0.5), s.pct(0.9), s.pct(0.99));
     }
