@@ -10,24 +10,13 @@ mod common;
 mod web_support;
 
 use common::ldap::Slapd;
-use common::{Backend, Gw, Ssh, TotpDevice, stderr};
-use fantoccini::{Client, Locator};
-use web_support::chrome::{body, browser_trusting, click, fill, shot, start_driver, wait_path, wait_text};
+use common::{Backend, Gw, Ssh, stderr};
+use web_support::chrome::{
+    body, browser_trusting, click, enroll_totp, fill, login, logout, shot, start_driver, wait_path, wait_text,
+};
 
 const PASSWORD: &str = "lena's directory password";
 const ADMIN_PASSWORD: &str = "the local admin's password";
-
-async fn login(c: &Client, gw: &Gw, user: &str, password: &str) {
-    c.goto(&format!("{}/login", gw.web_url())).await.expect("goto login");
-    fill(c, "#username", user).await;
-    fill(c, "#password", password).await;
-    click(c, "form[action='/login'] button[type=submit]").await;
-}
-
-async fn logout(c: &Client) {
-    click(c, "form[action='/logout'] button").await;
-    wait_path(c, "/login").await;
-}
 
 #[tokio::test]
 async fn a_directory_user_enrolls_on_the_web_and_an_administrator_sees_the_store() {
@@ -66,12 +55,7 @@ async fn a_directory_user_enrolls_on_the_web_and_an_administrator_sees_the_store
     login(&c, &gw, "lena", PASSWORD).await;
     wait_path(&c, "/enroll").await;
     shot(&c, "directory-01-enroll").await;
-    let key = c.find(Locator::Css("#manual-key")).await.expect("manual key").text().await.expect("key text");
-    let mut device = TotpDevice::new(key.trim());
-    fill(&c, "#code", &device.code()).await;
-    click(&c, "form[action='/account/totp'] button[type=submit]").await;
-    wait_path(&c, "/account").await;
-    wait_text(&c, "Your authenticator app is set up").await;
+    let mut device = enroll_totp(&c).await;
 
     // Her password is the directory's: the page says where to change it, and offers no form.
     c.goto(&format!("{}/account/password", gw.web_url())).await.expect("goto password");

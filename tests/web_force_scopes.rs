@@ -9,9 +9,11 @@
 mod common;
 mod web_support;
 
-use common::{Backend, Gw, TotpDevice};
+use common::{Backend, Gw};
 use fantoccini::{Client, Locator};
-use web_support::chrome::{body, browser, click, fill, full_page_shot, shot, start_driver, wait_path, wait_text};
+use web_support::chrome::{
+    body, browser, click, enroll_totp, fill, full_page_shot, shot, start_driver, wait_path, wait_text,
+};
 use web_support::{ADMIN_PASSWORD, bootstrap_password};
 
 const PASSWORD: &str = "a user's password 1";
@@ -59,12 +61,7 @@ async fn the_first_administrator_enrolls_before_any_admin_page_and_sees_why_2fa_
     assert!(!body(&c).await.contains("href=\"/admin/users\""), "no admin navigation before a factor");
 
     // An authenticator app: the admin pages open.
-    let key = c.find(Locator::Css("#manual-key")).await.expect("manual key").text().await.expect("key text");
-    let mut device = TotpDevice::new(key.trim());
-    fill(&c, "#code", &device.code()).await;
-    click(&c, "form[action='/account/totp'] button[type=submit]").await;
-    wait_path(&c, "/account").await;
-    wait_text(&c, "Your authenticator app is set up").await;
+    enroll_totp(&c).await;
     goto(&c, &gw, "/admin/users").await;
     wait_path(&c, "/admin/users").await;
 
