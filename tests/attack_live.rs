@@ -6,87 +6,11 @@
 mod common;
 mod shell_support;
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{ClientKey, Ssh, describe, stdout};
+use common::{ClientKey, Master, describe, stdout};
 use shell_support::{Bastion, bastion};
-
-/// A master connection (`ssh -M -N`) as `user` with `key`, in the background.
-struct Master {
-    child: Child,
-    socket: PathBuf,
-    port: u16,
-    user: String,
-}
-
-impl Master {
-    fn open(b: &Bastion, user: &str, key: &ClientKey) -> Master {
-        let socket = b.gw.dir.path().join(format!("mux-{user}"));
-        let ssh = Ssh::new(b.gw.ssh_port, user)
-            .identity(key)
-            .option("ControlMaster=yes")
-            .option(&format!("ControlPath={}", socket.display()))
-            .arg("-N");
-        let mut cmd = ssh.command(&[]);
-        let child =
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting ssh -M");
-        let master = Master { child, socket, port: b.gw.ssh_port, user: user.to_string() };
-        assert!(
-            master.wait_until(Duration::from_secs(30), |m| m.socket.exists()),
-            "the master connection did not come up:\n{}",
-            b.gw.log()
-        );
-        master
-    }
-
-    /// A client that goes through the master (and never logs in by itself: no key, no
-    /// password, batch mode).
-    fn client(&self) -> Ssh {
-        Ssh::new(self.port, &self.user)
-            .option("ControlMaster=no")
-            .option(&format!("ControlPath={}", self.socket.display()))
-            .option("BatchMode=yes")
-            .option("PasswordAuthentication=no")
-            .option("KbdInteractiveAuthentication=no")
-            .timeout(Duration::from_secs(30))
-    }
-
-    fn run(&self, remote: &[&str]) -> std::process::Output {
-        self.client().run(remote)
-    }
-
-    fn wait_until(&self, limit: Duration, what: impl Fn(&Master) -> bool) -> bool {
-        let until = Instant::now() + limit;
-        while Instant::now() < until {
-            if what(self) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-
-    /// Whether the master process has exited (the gateway ended the connection).
-    fn ended(&mut self, limit: Duration) -> bool {
-        let until = Instant::now() + limit;
-        while Instant::now() < until {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-}
-
-impl Drop for Master {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn user_id(b: &Bastion, name: &str) -> String {
     b.sql(&format!("SELECT id FROM users WHERE name = '{name}'")).trim().to_string()
@@ -107,7 +31,7 @@ fn deleted_users_connection_does_not_inherit_the_next_users_rights() {
     b.add_target("web2", &b.sshd, &b.target_key, Some(&b.sshd.host_key_pub));
     let zed_key = key_only(&b, "zed");
     b.gw.cli_ok(&["target", "grant", "web1", "--user", "zed"]);
-    let mut zed = Master::open(&b, "zed", &zed_key);
+    let mut zed = Master::open(&b.gw, "zed", &zed_key);
     let out = zed.run(&["web1", "echo", "zed-was-here"]);
     assert!(stdout(&out).contains("zed-was-here"), "zed's own target works first:\n{}", describe(&out));
     let zed_id = user_id(&b, "zed");
@@ -130,7 +54,7 @@ fn deleted_users_connection_does_not_inherit_the_next_users_rights() {
 fn lock_ends_open_connections_and_their_target_sessions() {
     let b = bastion();
     b.add_granted("web1");
-    let mut alice = Master::open(&b, "alice", &b.key);
+    let mut alice = Master::open(&b.gw, "alice", &b.key);
     assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
 
     // A target session in progress through the master.
@@ -163,7 +87,7 @@ fn lock_ends_open_connections_and_their_target_sessions() {
 fn forcing_2fa_ends_connections_made_without_a_factor() {
     let b = bastion();
     b.add_granted("web1");
-    let mut alice = Master::open(&b, "alice", &b.key);
+    let mut alice = Master::open(&b.gw, "alice", &b.key);
     assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
     b.gw.cli_ok(&["policy", "force-2fa", "on"]);
     let out = alice.run(&["web1", "echo", "after"]);
@@ -177,10 +101,40 @@ fn forcing_2fa_ends_connections_made_without_a_factor() {
 }
 
 #[test]
+fn forcing_2fa_on_one_user_ends_that_users_connection_and_no_other() {
+    let b = bastion();
+    b.add_granted("web1");
+    let bob_key = key_only(&b, "bob");
+    b.gw.cli_ok(&["target", "grant", "web1", "--user", "bob"]);
+    let mut alice = Master::open(&b.gw, "alice", &b.key);
+    let mut bob = Master::open(&b.gw, "bob", &bob_key);
+    assert!(stdout(&alice.run(&["web1", "echo", "before"])).contains("before"));
+    assert!(stdout(&bob.run(&["web1", "echo", "before"])).contains("before"));
+    b.gw.cli_ok(&["user", "force-2fa", "alice", "on"]);
+    let out = alice.run(&["web1", "echo", "after"]);
+    assert!(
+        !stdout(&out).contains("after"),
+        "a connection without a factor ran a command after 2FA was forced on its user:\n{}",
+        describe(&out)
+    );
+    assert!(alice.ended(NOTICE), "alice's connection made without a factor is still open");
+    assert!(!bob.ended(Duration::from_secs(2)), "bob's connection ended, though nothing changed for him");
+    assert!(stdout(&bob.run(&["web1", "echo", "still"])).contains("still"), "bob's connection stands");
+    let audit = b.audit("session");
+    assert!(audit.contains("policy now requires a second factor") && audit.contains("alice"), "{audit}");
+
+    // Making bob an administrator, while every administrator must use 2FA (as on a new
+    // installation), ends his too.
+    assert!(b.gw.cli_ok(&["policy", "show"]).contains("force 2FA (admins): on"));
+    b.gw.cli_ok(&["user", "admin", "bob", "on"]);
+    assert!(bob.ended(NOTICE), "a new administrator's connection without a factor is still open");
+}
+
+#[test]
 fn removing_the_login_key_or_the_grant_closes_what_they_opened() {
     let b = bastion();
     b.add_granted("web1");
-    let alice = Master::open(&b, "alice", &b.key);
+    let alice = Master::open(&b.gw, "alice", &b.key);
     // A revoked grant: the next session to that target is refused, the connection stays.
     b.gw.cli_ok(&["target", "revoke", "web1", "--user", "alice"]);
     let out = alice.run(&["web1", "echo", "leak"]);

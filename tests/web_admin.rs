@@ -40,6 +40,7 @@ const ADMIN_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/users/alice/admin", &[("on", "on")]),
     ("/admin/users/admin/lock", &[("on", "on")]),
     ("/admin/users/alice/exempt", &[("on", "on")]),
+    ("/admin/users/alice/force", &[("force", "off")]),
     ("/admin/users/admin/reset-factors", &[]),
     ("/admin/users/admin/password", &[("password", "taken over 1")]),
     ("/admin/users/admin/delete", &[("confirm", "admin")]),
@@ -50,6 +51,7 @@ const ADMIN_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/groups/ops/members/remove", &[("user", "admin")]),
     ("/admin/groups/ops/delete", &[]),
     ("/admin/policy/force", &[("on", "off")]),
+    ("/admin/policy/force-admins", &[("on", "on")]),
     ("/admin/policy/methods", &[("m_keyword", "on")]),
     ("/admin/policy/backup-codes", &[("count", "1")]),
     (
@@ -477,6 +479,13 @@ async fn health_page_shows_what_can_be_checked_and_warns_about_forced_scopes_tha
     assert!(!users.body.contains("health-warning"), "no warning once a usable method is allowed");
     let page = admin.get("/admin/health").await;
     assert!(!page.body.contains("Cannot work"), "TOTP can be checked: no warning\n{}", page.body);
+    // The administrators' scope alone, with nothing it allows that can be checked here.
+    gw.cli_ok(&["policy", "force-2fa", "off"]);
+    gw.cli_ok(&["policy", "force-2fa", "off", "--group", "ops"]);
+    gw.cli_ok(&["policy", "methods", "duo,radius"]);
+    gw.cli_ok(&["policy", "force-2fa", "on", "--admins"]);
+    admin.get("/admin/health").await.assert_contains("required of every administrator", "administrators' warning");
+    gw.cli_ok(&["policy", "methods", "totp,duo"]);
 
     // The RADIUS test with no servers says so; bad input is refused.
     admin

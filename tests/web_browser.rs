@@ -13,29 +13,17 @@
 mod common;
 mod web_support;
 
-use common::{Backend, Gw, SmtpSink, Ssh, TotpDevice, stderr};
+use common::{Backend, Gw, SmtpSink, Ssh, stderr};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use web_support::chrome::{
-    body, browser, browser_trusting, click, fill, full_page_shot, path, screenshots, shot, start_driver, wait_path,
-    wait_text,
+    body, browser, browser_trusting, click, enroll_totp, fill, full_page_shot, login, logout, path, screenshots, shot,
+    start_driver, wait_path, wait_text,
 };
 use web_support::{ADMIN_PASSWORD, admin_browser, bootstrap_password};
 
 const DAVE_PASSWORD: &str = "dave's own password";
 const KEYWORD: &str = "purple elephant";
-
-async fn login(c: &Client, gw: &Gw, user: &str, password: &str) {
-    c.goto(&format!("{}/login", gw.web_url())).await.expect("goto login");
-    fill(c, "#username", user).await;
-    fill(c, "#password", password).await;
-    click(c, "form[action='/login'] button[type=submit]").await;
-}
-
-async fn logout(c: &Client) {
-    click(c, "form[action='/logout'] button").await;
-    wait_path(c, "/login").await;
-}
 
 async fn change_password(c: &Client, current: &str, new: &str) {
     wait_path(c, "/account/password").await;
@@ -54,6 +42,9 @@ async fn browser_story_from_first_login_to_trusted_browser() {
     // HTTPS with the self-signed certificate: the product's default, as an admin meets it.
     let mut gw = Gw::with_config(Backend::Sqlite, "[web]\n");
     gw.start();
+    // This story is about a group's forcing; the first start's administrators' scope is
+    // tests/web_force_scopes.rs's.
+    gw.cli_ok(&["policy", "force-2fa", "off", "--admins"]);
     let driver = start_driver();
     let c = browser_trusting(&driver, &gw).await;
 
@@ -105,12 +96,7 @@ async fn browser_story_from_first_login_to_trusted_browser() {
     let qr = c.find(Locator::Css(".qr svg")).await.expect("the QR code");
     assert!(qr.attr("viewBox").await.ok().flatten().is_some() || qr.attr("width").await.ok().flatten().is_some());
     shot(&c, "11-enroll").await;
-    let key = c.find(Locator::Css("#manual-key")).await.expect("manual key").text().await.expect("key text");
-    let mut device = TotpDevice::new(key.trim());
-    fill(&c, "#code", &device.code()).await;
-    click(&c, "form[action='/account/totp'] button[type=submit]").await;
-    wait_path(&c, "/account").await;
-    wait_text(&c, "Your authenticator app is set up").await;
+    let mut device = enroll_totp(&c).await;
 
     // Over SSH, dave is now asked for the code by the real client, and gets in with it.
     let ssh = ssh_password(&gw, "dave", DAVE_PASSWORD).on_prompt("Authenticator code", &device.code());

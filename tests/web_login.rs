@@ -70,6 +70,10 @@ async fn first_start_admin_must_choose_a_new_password_before_anything_else() {
     )
     .await
     .assert_redirect("/account?ok=password", "change");
+    // Next, the first start's administrators' scope asks for a factor before any admin
+    // page (tests/web_force_scopes.rs enrolls one); without the scope the page opens.
+    b.get("/admin/users").await.assert_redirect("/enroll", "a factor first, for an administrator");
+    gw.cli_ok(&["policy", "force-2fa", "off", "--admins"]);
     b.get("/admin/users")
         .await
         .assert_status(StatusCode::OK, "admin page after the change")

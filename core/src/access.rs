@@ -61,6 +61,8 @@ pub enum Withdrawn {
     Deleted,
     /// An administrator locked the account.
     Locked,
+    /// The directory no longer admits the user (deleted, disabled or filtered out there).
+    DirectoryDisabled,
     /// The policy now asks for a second factor this login did not pass.
     PolicyChanged,
     /// The factor this login passed was removed, and the user must enroll again.
@@ -77,6 +79,7 @@ impl Withdrawn {
         match self {
             Withdrawn::Deleted => "account deleted",
             Withdrawn::Locked => "account locked",
+            Withdrawn::DirectoryDisabled => "account disabled in the directory",
             Withdrawn::PolicyChanged => "policy now requires a second factor",
             Withdrawn::FactorsRemoved => "second factors removed",
             Withdrawn::KeyRemoved => "key removed",
@@ -117,6 +120,9 @@ pub async fn recheck(db: &Db, login: &Admitted) -> Result<std::result::Result<Us
     }
     if user.locked {
         return Ok(Err(Withdrawn::Locked));
+    }
+    if user.directory_disabled {
+        return Ok(Err(Withdrawn::DirectoryDisabled));
     }
     if let Some(fp) = &login.key
         && !ssh_keys::of_user(db, user.id).await?.iter().any(|k| &k.fingerprint == fp)

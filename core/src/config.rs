@@ -13,6 +13,7 @@ use crate::{Error, Result};
 mod audit;
 mod duo;
 mod email;
+mod ldap;
 mod limits;
 mod metrics;
 mod radius;
@@ -22,6 +23,7 @@ mod yubikey;
 pub use audit::AuditConfig;
 pub use duo::{DuoConfig, DuoEndpoint};
 pub use email::{EmailConfig, SmtpTls};
+pub use ldap::{LdapConfig, LdapServer};
 pub use limits::{LockoutConfig, LogConfig, LogFormat, SshConfig};
 pub use metrics::MetricsConfig;
 pub use radius::RadiusConfig;
@@ -63,6 +65,8 @@ pub struct Config {
     pub lockout: LockoutConfig,
     /// SSH frontend limits.
     pub ssh: SshConfig,
+    /// An LDAP server or Active Directory for directory users' passwords and groups.
+    pub ldap: LdapConfig,
     /// RADIUS servers for the `radius` second factor.
     pub radius: RadiusConfig,
     /// Duo's Auth API for the `duo` second factor.
@@ -89,6 +93,7 @@ impl Default for Config {
             node_name: String::new(),
             lockout: LockoutConfig::default(),
             ssh: SshConfig::default(),
+            ldap: LdapConfig::default(),
             radius: RadiusConfig::default(),
             duo: DuoConfig::default(),
             email: EmailConfig::default(),
@@ -196,6 +201,7 @@ impl Config {
         self.web.validate()?;
         self.recordings.validate()?;
         self.audit.validate()?;
+        self.ldap.validate()?;
         self.radius.validate()?;
         self.duo.validate()?;
         self.email.validate()?;

@@ -42,47 +42,62 @@ const MAX_ERROR: usize = 300;
 /// validation server gave a signed answer, a RADIUS server replied). Never fails the
 /// caller: a failure to record is logged.
 pub async fn record_ok(gw: &Gateway, method: Method) {
+    record_service_ok(gw, method.as_str()).await
+}
+
+/// Like [`record_ok`] for a service that is not a second factor (`directory::HEALTH_KEY`).
+pub async fn record_service_ok(gw: &Gateway, key: &str) {
     let now = crate::time::now();
     let done = sqlx::query(
         "INSERT INTO factor_health (method, last_ok_at) VALUES ($1, $2)
          ON CONFLICT (method) DO UPDATE SET last_ok_at = excluded.last_ok_at",
     )
-    .bind(method.as_str())
+    .bind(key)
     .bind(now)
     .execute(gw.db.pool())
     .await;
     if let Err(e) = done {
-        tracing::warn!(%method, error = %e, "could not record the service's health");
+        tracing::warn!(service = key, error = %e, "could not record the service's health");
     }
 }
 
 /// Records an error talking to a method's service, for the health page. `error` must hold
 /// no secret (it is shown to administrators).
 pub async fn record_error(gw: &Gateway, method: Method, error: &str) {
+    record_service_error(gw, method.as_str(), error).await
+}
+
+/// Like [`record_error`] for a service that is not a second factor.
+pub async fn record_service_error(gw: &Gateway, key: &str, error: &str) {
     let text: String = error.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_ERROR).collect();
     let done = sqlx::query(
         "INSERT INTO factor_health (method, last_error, last_error_at, last_error_node) VALUES ($1, $2, $3, $4)
          ON CONFLICT (method) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
              last_error_node = excluded.last_error_node",
     )
-    .bind(method.as_str())
+    .bind(key)
     .bind(&text)
     .bind(crate::time::now())
     .bind(gw.config.node_name())
     .execute(gw.db.pool())
     .await;
     if let Err(e) = done {
-        tracing::warn!(%method, error = %e, "could not record the service's health");
+        tracing::warn!(service = key, error = %e, "could not record the service's health");
     }
 }
 
 /// What was last seen of `method`'s service.
 pub async fn last_seen(gw: &Gateway, method: Method) -> Result<LastSeen> {
+    last_seen_of(gw, method.as_str()).await
+}
+
+/// What was last seen of a service by its key (a method's name, or `directory::HEALTH_KEY`).
+pub async fn last_seen_of(gw: &Gateway, key: &str) -> Result<LastSeen> {
     type Row = (Option<i64>, Option<String>, Option<i64>, Option<String>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT last_ok_at, last_error, last_error_at, last_error_node FROM factor_health WHERE method = $1",
     )
-    .bind(method.as_str())
+    .bind(key)
     .fetch_optional(gw.db.pool())
     .await?;
     Ok(row
@@ -151,7 +166,7 @@ fn where_checked(config: &Config, method: Method) -> String {
     }
 }
 
-/// Forced scopes (the global switch, forced groups) whose allowed methods include none
+/// Forced scopes (the global switch, the administrators' scope, forced groups) whose allowed methods include none
 /// that this gateway can check: their users would be asked for something that cannot work.
 pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     let ready: Vec<Method> = methods(gw).into_iter().filter(|m| m.state == State::Ready).map(|m| m.method).collect();
@@ -161,6 +176,12 @@ pub async fn warnings(gw: &Gateway) -> Result<Vec<String>> {
     if global.force_2fa && !usable(&global.allowed_methods) {
         out.push(format!(
             "2FA is forced for everyone, but none of the allowed methods ({}) can be checked here.",
+            global.allowed_methods
+        ));
+    }
+    if global.force_2fa_admins && !global.force_2fa && !usable(&global.allowed_methods) {
+        out.push(format!(
+            "2FA is required of every administrator, but none of the allowed methods ({}) can be checked here.",
             global.allowed_methods
         ));
     }

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use crate::{Gateway, lockout, recordings};
+use crate::{Gateway, directory, lockout, recordings};
 
 /// How often a node runs a round.
 pub const EVERY: Duration = Duration::from_secs(60);
 
 /// One round: removes lockout rows of no further use, moves finished recordings still on
 /// this node's disk to the bucket (when there is one) and applies the recordings'
-/// retention limits. A failure is logged and left for the next round; nothing here
+/// retention limits; when its interval has passed, one node syncs the directory users
+/// (`[ldap] sync_interval_secs`). A failure is logged and left for the next round; nothing here
 /// decides a login.
 pub async fn round(gw: &Gateway) {
     match lockout::sweep(&gw.db, &gw.config.lockout).await {
@@ -25,5 +26,12 @@ pub async fn round(gw: &Gateway) {
     }
     if let Err(e) = recordings::retention::prune(gw).await {
         tracing::warn!(error = %e, "applying the recordings' retention failed");
+    }
+    match directory::sync_if_due(gw).await {
+        Ok(None) => {}
+        Ok(Some(r)) => {
+            tracing::info!(checked = r.checked, disabled = r.disabled, enabled = r.enabled, "directory synced")
+        }
+        Err(e) => tracing::warn!(error = %e, "the directory sync failed; trying again next interval"),
     }
 }

@@ -29,6 +29,7 @@ pub mod app_passcodes;
 pub mod audit;
 pub mod config;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod factors;
 pub mod groups;
@@ -73,6 +74,8 @@ pub struct Gateway {
     pub audit_copies: Arc<audit::sinks::Sinks>,
     /// Where finished recordings go (`[recordings.s3]`), if anywhere but this node's disk.
     pub recording_bucket: Option<Arc<recordings::bucket::Bucket>>,
+    /// The directory that checks directory users' passwords (`[ldap]`), if one is set.
+    pub directory: Option<Arc<directory::Client>>,
 }
 
 impl Gateway {
@@ -85,7 +88,10 @@ impl Gateway {
         let audit_copies = Arc::new(audit::sinks::Sinks::open(&config.audit)?);
         let recording_bucket =
             config.recordings.s3.as_ref().map(recordings::bucket::Bucket::open).transpose()?.map(Arc::new);
+        let directory =
+            if config.ldap.enabled() { Some(Arc::new(directory::Client::new(&config.ldap)?)) } else { None };
         Ok(Gateway {
+            directory,
             db,
             vault: Arc::new(vault),
             config: Arc::new(config),

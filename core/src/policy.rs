@@ -1,15 +1,20 @@
 //! The two-factor policy: global switches in `settings`, per-group switches in
-//! `user_groups`, and the resolution of what one user must pass.
+//! `user_groups`, a per-user override in `users.force_2fa`, and the resolution of what one
+//! user must pass.
 //!
-//! A second factor is required when the global force flag is on, or any of the user's
-//! groups has force on, or the user has enrolled a factor. An exempt user is never asked.
-//! Allowed methods are the global set narrowed by every group that sets its own.
+//! Whether a second factor is *forced* on a user is decided by the most specific scope
+//! that speaks ([`Forcing`]): the administrators' scope (every administrator, while it is
+//! on, whatever their own override says), then the user's own override (on or off), then
+//! any of their groups, then the global switch. A user who enrolled a factor is asked for
+//! it even when nothing forces one, and an exempt user is never asked. Allowed methods are
+//! the global set narrowed by every group that sets its own.
 
 use crate::factors::{self, Method, MethodSet};
 use crate::users::User;
 use crate::{Db, Error, Result, access, groups};
 
 const FORCE_2FA: &str = "force_2fa";
+const FORCE_2FA_ADMINS: &str = "force_2fa_admins";
 const ALLOWED_METHODS: &str = "allowed_methods";
 const BACKUP_CODE_COUNT: &str = "backup_code_count";
 const ENROLLMENT_WINDOW_DAYS: &str = "enrollment_window_days";
@@ -22,6 +27,10 @@ pub const DEFAULT_ENROLLMENT_WINDOW_DAYS: u32 = 7;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Policy {
     pub force_2fa: bool,
+    /// Every administrator must use 2FA (the administrators' scope). Off when unset, so
+    /// an upgraded installation keeps its behaviour; a new one turns it on when its first
+    /// administrator is made.
+    pub force_2fa_admins: bool,
     pub allowed_methods: MethodSet,
     /// How many backup codes a new set has.
     pub backup_code_count: u32,
@@ -49,6 +58,7 @@ async fn set_setting(db: &Db, key: &str, value: &str) -> Result<()> {
 pub async fn load(db: &Db) -> Result<Policy> {
     Ok(Policy {
         force_2fa: setting(db, FORCE_2FA).await?.as_deref() == Some("on"),
+        force_2fa_admins: setting(db, FORCE_2FA_ADMINS).await?.as_deref() == Some("on"),
         allowed_methods: setting(db, ALLOWED_METHODS)
             .await?
             .map(|s| MethodSet::parse_stored(&s))
@@ -63,6 +73,13 @@ pub async fn load(db: &Db) -> Result<Policy> {
 
 pub async fn set_force_2fa(db: &Db, on: bool) -> Result<()> {
     set_setting(db, FORCE_2FA, if on { "on" } else { "off" }).await?;
+    access::changed(db).await
+}
+
+/// Turns the administrators' scope on or off. On ends every administrator's live login
+/// that did not pass a second factor ([`access::changed`]).
+pub async fn set_force_2fa_admins(db: &Db, on: bool) -> Result<()> {
+    set_setting(db, FORCE_2FA_ADMINS, if on { "on" } else { "off" }).await?;
     access::changed(db).await
 }
 
@@ -116,26 +133,130 @@ impl Requirement {
 pub struct Resolution {
     pub forced_globally: bool,
     pub forced_by_groups: Vec<String>,
+    /// The user's own override: `Some(true)` forces, `Some(false)` does not force even
+    /// where a group or the global switch would, `None` inherits.
+    pub forced_by_user: Option<bool>,
+    /// The user is an administrator and every administrator must use 2FA.
+    pub forced_as_admin: bool,
     pub allowed: Option<MethodSet>,
     pub enrolled: Vec<Method>,
     /// Whether the user is inside their first-login enrollment window.
     pub enrollment_open: bool,
 }
 
+/// The scope that decides whether a second factor is forced on a user, the most specific
+/// that speaks: what [`decide`] and both sentences ([`Resolution::reason`],
+/// [`Resolution::reason_for_admin`]) are computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forcing {
+    /// An administrator, while every administrator must use 2FA; their own override does
+    /// not count, so an administrator cannot turn it off for themself.
+    AdminScope,
+    /// The user's own override says on (`true`) or off (`false`).
+    UserOverride(bool),
+    /// At least one of the user's groups forces it.
+    Groups,
+    /// The global switch forces it.
+    Global,
+    /// No scope forces it.
+    Nothing,
+}
+
+impl Forcing {
+    /// Whether this scope forces a second factor.
+    pub fn forces(self) -> bool {
+        match self {
+            Forcing::AdminScope | Forcing::Groups | Forcing::Global => true,
+            Forcing::UserOverride(on) => on,
+            Forcing::Nothing => false,
+        }
+    }
+}
+
 impl Resolution {
+    /// Which scope decides forcing for this user (precedence: administrators' scope, the
+    /// user's override, groups, global). Exemption is not a scope: [`decide`] applies it
+    /// after, to whatever this says.
+    pub fn forcing(&self) -> Forcing {
+        if self.forced_as_admin {
+            Forcing::AdminScope
+        } else if let Some(on) = self.forced_by_user {
+            Forcing::UserOverride(on)
+        } else if !self.forced_by_groups.is_empty() {
+            Forcing::Groups
+        } else if self.forced_globally {
+            Forcing::Global
+        } else {
+            Forcing::Nothing
+        }
+    }
+
+    /// What a user override "off" sets aside, for the sentences: "group(s) ops" or "the
+    /// global setting".
+    fn overridden(&self) -> Option<String> {
+        if !self.forced_by_groups.is_empty() {
+            Some(format!("group(s) {}", self.forced_by_groups.join(", ")))
+        } else if self.forced_globally {
+            Some("the global setting".to_string())
+        } else {
+            None
+        }
+    }
+
     /// Why a second factor is asked of `user` or not, in one sentence for them: the same
     /// inputs, in the same order, as [`decide`].
     pub fn reason(&self, user: &User) -> String {
         if user.exempt_2fa {
-            "You are exempt from the second factor.".to_string()
-        } else if self.forced_globally {
-            "A second factor is required for every account.".to_string()
-        } else if !self.forced_by_groups.is_empty() {
-            format!("A second factor is required by your group(s): {}.", self.forced_by_groups.join(", "))
-        } else if !self.enrolled.is_empty() {
-            "A second factor is asked at every login because you enrolled one.".to_string()
-        } else {
-            "A second factor is optional for your account.".to_string()
+            return "You are exempt from the second factor.".to_string();
+        }
+        match self.forcing() {
+            Forcing::AdminScope => "A second factor is required of every administrator.".to_string(),
+            Forcing::UserOverride(true) => "A second factor is required for your account.".to_string(),
+            Forcing::Groups => {
+                format!("A second factor is required by your group(s): {}.", self.forced_by_groups.join(", "))
+            }
+            Forcing::Global => "A second factor is required for every account.".to_string(),
+            Forcing::UserOverride(false) | Forcing::Nothing if !self.enrolled.is_empty() => {
+                "A second factor is asked at every login because you enrolled one.".to_string()
+            }
+            Forcing::UserOverride(false) | Forcing::Nothing => {
+                "A second factor is optional for your account.".to_string()
+            }
+        }
+    }
+
+    /// Why a second factor is or is not required of `user`, in one sentence for an
+    /// administrator looking at the account: the same inputs, in the same order, as
+    /// [`decide`]. Starts with "Required" or "Not required".
+    pub fn reason_for_admin(&self, user: &User) -> String {
+        let name = &user.name;
+        if user.exempt_2fa {
+            return format!("Not required: {name} is exempt from the second factor and is never asked for one.");
+        }
+        let enrolled = !self.enrolled.is_empty();
+        match self.forcing() {
+            Forcing::AdminScope => {
+                format!("Required: {name} is an administrator and every administrator must use 2FA.")
+            }
+            Forcing::UserOverride(true) => format!("Required: forcing is turned on for {name}."),
+            Forcing::Groups => format!("Required by group(s): {}.", self.forced_by_groups.join(", ")),
+            Forcing::Global => "Required: 2FA is forced for every account.".to_string(),
+            Forcing::UserOverride(false) => {
+                let over = self.overridden().map(|o| format!(", overriding {o}")).unwrap_or_default();
+                if enrolled {
+                    format!(
+                        "Required: forcing is turned off for {name}{over}, but {name} enrolled a factor and is asked for it."
+                    )
+                } else {
+                    format!("Not required: forcing is turned off for {name}{over}.")
+                }
+            }
+            Forcing::Nothing if enrolled => {
+                format!("Required: nothing forces it, but {name} enrolled a factor and is asked for it.")
+            }
+            Forcing::Nothing => {
+                "Not required: no scope forces 2FA on this account and no factor is enrolled.".to_string()
+            }
         }
     }
 
@@ -163,15 +284,20 @@ pub async fn resolve(db: &Db, user: &User) -> Result<Resolution> {
     Ok(Resolution {
         forced_globally: policy.force_2fa,
         forced_by_groups: groups.iter().filter(|g| g.force_2fa).map(|g| g.name.clone()).collect(),
+        forced_by_user: user.force_2fa,
+        forced_as_admin: user.is_admin && policy.force_2fa_admins,
         allowed: Some(allowed),
         enrolled: factors::enrolled(db, user.id).await?,
         enrollment_open: user.enrollment_window_open(policy.enrollment_window_days, crate::time::now()),
     })
 }
 
-/// The decision itself, without I/O (unit-tested below).
+/// The decision itself, without I/O (unit-tested below). Precedence, most specific first:
+/// exempt (never asked) > the administrators' scope > the user's override > groups >
+/// global ([`Resolution::forcing`]) > a factor the user enrolled, which is asked for even
+/// when nothing forces one.
 pub fn decide(user: &User, r: &Resolution, allowed: &MethodSet) -> Requirement {
-    let forced = r.forced_globally || !r.forced_by_groups.is_empty();
+    let forced = r.forcing().forces();
     let required = forced || !r.enrolled.is_empty();
     if !required {
         return Requirement::NotRequired;
@@ -206,9 +332,13 @@ mod tests {
             is_admin: false,
             locked: false,
             exempt_2fa: exempt,
+            force_2fa: None,
             last_method: last,
             created_at: 0,
             enroll_from: Some(0),
+            store: crate::users::Store::Local,
+            directory_dn: None,
+            directory_disabled: false,
         }
     }
 
@@ -216,6 +346,8 @@ mod tests {
         Resolution {
             forced_globally: global,
             forced_by_groups: groups.iter().map(|s| s.to_string()).collect(),
+            forced_by_user: None,
+            forced_as_admin: false,
             allowed: None,
             enrolled: enrolled.to_vec(),
             enrollment_open: true,
@@ -284,10 +416,15 @@ mod tests {
     fn the_reason_given_matches_the_decision() {
         let alice = user(None, false);
         let cases = [
-            (res(true, &["ops"], &[]), "required for every account"),
+            (res(true, &[], &[]), "required for every account"),
+            // The more specific scope is named: the group, not the global switch.
+            (res(true, &["ops"], &[]), "required by your group(s): ops."),
             (res(false, &["ops", "db"], &[]), "required by your group(s): ops, db."),
             (res(false, &[], &[Method::Totp]), "because you enrolled one"),
             (res(false, &[], &[]), "optional"),
+            (scoped(false, &[], Some(true), false, &[]), "required for your account"),
+            (scoped(true, &["ops"], Some(false), false, &[]), "optional"),
+            (scoped(false, &[], Some(false), true, &[]), "required of every administrator"),
         ];
         for (r, says) in cases {
             assert!(r.reason(&alice).contains(says), "{}", r.reason(&alice));
@@ -299,5 +436,135 @@ mod tests {
         let r = res(true, &[], &[]);
         assert!(r.reason(&exempt).contains("exempt"));
         assert_eq!(r.requirement(&exempt), Requirement::Exempt);
+    }
+
+    /// `res` with the user's override and the administrators' scope.
+    fn scoped(global: bool, groups: &[&str], user: Option<bool>, admin: bool, enrolled: &[Method]) -> Resolution {
+        Resolution { forced_by_user: user, forced_as_admin: admin, ..res(global, groups, enrolled) }
+    }
+
+    fn forced(r: &Resolution) -> bool {
+        !matches!(decide(&user(None, false), r, &MethodSet::all()), Requirement::NotRequired)
+    }
+
+    #[test]
+    fn a_user_override_on_forces_when_nothing_else_does() {
+        let r = scoped(false, &[], Some(true), false, &[]);
+        assert_eq!(r.forcing(), Forcing::UserOverride(true));
+        assert!(matches!(decide(&user(None, false), &r, &MethodSet::all()), Requirement::MustEnroll { .. }));
+    }
+
+    #[test]
+    fn a_user_override_off_beats_groups_and_the_global_switch() {
+        for r in [scoped(false, &["ops"], Some(false), false, &[]), scoped(true, &[], Some(false), false, &[])] {
+            assert_eq!(r.forcing(), Forcing::UserOverride(false));
+            assert!(!forced(&r), "{r:?}");
+        }
+        // Inherit falls back to the group, then to the global switch.
+        assert_eq!(scoped(true, &["ops"], None, false, &[]).forcing(), Forcing::Groups);
+        assert_eq!(scoped(true, &[], None, false, &[]).forcing(), Forcing::Global);
+    }
+
+    #[test]
+    fn override_off_still_asks_for_an_enrolled_factor() {
+        let r = scoped(true, &["ops"], Some(false), false, &[Method::Totp]);
+        assert_eq!(
+            decide(&user(None, false), &r, &MethodSet::all()),
+            Requirement::Required { methods: vec![Method::Totp] }
+        );
+    }
+
+    #[test]
+    fn the_administrators_scope_beats_the_users_own_override() {
+        let r = scoped(false, &[], Some(false), true, &[]);
+        assert_eq!(r.forcing(), Forcing::AdminScope);
+        assert!(matches!(decide(&user(None, false), &r, &MethodSet::all()), Requirement::MustEnroll { .. }));
+        // Only the administrators' scope: an administrator with nothing else forcing.
+        assert!(forced(&scoped(false, &[], None, true, &[])));
+        // Exemption still wins over every scope (never asked, and audited as such).
+        assert_eq!(decide(&user(None, true), &r, &MethodSet::all()), Requirement::Exempt);
+        let enrolled = scoped(false, &[], Some(false), true, &[Method::Totp]);
+        assert_eq!(decide(&user(None, true), &enrolled, &MethodSet::all()), Requirement::Exempt);
+    }
+
+    /// Every combination of the inputs: the administrator's sentence says "Required" exactly
+    /// when [`decide`] requires a factor, and names the scope that decided.
+    #[test]
+    fn the_administrators_sentence_matches_the_decision_for_every_combination() {
+        let mut seen = std::collections::HashSet::new();
+        for exempt in [false, true] {
+            for admin in [false, true] {
+                for over in [None, Some(true), Some(false)] {
+                    for groups in [&[][..], &["ops"][..]] {
+                        for global in [false, true] {
+                            for enrolled in [&[][..], &[Method::Totp][..]] {
+                                let mut u = user(None, exempt);
+                                u.name = "bob".into();
+                                let r = scoped(global, groups, over, admin, enrolled);
+                                let sentence = r.reason_for_admin(&u);
+                                let required =
+                                    !matches!(r.requirement(&u), Requirement::NotRequired | Requirement::Exempt);
+                                assert_eq!(
+                                    sentence.starts_with("Required"),
+                                    required,
+                                    "{sentence} for exempt={exempt} admin={admin} override={over:?} groups={groups:?} global={global} enrolled={enrolled:?}"
+                                );
+                                assert!(sentence.starts_with("Not required") != required, "{sentence}");
+                                let names = match (exempt, r.forcing()) {
+                                    (true, _) => "exempt",
+                                    (false, Forcing::AdminScope) => "every administrator must use 2FA",
+                                    (false, Forcing::UserOverride(true)) => "forcing is turned on for bob",
+                                    (false, Forcing::UserOverride(false)) => "forcing is turned off for bob",
+                                    (false, Forcing::Groups) => "group(s): ops",
+                                    (false, Forcing::Global) => "every account",
+                                    (false, Forcing::Nothing) if !enrolled.is_empty() => "enrolled a factor",
+                                    (false, Forcing::Nothing) => "no scope forces",
+                                };
+                                assert!(sentence.contains(names), "{sentence} should say {names}");
+                                // And the user's own sentence agrees with the same decision.
+                                let own = r.reason(&u);
+                                assert_eq!(!own.contains("optional") && !own.contains("exempt"), required, "{own}");
+                                seen.insert(sentence);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen.len() >= 10, "the sentences tell the scopes apart: {seen:?}");
+    }
+
+    #[test]
+    fn the_administrators_sentence_names_what_an_override_sets_aside() {
+        let mut bob = user(None, false);
+        bob.name = "bob".into();
+        let admin = {
+            let mut u = user(None, false);
+            u.is_admin = true;
+            u
+        };
+        let cases = [
+            (
+                scoped(false, &[], Some(false), true, &[]),
+                &admin,
+                "Required: alice is an administrator and every administrator must use 2FA.",
+            ),
+            (
+                scoped(false, &["ops"], Some(false), false, &[]),
+                &bob,
+                "Not required: forcing is turned off for bob, overriding group(s) ops.",
+            ),
+            (
+                scoped(true, &[], Some(false), false, &[]),
+                &bob,
+                "Not required: forcing is turned off for bob, overriding the global setting.",
+            ),
+            (scoped(false, &[], Some(false), false, &[]), &bob, "Not required: forcing is turned off for bob."),
+            (scoped(false, &["ops", "db"], None, false, &[]), &bob, "Required by group(s): ops, db."),
+            (scoped(false, &[], Some(true), false, &[]), &bob, "Required: forcing is turned on for bob."),
+        ];
+        for (r, u, says) in cases {
+            assert_eq!(r.reason_for_admin(u), says);
+        }
     }
 }

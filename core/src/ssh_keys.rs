@@ -101,6 +101,53 @@ pub async fn matching(db: &Db, user_id: i64, key: &PublicKey) -> Result<Option<S
     Ok(stored.filter(|s| s.key_data() == key.key_data()).map(|_| found))
 }
 
+/// Sets the keys read from the directory for `user_id` to `keys`: keys gone from the
+/// directory are removed, new ones added (a key the user also added by hand stays as it
+/// is). Returns whether a key was removed, which can withdraw a live login.
+pub async fn replace_from_directory(db: &Db, user_id: i64, keys: &[PublicKey]) -> Result<bool> {
+    let wanted: Vec<(String, String, String)> = keys
+        .iter()
+        .filter_map(|k| {
+            let mut bare = k.clone();
+            bare.set_comment("");
+            let line = bare.to_openssh().ok()?;
+            Some((fingerprint(k), k.algorithm().as_str().to_string(), line.trim().to_string()))
+        })
+        .collect();
+    let mut tx = db.begin().await?;
+    let held: Vec<String> =
+        sqlx::query_scalar("SELECT fingerprint FROM ssh_keys WHERE user_id = $1 AND from_directory = 1")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut removed = false;
+    for fp in &held {
+        if !wanted.iter().any(|(w, _, _)| w == fp) {
+            sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2 AND from_directory = 1")
+                .bind(user_id)
+                .bind(fp)
+                .execute(&mut *tx)
+                .await?;
+            removed = true;
+        }
+    }
+    for (fp, algorithm, line) in &wanted {
+        sqlx::query(
+            "INSERT INTO ssh_keys (user_id, algorithm, public_key, fingerprint, comment, created_at, from_directory)
+             VALUES ($1, $2, $3, $4, 'from the directory', $5, 1) ON CONFLICT (user_id, fingerprint) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(algorithm)
+        .bind(line)
+        .bind(fp)
+        .bind(time::now())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(removed)
+}
+
 /// Records that the key was used to log in.
 pub async fn touch(db: &Db, id: i64) -> Result<()> {
     sqlx::query("UPDATE ssh_keys SET last_used_at = $1 WHERE id = $2")

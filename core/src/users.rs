@@ -22,16 +22,87 @@ pub struct User {
     pub locked: bool,
     /// Never asked for a second factor, whatever the policy says.
     pub exempt_2fa: bool,
+    /// The user's own force-2FA override: `None` inherits (groups, then the global
+    /// switch), `Some(true)` forces a second factor, `Some(false)` does not force one even
+    /// where a group or the global switch would (see [`crate::policy::Forcing`]).
+    pub force_2fa: Option<bool>,
     pub last_method: Option<Method>,
     pub created_at: i64,
     /// Start of the first-login enrollment window (creation, or an administrator's reset
     /// of the factors); `None` once a factor was enrolled.
     pub enroll_from: Option<i64>,
+    /// Where the password is checked.
+    pub store: Store,
+    /// For a directory user: the entry they were last found at.
+    pub directory_dn: Option<String>,
+    /// For a directory user: the directory no longer admits them (deleted, disabled or
+    /// filtered out there), so nothing here does either.
+    pub directory_disabled: bool,
+}
+
+/// Where a user's password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Store {
+    /// The argon2id hash in the gateway's database.
+    Local,
+    /// A bind to the `[ldap]` directory as the user; nothing is stored here.
+    Ldap,
+    /// An Access-Request to the `[radius]` servers (`radius.primary`); nothing is stored
+    /// here. Access-Challenge answers are further prompts.
+    Radius,
+}
+
+impl Store {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Local => "local",
+            Store::Ldap => "ldap",
+            Store::Radius => "radius",
+        }
+    }
+
+    /// How an administrator reads it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Store::Local => "local (password kept by Gatehouse)",
+            Store::Ldap => "directory (LDAP / Active Directory)",
+            Store::Radius => "RADIUS (password checked by the RADIUS servers)",
+        }
+    }
+
+    fn parse(s: &str) -> Store {
+        match s {
+            "ldap" => Store::Ldap,
+            "radius" => Store::Radius,
+            _ => Store::Local,
+        }
+    }
+}
+
+impl std::str::FromStr for Store {
+    type Err = Error;
+
+    /// What an administrator may choose: `local` or `radius` (directory users are made
+    /// by their first login, not by hand).
+    fn from_str(s: &str) -> Result<Store> {
+        match s {
+            "local" => Ok(Store::Local),
+            "radius" => Ok(Store::Radius),
+            _ => Err(Error::invalid("store", format!("'{}': expected local or radius", crate::audit::printable(s)))),
+        }
+    }
 }
 
 const DAY: i64 = 24 * 3600;
 
 impl User {
+    /// Whether nothing may let this user in: locked by an administrator, or no longer
+    /// admitted by the directory.
+    pub fn disabled(&self) -> bool {
+        self.locked || self.directory_disabled
+    }
+
     /// Whether, at `now`, the user may still enroll a first factor with the password
     /// alone (see [`crate::policy::Requirement::EnrollmentClosed`]).
     pub fn enrollment_window_open(&self, days: u32, now: i64) -> bool {
@@ -53,8 +124,8 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-const COLUMNS: &str =
-    "id, name, email, password_hash, is_admin, locked, exempt_2fa, last_method, created_at, enroll_from";
+const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, force_2fa, last_method, \
+     created_at, enroll_from, store, directory_dn, directory_disabled";
 
 fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -65,9 +136,13 @@ fn from_row(row: &AnyRow) -> Result<User> {
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         locked: row.try_get::<i64, _>("locked")? != 0,
         exempt_2fa: row.try_get::<i64, _>("exempt_2fa")? != 0,
+        force_2fa: row.try_get::<Option<i64>, _>("force_2fa")?.map(|v| v != 0),
         last_method: row.try_get::<Option<String>, _>("last_method")?.and_then(|m| m.parse::<Method>().ok()),
         created_at: row.try_get("created_at")?,
         enroll_from: row.try_get("enroll_from")?,
+        store: Store::parse(&row.try_get::<String, _>("store")?),
+        directory_dn: row.try_get("directory_dn")?,
+        directory_disabled: row.try_get::<i64, _>("directory_disabled")? != 0,
     })
 }
 
@@ -185,6 +260,9 @@ async fn update_one(db: &Db, name: &str, sql: &'static str, value: i64) -> Resul
 /// Every application passcode of the user goes with the old password, in the same
 /// transaction; returns how many were revoked.
 pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<u64> {
+    if get(db, name).await?.store != Store::Local {
+        return Err(Error::invalid("password", "this account's password is kept by the directory; change it there"));
+    }
     validate_password(password)?;
     let hash = vault::hash_blocking(password.to_string()).await?;
     let mut tx = db.begin().await?;
@@ -225,6 +303,40 @@ pub async fn set_exempt(db: &Db, name: &str, exempt: bool) -> Result<()> {
     access::changed(db).await
 }
 
+/// Moves a user's password to `store` (`local` or `radius`). Moving to RADIUS drops the
+/// stored hash (the RADIUS servers decide from now on); moving back to local leaves the
+/// account without a password until an administrator sets one. Directory users stay with
+/// the directory.
+pub async fn set_store(db: &Db, name: &str, store: Store) -> Result<()> {
+    let user = get(db, name).await?;
+    if user.store == Store::Ldap || store == Store::Ldap {
+        return Err(Error::invalid("store", "directory accounts follow the directory; their store cannot be changed"));
+    }
+    if user.store == store {
+        return Ok(());
+    }
+    sqlx::query("UPDATE users SET store = $1, password_hash = NULL WHERE id = $2")
+        .bind(store.as_str())
+        .bind(user.id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Sets the user's own force-2FA override (`None` inherits). Forcing it on ends the
+/// user's live logins that did not pass a second factor ([`access::changed`]).
+pub async fn set_force_2fa(db: &Db, name: &str, force: Option<bool>) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET force_2fa = $1 WHERE name = $2")
+        .bind(force.map(flag))
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found("user", name));
+    }
+    access::changed(db).await
+}
+
 /// Opens the first-login enrollment window again (an administrator reset the factors).
 pub async fn reopen_enrollment(db: &Db, user_id: i64) -> Result<()> {
     sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
@@ -235,9 +347,11 @@ pub async fn reopen_enrollment(db: &Db, user_id: i64) -> Result<()> {
     access::changed(db).await
 }
 
-/// Grants or removes the administrator flag.
+/// Grants or removes the administrator flag. Granting it can put the user under the
+/// administrators' force-2FA scope, so live logins are re-checked ([`access::changed`]).
 pub async fn set_admin(db: &Db, name: &str, admin: bool) -> Result<()> {
-    update_one(db, name, "UPDATE users SET is_admin = $1 WHERE name = $2", flag(admin)).await
+    update_one(db, name, "UPDATE users SET is_admin = $1 WHERE name = $2", flag(admin)).await?;
+    access::changed(db).await
 }
 
 /// Remembers the method the user last passed; the SSH gate asks for it first.

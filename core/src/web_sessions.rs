@@ -19,6 +19,8 @@ use crate::{Db, Result, time};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Anonymous,
+    /// The password was a first answer; the RADIUS server's further question is pending.
+    Password,
     /// Password accepted; a second factor is pending.
     Factor,
     /// Fully logged in.
@@ -29,6 +31,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Anonymous => "anonymous",
+            Stage::Password => "password",
             Stage::Factor => "factor",
             Stage::Full => "full",
         }
@@ -36,6 +39,7 @@ impl Stage {
 
     fn parse(s: &str) -> Stage {
         match s {
+            "password" => Stage::Password,
             "factor" => Stage::Factor,
             "full" => Stage::Full,
             _ => Stage::Anonymous,

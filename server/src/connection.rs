@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use gatehouse_core::Gateway;
 use gatehouse_core::access::Admitted;
 use gatehouse_core::factors::{Challenge, Frontend, LoginContext};
+use gatehouse_core::login::PasswordChallenge;
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
 use russh::ChannelId;
@@ -22,6 +23,9 @@ pub(crate) enum AuthState {
     Start,
     /// Keyboard-interactive asked for the password.
     AwaitingPassword,
+    /// The password was a first answer: the RADIUS server asked another question, asked
+    /// at the next keyboard-interactive round (or at once, inside one).
+    PasswordChallenge(Box<PasswordChallenge>),
     /// The primary credential passed; the gate is asking for a second factor.
     Gate(Box<GateState>),
     /// The account or address is locked; the notice was shown.

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod audit;
+mod directory;
 mod factor;
 mod group;
 mod hostkey;
@@ -66,6 +67,9 @@ pub enum Command {
     /// The SSH host keys and their rotation.
     #[command(subcommand)]
     Hostkey(hostkey::HostkeyCmd),
+    /// The LDAP / Active Directory directory: test bind, sync, look a user up.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCmd),
 }
 
 /// Loads the configuration from the file, the environment and the global flags.
@@ -97,6 +101,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Audit(a) => audit::run(&gw, a).await,
         Command::Recordings(cmd) => recordings::run(&gw, cmd).await,
         Command::Hostkey(cmd) => hostkey::run(&gw, cmd).await,
+        Command::Directory(cmd) => directory::run(&gw, cmd).await,
     }
 }
 
@@ -118,6 +123,11 @@ fn check_config(args: &Args, file: Option<&std::path::Path>) -> Result<()> {
     }
     for f in &config.ssh.host_key_files {
         readable(std::path::Path::new(f), "ssh.host_key_files", &mut problems);
+    }
+    if config.ldap.enabled()
+        && let Err(e) = gatehouse_core::directory::Client::new(&config.ldap)
+    {
+        problems.push(e.to_string());
     }
     if let Some(parent) = config.audit.file.as_deref().and_then(std::path::Path::parent)
         && !parent.as_os_str().is_empty()
@@ -141,6 +151,9 @@ fn check_config(args: &Args, file: Option<&std::path::Path>) -> Result<()> {
     println!("  public_url   {}", config.public_url());
     if let Some(m) = config.metrics.listen {
         println!("  metrics      {m}");
+    }
+    if config.ldap.enabled() {
+        println!("  directory    {}", config.ldap.urls.join(", "));
     }
     Ok(())
 }
@@ -166,5 +179,24 @@ pub enum Switch {
 impl Switch {
     pub fn is_on(self) -> bool {
         matches!(self, Switch::On)
+    }
+}
+
+/// Parses `on`/`off`/`inherit`: a per-user override of a switch.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Override {
+    On,
+    Off,
+    Inherit,
+}
+
+impl Override {
+    /// `None` for inherit.
+    pub fn value(self) -> Option<bool> {
+        match self {
+            Override::On => Some(true),
+            Override::Off => Some(false),
+            Override::Inherit => None,
+        }
     }
 }

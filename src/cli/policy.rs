@@ -17,12 +17,17 @@ pub enum PolicyCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Force a second factor for everyone, or for one group's members.
+    /// Force a second factor for everyone, for one group's members, or for every
+    /// administrator (--admins). A single user's override is `gatehouse user force-2fa`.
     #[command(name = "force-2fa")]
     Force2fa {
         state: Switch,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "admins")]
         group: Option<String>,
+        /// The administrators' scope: every administrator must use 2FA, whatever their own
+        /// override says.
+        #[arg(long)]
+        admins: bool,
     },
     /// Allowed methods, globally or for one group ("inherit" clears a group's own set).
     Methods {
@@ -44,13 +49,24 @@ pub async fn run(gw: &Gateway, cmd: PolicyCmd) -> Result<()> {
         PolicyCmd::Show { json } => {
             let p = policy::load(db).await?;
             let groups = groups::list(db).await?;
-            let exempt: Vec<String> =
-                users::list(db).await?.into_iter().filter(|u| u.exempt_2fa).map(|u| u.name).collect();
+            let all = users::list(db).await?;
+            let exempt: Vec<String> = all.iter().filter(|u| u.exempt_2fa).map(|u| u.name.clone()).collect();
+            // Users with their own override, in name order.
+            let overrides: Vec<(String, &str)> = all
+                .iter()
+                .filter(|u| u.force_2fa.is_some())
+                .map(|u| (u.name.clone(), admin::users::override_word(u.force_2fa)))
+                .collect();
             if json {
-                let v = serde_json::json!({"global": p, "groups": groups, "exempt_users": exempt});
+                let user_overrides: serde_json::Map<String, serde_json::Value> =
+                    overrides.iter().map(|(n, w)| (n.clone(), serde_json::Value::from(*w))).collect();
+                let v = serde_json::json!({
+                    "global": p, "groups": groups, "user_overrides": user_overrides, "exempt_users": exempt,
+                });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("force 2FA (global): {}", if p.force_2fa { "on" } else { "off" });
+                println!("force 2FA (admins): {}", if p.force_2fa_admins { "on" } else { "off" });
                 println!("allowed methods:    {}", p.allowed_methods);
                 println!("backup codes:       {} per set", p.backup_code_count);
                 for g in groups {
@@ -61,17 +77,29 @@ pub async fn run(gw: &Gateway, cmd: PolicyCmd) -> Result<()> {
                         g.allowed_methods.map(|s| s.to_string()).unwrap_or_else(|| "(global)".into())
                     );
                 }
+                for (name, word) in overrides {
+                    println!("user  {name:<18} force 2FA: {word}");
+                }
                 for u in exempt {
                     println!("WARNING: user {u} is exempt from the second factor");
                 }
             }
         }
-        PolicyCmd::Force2fa { state, group } => {
-            match &group {
-                Some(g) => admin::groups::set_force_2fa(gw, &Actor::Cli, g, state.is_on()).await?,
-                None => admin::policy::set_force_2fa(gw, &Actor::Cli, state.is_on()).await?,
-            }
-            let scope = group.as_deref().map(|g| format!("group {g}")).unwrap_or_else(|| "global".into());
+        PolicyCmd::Force2fa { state, group, admins } => {
+            let scope = match &group {
+                Some(g) => {
+                    admin::groups::set_force_2fa(gw, &Actor::Cli, g, state.is_on()).await?;
+                    format!("group {g}")
+                }
+                None if admins => {
+                    admin::policy::set_force_2fa_admins(gw, &Actor::Cli, state.is_on()).await?;
+                    "administrators".into()
+                }
+                None => {
+                    admin::policy::set_force_2fa(gw, &Actor::Cli, state.is_on()).await?;
+                    "global".into()
+                }
+            };
             let s = if state.is_on() { "on" } else { "off" };
             println!("force 2FA ({scope}): {s}");
         }

@@ -102,9 +102,18 @@ async fn housekeeping(gw: Gateway, shutdown: CancellationToken) {
 
 /// On the very first start there is no administrator: create `admin` with a random
 /// one-time password and print it once (to standard output, never to the log).
+///
+/// A new installation (no account at all) first turns on the administrators' force-2FA
+/// scope, so `admin` enrolls a second factor at their first web login before any admin
+/// page opens. The scope comes first: a crash in between leaves it on with no
+/// administrator yet, never an administrator without it. An installation that already has
+/// accounts keeps its policy as it is.
 async fn bootstrap_admin(gw: &Gateway) -> Result<()> {
     if users::any_admin(&gw.db).await? {
         return Ok(());
+    }
+    if users::list(&gw.db).await?.is_empty() {
+        admin::policy::set_force_2fa_admins(gw, &Actor::Bootstrap, true).await?;
     }
     let password = vault::random_code(20);
     let first =

@@ -1,4 +1,4 @@
-//! `gatehouse user …`: Users: add, list, show, password, lock, delete, keys, exemption, administrator flag. Every change goes through `gatehouse_core::admin`,
+//! `gatehouse user …`: Users: add, list, show, password, lock, delete, keys, exemption, force-2FA override, administrator flag. Every change goes through `gatehouse_core::admin`,
 //! which audits it with the actor `cli`.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use gatehouse_core::factors::{self};
 use gatehouse_core::users;
 use gatehouse_core::{Gateway, groups, policy, ssh_keys, time};
 
-use super::{Switch, read_secret_stdin};
+use super::{Override, Switch, read_secret_stdin};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCmd {
@@ -62,8 +62,16 @@ pub enum UserCmd {
     },
     /// Exempt a user from the second factor (on) or not (off). Audited.
     Exempt { name: String, state: Switch },
+    /// Force a second factor on this user (on), do not force one even where a group or
+    /// the global switch would (off), or follow them (inherit). Administrators stay forced
+    /// while the administrators' scope is on.
+    #[command(name = "force-2fa")]
+    Force2fa { name: String, state: Override },
     /// Grant (on) or remove (off) the administrator flag.
     Admin { name: String, state: Switch },
+    /// Where the user's password is checked: `local` (Gatehouse) or `radius` (the
+    /// `[radius]` servers, with `radius.primary = true`).
+    Store { name: String, store: String },
 }
 
 fn yes(b: bool) -> &'static str {
@@ -117,6 +125,11 @@ pub async fn run(gw: &Gateway, cmd: UserCmd) -> Result<()> {
             let k = admin::users::add_key(gw, &Actor::Cli, &name, &line).await?;
             println!("key {} added for {name}", k.fingerprint);
         }
+        UserCmd::Store { name, store } => {
+            let store: gatehouse_core::users::Store = store.parse()?;
+            admin::users::set_store(gw, &Actor::Cli, &name, store).await?;
+            println!("{name}: {}", store.describe());
+        }
         UserCmd::Exempt { name, state } => {
             admin::users::set_exempt(gw, &Actor::Cli, &name, state.is_on()).await?;
             if state.is_on() {
@@ -124,6 +137,12 @@ pub async fn run(gw: &Gateway, cmd: UserCmd) -> Result<()> {
             } else {
                 println!("{name} is no longer exempt from the second factor");
             }
+        }
+        UserCmd::Force2fa { name, state } => {
+            admin::users::set_force_2fa(gw, &Actor::Cli, &name, state.value()).await?;
+            println!("force 2FA (user {name}): {}", admin::users::override_word(state.value()));
+            let u = users::get(&gw.db, &name).await?;
+            println!("{}", policy::resolve(&gw.db, &u).await?.reason_for_admin(&u));
         }
         UserCmd::Admin { name, state } => {
             admin::users::set_admin(gw, &Actor::Cli, &name, state.is_on()).await?;
@@ -163,17 +182,27 @@ async fn show(gw: &Gateway, name: &str, json: bool) -> Result<()> {
     let groups: Vec<String> = groups::of_user(db, u.id).await?.into_iter().map(|g| g.name).collect();
     let keys = ssh_keys::of_user(db, u.id).await?;
     let factors = factors::describe(db, u.id).await?;
-    let requirement = format!("{:?}", policy::requirement(db, &u).await?);
+    let resolution = policy::resolve(db, &u).await?;
+    let requirement = format!("{:?}", resolution.requirement(&u));
+    let why = resolution.reason_for_admin(&u);
     let lock = gatehouse_core::lockout::current(db, &u.name, "").await?;
     if json {
         let v = serde_json::json!({
             "user": u, "groups": groups, "keys": keys, "factors": factors,
             "requirement": requirement,
+            "why_2fa": why,
             "locked_until": lock.map(|l| l.until()),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("name:         {}", u.name);
+        println!("store:        {}", u.store.describe());
+        if let Some(dn) = &u.directory_dn {
+            println!("directory dn: {dn}");
+        }
+        if u.directory_disabled {
+            println!("disabled:     YES — the directory no longer admits this user");
+        }
         println!("email:        {}", u.email.as_deref().unwrap_or("-"));
         println!("admin:        {}", yes(u.is_admin));
         println!("locked:       {}", yes(u.locked));
@@ -185,7 +214,9 @@ async fn show(gw: &Gateway, name: &str, json: bool) -> Result<()> {
         }
         println!("last method:  {}", u.last_method.map(|m| m.as_str()).unwrap_or("-"));
         println!("groups:       {}", if groups.is_empty() { "-".into() } else { groups.join(", ") });
+        println!("force 2FA:    {}", admin::users::override_word(u.force_2fa));
         println!("2FA:          {requirement}");
+        println!("why 2FA:      {why}");
         println!("created:      {}", time::format_utc(u.created_at));
         for k in keys {
             println!("key:          {} {} {}", k.algorithm, k.fingerprint, k.comment);

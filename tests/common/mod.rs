@@ -9,6 +9,7 @@
 //! - [`servers`]: free loopback ports and log files, for every server below.
 //! - [`keys`]: [`ClientKey`], ed25519 key pairs from `ssh-keygen`.
 //! - [`gateway`]: [`Gw`], a gateway in a temp dir (config, CLI, `serve`, log).
+//! - [`master`]: [`Master`], a real OpenSSH connection held open in the background.
 //! - [`ssh`]: [`Ssh`], the OpenSSH client answering prompts through a logging askpass.
 //! - [`raw`]: [`raw::RawClient`], an SSH client (russh's) that does what OpenSSH will not:
 //!   any user name, any keyboard-interactive answers, logins held at a prompt.
@@ -16,6 +17,12 @@
 //!   client library sends: channels before the login, oversized or malformed answers.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
+//! - [`ldap`]: [`Slapd`], a throwaway OpenLDAP server (StartTLS and ldaps with a throwaway
+//!   CA, memberOf, ppolicy locks, openssh-lpk keys, AD-shaped accounts) for directory
+//!   accounts.
+//! - [`samba`]: [`SambaDc`], a throwaway Samba Active Directory domain controller on a
+//!   loopback address of its own, for nested groups resolved by the server.
+//! - [`certs`]: throwaway CAs and server certificates (`openssl`) for the directory servers.
 //! - [`duo`]: [`Duo`], a loopback stand-in for Duo's Auth API that checks signatures as Duo
 //!   does, for the Duo factor.
 //! - [`smtp`]: [`SmtpSink`], an SMTP server on loopback that keeps the mails it gets;
@@ -32,15 +39,19 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod certs;
 pub mod duo;
 pub mod gateway;
 pub mod keys;
+pub mod ldap;
 pub mod links;
+pub mod master;
 pub mod postgres;
 pub mod process;
 pub mod radius;
 pub mod raw;
 pub mod s3;
+pub mod samba;
 pub mod servers;
 pub mod smtp;
 pub mod ssh;
@@ -54,10 +65,13 @@ use std::path::PathBuf;
 pub use duo::Duo;
 pub use gateway::Gw;
 pub use keys::ClientKey;
+pub use ldap::Slapd;
+pub use master::Master;
 pub use postgres::{Backend, backends, fresh_postgres_url};
 pub use process::{describe, random_suffix, run_with_timeout, stderr, stdout};
 pub use radius::Radius;
 pub use s3::S3Server;
+pub use samba::SambaDc;
 pub use servers::{free_port, read_or_empty};
 pub use smtp::SmtpSink;
 pub use ssh::Ssh;

@@ -163,3 +163,29 @@ pub async fn click(c: &Client, css: &str) {
 pub async fn body(c: &Client) -> String {
     c.source().await.expect("page source")
 }
+
+/// Logs in at the login form of `gw` as `user` (the next page is the caller's to wait for).
+pub async fn login(c: &Client, gw: &crate::common::Gw, user: &str, password: &str) {
+    c.goto(&format!("{}/login", gw.web_url())).await.expect("goto login");
+    fill(c, "#username", user).await;
+    fill(c, "#password", password).await;
+    click(c, "form[action='/login'] button[type=submit]").await;
+}
+
+/// Logs out with the navigation's button and waits for the login page.
+pub async fn logout(c: &Client) {
+    click(c, "form[action='/logout'] button").await;
+    wait_path(c, "/login").await;
+}
+
+/// On the TOTP enrollment page: reads the manual key as a person would type it into an app,
+/// answers with the app's code, and waits for the account page. Returns the app.
+pub async fn enroll_totp(c: &Client) -> crate::common::TotpDevice {
+    let key = c.find(Locator::Css("#manual-key")).await.expect("manual key").text().await.expect("key text");
+    let mut device = crate::common::TotpDevice::new(key.trim());
+    fill(c, "#code", &device.code()).await;
+    click(c, "form[action='/account/totp'] button[type=submit]").await;
+    wait_path(c, "/account").await;
+    wait_text(c, "Your authenticator app is set up").await;
+    device
+}

@@ -119,7 +119,7 @@ pub async fn start(
     let csrf = new_token();
     let ttl = match stage {
         Stage::Anonymous => ANONYMOUS_TTL,
-        Stage::Factor => FACTOR_TTL,
+        Stage::Password | Stage::Factor => FACTOR_TTL,
         Stage::Full => FULL_TTL,
     };
     web_sessions::create(
@@ -263,7 +263,7 @@ async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed,
         return Err(WebError::LoginRequired);
     };
     let Some(user_id) = session.user_id else { return Err(WebError::LoginRequired) };
-    let Some(user) = users::by_id(&gw.db, user_id).await?.filter(|u| !u.locked) else {
+    let Some(user) = users::by_id(&gw.db, user_id).await?.filter(|u| !u.disabled()) else {
         web_sessions::delete(&gw.db, &session.id_hash).await?;
         return Err(WebError::LoginRequired);
     };

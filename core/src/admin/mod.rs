@@ -5,8 +5,9 @@
 //! administrator. A front end only turns input into a call and the result into output.
 //!
 //! One module per aggregate: [`users`], [`groups`], [`policy`], [`targets`],
-//! [`sessions`], and [`host_keys`].
+//! [`sessions`], [`host_keys`], and [`directory`].
 
+pub mod directory;
 pub mod groups;
 pub mod host_keys;
 pub mod policy;

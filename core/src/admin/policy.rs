@@ -10,6 +10,13 @@ pub async fn set_force_2fa(gw: &Gateway, by: &Actor, on: bool) -> Result<()> {
     record(gw, by, AuditKind::PolicyForce2fa, None, format!("global: {}", on_off(on))).await
 }
 
+/// Turns the administrators' scope on or off: while it is on, every administrator must
+/// use 2FA, whatever their own override says.
+pub async fn set_force_2fa_admins(gw: &Gateway, by: &Actor, on: bool) -> Result<()> {
+    policy::set_force_2fa_admins(&gw.db, on).await?;
+    record(gw, by, AuditKind::PolicyForce2fa, None, format!("administrators: {}", on_off(on))).await
+}
+
 pub async fn set_allowed_methods(gw: &Gateway, by: &Actor, methods: &MethodSet) -> Result<()> {
     policy::set_allowed_methods(&gw.db, methods).await?;
     record(gw, by, AuditKind::PolicyMethods, None, format!("global: {methods}")).await

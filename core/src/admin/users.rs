@@ -1,4 +1,5 @@
-//! Accounts: create, password, lock, delete, keys, exemption, administrator flag, factors.
+//! Accounts: create, password, lock, delete, keys, exemption, force-2FA override,
+//! administrator flag, factors.
 
 use super::{Actor, on_off, record};
 use crate::audit::AuditKind;
@@ -94,6 +95,38 @@ pub async fn set_exempt(gw: &Gateway, by: &Actor, name: &str, exempt: bool) -> R
     users::set_exempt(&gw.db, name, exempt).await?;
     let detail = if exempt { "EXEMPTED from the second factor" } else { "exemption ended" };
     record(gw, by, AuditKind::UserExempt, Some(name), detail.into()).await
+}
+
+/// Moves a user's password check to the `[radius]` servers or back to Gatehouse.
+pub async fn set_store(gw: &Gateway, by: &Actor, name: &str, store: users::Store) -> Result<()> {
+    if store == users::Store::Radius && !gw.config.radius.primary {
+        return Err(Error::invalid("store", "RADIUS passwords need radius.primary = true (and radius.servers)"));
+    }
+    users::set_store(&gw.db, name, store).await?;
+    let detail = match store {
+        users::Store::Radius => "password checked by the RADIUS servers from now on; the stored one was dropped",
+        _ => "password checked by Gatehouse from now on; none is set until an administrator sets one",
+    };
+    record(gw, by, AuditKind::UserStore, Some(name), detail.into()).await
+}
+
+/// The words a force-2FA override is shown and audited with: `on`, `off` or `inherit`.
+pub fn override_word(force: Option<bool>) -> &'static str {
+    match force {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "inherit",
+    }
+}
+
+/// Sets a user's own force-2FA override (`None` inherits from their groups and the
+/// global switch). Forcing it on ends the user's live logins that did not pass a second
+/// factor, on every node. An administrator under the administrators' scope stays forced
+/// whatever their override says.
+pub async fn set_force_2fa(gw: &Gateway, by: &Actor, name: &str, force: Option<bool>) -> Result<()> {
+    users::set_force_2fa(&gw.db, name, force).await?;
+    let detail = format!("user {name}: {}", override_word(force));
+    record(gw, by, AuditKind::PolicyForce2fa, Some(name), detail).await
 }
 
 /// Gives or takes the administrator flag. An administrator cannot take their own.

@@ -146,6 +146,8 @@ audit_kinds! {
     UserExempt => "user.exempt",
     /// The administrator flag was given or taken.
     UserAdmin => "user.admin",
+    /// Where a user's password is checked changed (local or RADIUS).
+    UserStore => "user.store",
     /// A group was created.
     GroupCreate => "group.create",
     /// A group was deleted.
@@ -182,6 +184,19 @@ audit_kinds! {
     HealthEmailTest => "health.email_test",
     /// The health page asked Duo's /check.
     HealthDuoCheck => "health.duo_check",
+    /// The health page asked the directory for a test bind.
+    HealthDirectoryTest => "health.directory_test",
+    /// A directory user logged in for the first time and got a Gatehouse account.
+    DirectoryProvision => "directory.provision",
+    /// A directory user's memberships of mapped groups changed to follow the directory.
+    DirectoryGroups => "directory.groups",
+    /// The directory no longer admits a user (deleted, disabled, filtered out): their
+    /// account is disabled here and their connections end; or it admits them again.
+    DirectoryDisable => "directory.disable",
+    /// The directory could not be asked (a login failed closed, or a sync stopped).
+    DirectoryUnavailable => "directory.unavailable",
+    /// A scheduled sync of every directory user ran.
+    DirectorySync => "directory.sync",
     /// A host key rotation began: a next key per algorithm, presented beside the active one.
     HostKeyRotated => "hostkey.rotated",
     /// The next host keys replaced the active ones, which were deleted.

@@ -24,6 +24,9 @@ pub struct RadiusConfig {
     pub retries: u32,
     /// NAS-Identifier sent with each request; empty means the node name.
     pub nas_identifier: String,
+    /// Also check the passwords of users whose store is `radius` (`gatehouse user store
+    /// NAME radius`), with Access-Challenge answers as further prompts.
+    pub primary: bool,
 }
 
 impl std::fmt::Debug for RadiusConfig {
@@ -35,6 +38,7 @@ impl std::fmt::Debug for RadiusConfig {
             .field("timeout_secs", &self.timeout_secs)
             .field("retries", &self.retries)
             .field("nas_identifier", &self.nas_identifier)
+            .field("primary", &self.primary)
             .finish()
     }
 }
@@ -47,6 +51,7 @@ impl Default for RadiusConfig {
             timeout_secs: 3,
             retries: 2,
             nas_identifier: String::new(),
+            primary: false,
         }
     }
 }
@@ -75,6 +80,9 @@ impl RadiusConfig {
         }
         if self.retries > 10 {
             return Err(Error::Config("radius.retries: must be 0-10".into()));
+        }
+        if self.primary && !self.enabled() {
+            return Err(Error::Config("radius.primary: needs radius.servers".into()));
         }
         if self.nas_identifier.len() > 253 {
             return Err(Error::Config("radius.nas_identifier: at most 253 bytes".into()));

@@ -6,7 +6,9 @@ mod flow;
 mod primary;
 
 pub use flow::{FAILURE_FLOOR, Next, PrimaryStep, after_primary, failure_text, lock_text, slow_down, verdict_text};
-pub use primary::{Typed, key_is_enrolled, password, password_or_app_passcode, public_key};
+pub use primary::{
+    RADIUS_UNAVAILABLE_TEXT, Typed, key_is_enrolled, password, password_challenge, password_or_app_passcode, public_key,
+};
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
@@ -24,6 +26,44 @@ pub enum Primary {
     Rejected,
     /// Too many failures: refused before any credential is checked.
     Locked(Lock),
+    /// The service that checks this user's password (the directory, a RADIUS server)
+    /// could not be asked: refused, not counted as a wrong password. The text is for the
+    /// user.
+    Unavailable(&'static str),
+    /// The password was a first answer: the RADIUS server asks another question
+    /// (Access-Challenge). The front end shows `prompt` and hands the answer to
+    /// [`password_challenge`].
+    Challenge(PasswordChallenge),
+}
+
+/// A further question the RADIUS server asked after the password, bound to one user.
+#[derive(Debug, Clone)]
+pub struct PasswordChallenge {
+    /// What to show the user (the server's Reply-Message, made printable).
+    pub prompt: String,
+    pub(crate) user_id: i64,
+    /// The server's State attribute, sent back with the answer.
+    pub(crate) state: Vec<u8>,
+}
+
+impl PasswordChallenge {
+    /// The account the question is for.
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    /// The State as hex, for a front end that carries it between requests (the web
+    /// form's hidden field); the RADIUS server checks it with the answer.
+    pub fn state_hex(&self) -> String {
+        hex::encode(&self.state)
+    }
+
+    /// Rebuilds a challenge a front end carried: `None` when the state is not a RADIUS
+    /// State (1-253 bytes of hex).
+    pub fn resume(user_id: i64, prompt: String, state_hex: &str) -> Option<PasswordChallenge> {
+        let state = hex::decode(state_hex.trim()).ok().filter(|s| !s.is_empty() && s.len() <= 253)?;
+        Some(PasswordChallenge { prompt, user_id, state })
+    }
 }
 
 impl Gateway {

@@ -63,6 +63,24 @@ pub async fn open_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Te
     TestGw { gw, backend, url, dir }
 }
 
+/// A second node of `first`'s installation: the same database and secrets key, its own
+/// data dir and node name.
+pub async fn open_on(first: &TestGw, adjust: impl FnOnce(&mut Config)) -> TestGw {
+    let dir = tempfile::tempdir().expect("creating a temp dir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::copy(first.dir.path().join("data/secret.key"), dir.path().join("data/secret.key"))
+        .expect("copying the secrets key");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        database_url: first.url.clone(),
+        node_name: "test-node-b".into(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let gw = Gateway::open(config).await.unwrap_or_else(|e| panic!("opening a second node: {e}"));
+    TestGw { gw, backend: first.backend, url: first.url.clone(), dir }
+}
+
 /// A login from `source` through a test front end.
 pub fn login(user: &str, source: &str) -> LoginContext {
     LoginContext {

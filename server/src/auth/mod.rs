@@ -79,7 +79,7 @@ impl Connection {
     /// nothing but the gate may finish the login.
     fn out_of_turn(&self) -> Auth {
         match self.state {
-            AuthState::Gate(_) => continue_with_gate(),
+            AuthState::Gate(_) | AuthState::PasswordChallenge(_) => continue_with_gate(),
             AuthState::Refused | AuthState::Locked | AuthState::Notice(_) => refuse_for_good(),
             _ => reject(),
         }
@@ -116,19 +116,26 @@ impl Connection {
                 g.challenge = None;
                 self.prompt_with_challenge(prompt).await
             }
+            // The RADIUS server's further question, after a password given by the
+            // `password` method or in an earlier exchange.
+            (AuthState::PasswordChallenge(ch), None) => {
+                ask(Prompt { instructions: String::new(), text: ch.prompt.clone(), echo: false })
+            }
+            (AuthState::PasswordChallenge(_), Some(answer)) => {
+                let AuthState::PasswordChallenge(ch) = std::mem::replace(&mut self.state, AuthState::Start) else {
+                    return reject();
+                };
+                let ctx = self.login_context();
+                let outcome = login::password_challenge(&self.gw, &ctx, &ch, &answer).await;
+                let auth = self.after_primary(outcome, "password", started).await;
+                self.go_on_in_this_exchange(auth).await
+            }
             (AuthState::AwaitingPassword, Some(password)) => {
                 self.state = AuthState::Start;
                 let ctx = self.login_context();
                 let outcome = login::password_or_app_passcode(&self.gw, &ctx, &password).await;
                 let auth = self.after_password(outcome, started).await;
-                // Go on to the gate in the same exchange, without another round trip.
-                match (&auth, &mut self.state) {
-                    (Auth::Reject { partial_success: true, .. }, AuthState::Gate(g)) => {
-                        let prompt = g.gate.start();
-                        self.prompt_with_challenge(prompt).await
-                    }
-                    _ => auth,
-                }
+                self.go_on_in_this_exchange(auth).await
             }
             (AuthState::Gate(_), Some(answer)) => self.gate_answer(answer, started).await,
             (AuthState::Locked, _) => refuse_for_good(),
@@ -139,6 +146,21 @@ impl Connection {
                 notice(text)
             }
             _ => reject(),
+        }
+    }
+
+    /// After an answer inside a keyboard-interactive exchange: what comes next (the gate,
+    /// a further RADIUS question) is asked in the same exchange, without another round trip.
+    async fn go_on_in_this_exchange(&mut self, auth: Auth) -> Auth {
+        match (&auth, &mut self.state) {
+            (Auth::Reject { partial_success: true, .. }, AuthState::Gate(g)) => {
+                let prompt = g.gate.start();
+                self.prompt_with_challenge(prompt).await
+            }
+            (Auth::Reject { partial_success: true, .. }, AuthState::PasswordChallenge(ch)) => {
+                ask(Prompt { instructions: String::new(), text: ch.prompt.clone(), echo: false })
+            }
+            _ => auth,
         }
     }
 
@@ -171,6 +193,16 @@ impl Connection {
             Ok(Primary::Locked(_)) => {
                 slow_down(started).await;
                 return reject();
+            }
+            Ok(Primary::Challenge(ch)) => {
+                self.state = AuthState::PasswordChallenge(Box::new(ch));
+                return continue_with_gate();
+            }
+            Ok(Primary::Unavailable(text)) => {
+                slow_down(started).await;
+                // Shown at the next keyboard-interactive round, then the login ends.
+                self.state = AuthState::Notice(text.to_string());
+                return continue_with_gate();
             }
             Err(e) => {
                 tracing::error!(error = %e, "primary authentication failed; refusing");

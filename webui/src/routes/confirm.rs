@@ -171,6 +171,7 @@ async fn check_password(gw: &Gateway, a: &Authed, password: &str) -> WebResult<R
     Ok(match login::password(gw, &a.login_context(), password).await? {
         Primary::Accepted(u) if u.id == a.user.id => Ok(()),
         Primary::Locked(lock) => Err((StatusCode::TOO_MANY_REQUESTS, login::lock_text(lock))),
+        Primary::Unavailable(text) => Err((StatusCode::SERVICE_UNAVAILABLE, text.to_string())),
         _ => {
             slow_down(started).await;
             Err((StatusCode::UNAUTHORIZED, "That is not your password.".into()))

@@ -144,13 +144,16 @@ struct PasswordPage {
     sub: &'static str,
     n: Notice,
     forced: bool,
+    /// The password is the directory's: nothing to change here.
+    directory: bool,
 }
 
 async fn password_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
     let forced = users::must_change_password(&gw.db, a.user.id).await?;
     let mut c = a.chrome.clone().with_section("account");
     c.nav = c.nav && !forced;
-    Ok(page(status, &PasswordPage { c, sub: "password", n, forced }))
+    let directory = a.user.store == users::Store::Ldap;
+    Ok(page(status, &PasswordPage { c, sub: "password", n, forced, directory }))
 }
 
 /// `GET /account/password` (also the forced-change page after a one-time password).
@@ -184,6 +187,9 @@ pub async fn change_password(
         Err(to_confirm) => return Ok(to_confirm),
     };
     let bad = |field: &str, msg: String| password_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error(field, msg));
+    if a.user.store == users::Store::Ldap {
+        return bad("current", "Your password is kept by the directory: change it there.".into()).await;
+    }
     if f.current.is_empty() {
         return bad("current", "Enter your current password.".into()).await;
     }

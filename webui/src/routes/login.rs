@@ -10,7 +10,7 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
 use gatehouse_core::factors::Method;
-use gatehouse_core::login::{self, Next, Primary, PrimaryStep};
+use gatehouse_core::login::{self, Next, PasswordChallenge, Primary, PrimaryStep};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, User};
 use gatehouse_core::web_sessions::{self, Proofs, Stage, WebSession};
@@ -30,6 +30,15 @@ struct LoginPage {
     csrf: String,
     username: String,
     n: Notice,
+    /// The RADIUS server's further question after the password, when it asked one.
+    question: Option<Question>,
+}
+
+/// A further question of the password step (RADIUS Access-Challenge).
+struct Question {
+    prompt: String,
+    /// The server's State, hex; the server checks it with the answer.
+    state: String,
 }
 
 /// `GET /login`: the form. Before the login nothing is stored: the form's CSRF token is
@@ -49,7 +58,37 @@ pub async fn form(State(gw): State<Gateway>, v: Visitor) -> WebResult {
 }
 
 fn login_page(status: StatusCode, csrf: &str, username: &str, n: Notice) -> Response {
-    page(status, &LoginPage { c: Chrome::anonymous(), csrf: csrf.to_string(), username: username.to_string(), n })
+    page(
+        status,
+        &LoginPage {
+            c: Chrome::anonymous(),
+            csrf: csrf.to_string(),
+            username: username.to_string(),
+            n,
+            question: None,
+        },
+    )
+}
+
+/// The password step's further question, in a session bound to the user.
+async fn question_page(gw: &Gateway, v: &Visitor, ch: &PasswordChallenge, name: &str, n: Notice) -> WebResult {
+    if let Some(old) = v.session.as_ref() {
+        web_sessions::delete(&gw.db, &old.id_hash).await?;
+    }
+    let (cookie, session) =
+        session::start(gw, Some(ch.user_id()), Stage::Password, &v.source, Proofs::default()).await?;
+    let status = if n.error.is_empty() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+    let body = page(
+        status,
+        &LoginPage {
+            c: Chrome::anonymous(),
+            csrf: session.csrf_token,
+            username: name.to_string(),
+            n,
+            question: Some(Question { prompt: ch.prompt.clone(), state: ch.state_hex() }),
+        },
+    );
+    Ok(([(SET_COOKIE, cookie)], body).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -93,21 +132,95 @@ pub async fn submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm
             let msg = login::lock_text(lock);
             return Ok(login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, name, Notice::error("form", msg)));
         }
+        Primary::Unavailable(text) => {
+            return Ok(login_page(StatusCode::SERVICE_UNAVAILABLE, &csrf, name, Notice::error("form", text)));
+        }
+        Primary::Challenge(ch) => return question_page(&gw, &v, &ch, name, Notice::none()).await,
     };
+    after_password(&gw, &v, &ctx, &user, started, &csrf, name).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct QuestionForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// `POST /login/question`: the answer to the RADIUS server's further question, in the
+/// session the password step bound to the user.
+pub async fn question_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): CsrfForm<QuestionForm>) -> WebResult {
+    let session = v.session.clone().filter(|s| s.stage == Stage::Password);
+    let user = match session.as_ref().and_then(|s| s.user_id) {
+        Some(id) => users::by_id(&gw.db, id).await?,
+        None => None,
+    };
+    let (Some(session), Some(user)) = (session, user) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let ctx = v.login_context(&user.name);
+    let started = tokio::time::Instant::now();
+    let Some(ch) = PasswordChallenge::resume(user.id, String::new(), &f.state) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let csrf = session.csrf_token.clone();
+    match login::password_challenge(&gw, &ctx, &ch, &f.code).await? {
+        Primary::Accepted(u) => after_password(&gw, &v, &ctx, &u, started, &csrf, &user.name).await,
+        Primary::Challenge(next) => question_page(&gw, &v, &next, &user.name, Notice::none()).await,
+        Primary::Rejected => {
+            slow_down(started).await;
+            web_sessions::delete(&gw.db, &session.id_hash).await?;
+            let token = v.form_token(&gw).unwrap_or_default();
+            Ok(login_page(
+                StatusCode::UNAUTHORIZED,
+                &token,
+                &user.name,
+                Notice::error("form", "Wrong user name or password."),
+            ))
+        }
+        Primary::Locked(lock) => {
+            web_sessions::delete(&gw.db, &session.id_hash).await?;
+            let token = v.form_token(&gw).unwrap_or_default();
+            Ok(login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &token,
+                &user.name,
+                Notice::error("form", login::lock_text(lock)),
+            ))
+        }
+        Primary::Unavailable(text) => {
+            web_sessions::delete(&gw.db, &session.id_hash).await?;
+            let token = v.form_token(&gw).unwrap_or_default();
+            Ok(login_page(StatusCode::SERVICE_UNAVAILABLE, &token, &user.name, Notice::error("form", text)))
+        }
+    }
+}
+
+/// After the password step passed: a full session, the factor step, or a refusal.
+async fn after_password(
+    gw: &Gateway,
+    v: &Visitor,
+    ctx: &gatehouse_core::factors::LoginContext,
+    user: &User,
+    started: tokio::time::Instant,
+    csrf: &str,
+    name: &str,
+) -> WebResult {
     let old = v.session.as_ref();
     let trusted = match &v.trust_hash {
         Some(h) => trusted_devices::check(&gw.db, user.id, h).await?,
         None => false,
     };
-    match login::after_primary(&gw, &ctx, &user, PrimaryStep::Password, trusted).await? {
-        Next::Passed(_) => full(&gw, old, &user, &v.source).await,
+    match login::after_primary(gw, ctx, user, PrimaryStep::Password, trusted).await? {
+        Next::Passed(_) => full(gw, old, user, &v.source).await,
         Next::SecondFactor(_) => {
-            let cookie = session::rotate(&gw, old, user.id, Stage::Factor, &v.source, Proofs::default()).await?;
+            let cookie = session::rotate(gw, old, user.id, Stage::Factor, &v.source, Proofs::default()).await?;
             Ok(([(SET_COOKIE, cookie)], Redirect::to("/login/factor")).into_response())
         }
         Next::Refused(text) => {
             slow_down(started).await;
-            Ok(login_page(StatusCode::FORBIDDEN, &csrf, name, Notice::error("form", text)))
+            Ok(login_page(StatusCode::FORBIDDEN, csrf, name, Notice::error("form", text)))
         }
     }
 }

@@ -47,7 +47,7 @@ pub async fn radius_user(gw: &Gateway, user_id: i64) -> Result<Option<String>> {
 const MAX_PROMPT: usize = 200;
 
 /// The prompt for a challenge round: the server's Reply-Message, ending in `: `.
-fn challenge_prompt(message: &str) -> String {
+pub(crate) fn challenge_prompt(message: &str) -> String {
     let text: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_PROMPT).collect();
     let text = text.trim();
     if text.is_empty() {

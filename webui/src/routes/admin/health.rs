@@ -38,7 +38,19 @@ struct HealthPage {
     mail_result: String,
     /// What the last Duo `/check` answered (empty when none was asked).
     duo_result: String,
+    /// The directory (`[ldap]`), when one is configured.
+    directory: Option<DirectoryRow>,
+    directory_result: String,
     n: Notice,
+}
+
+/// The directory's line: where it is, and what it last answered.
+pub struct DirectoryRow {
+    pub servers: String,
+    pub last_ok: String,
+    pub last_error: String,
+    pub users: usize,
+    pub disabled: usize,
 }
 
 /// What a test left on the page.
@@ -49,6 +61,7 @@ struct Tested {
     mail_to: String,
     mail_result: String,
     duo_result: String,
+    directory_result: String,
 }
 
 async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n: Notice) -> WebResult {
@@ -71,6 +84,29 @@ async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n:
             last_error,
         });
     }
+    let directory = match &gw.directory {
+        Some(_) => {
+            let seen = health::last_seen_of(gw, gatehouse_core::directory::HEALTH_KEY).await?;
+            let users: Vec<_> = gatehouse_core::users::list(&gw.db)
+                .await?
+                .into_iter()
+                .filter(|u| u.store == gatehouse_core::users::Store::Ldap)
+                .collect();
+            Some(DirectoryRow {
+                servers: gw.config.ldap.urls.join(", "),
+                last_ok: if seen.last_ok_at.is_some() { when(seen.last_ok_at) } else { "never".into() },
+                last_error: match (&seen.last_error, seen.last_error_at) {
+                    (Some(e), at) => {
+                        format!("{e} ({}, node {})", when(at), seen.last_error_node.as_deref().unwrap_or("?"))
+                    }
+                    _ => String::new(),
+                },
+                disabled: users.iter().filter(|u| u.directory_disabled).count(),
+                users: users.len(),
+            })
+        }
+        None => None,
+    };
     let warnings = health::warnings(gw).await?;
     let advisories = health::advisories(gw);
     let mail_to = if t.mail_to.is_empty() {
@@ -91,6 +127,8 @@ async fn health_page(gw: &Gateway, a: &Authed, status: StatusCode, t: Tested, n:
             mail_to,
             mail_result: t.mail_result,
             duo_result: t.duo_result,
+            directory,
+            directory_result: t.directory_result,
             n,
         },
     ))
@@ -162,4 +200,12 @@ pub async fn duo_check(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(_): 
     let result = health::test_duo(&gw).await;
     audit_check(&gw, &a, AuditKind::HealthDuoCheck, format!("Duo /check: {result}")).await?;
     health_page(&gw, &a, StatusCode::OK, Tested { duo_result: result, ..Tested::default() }, Notice::none()).await
+}
+
+/// `POST /admin/health/directory`: the directory's test bind; the answer is shown, recorded
+/// for this page and audited.
+pub async fn directory_test(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
+    let by = gatehouse_core::admin::Actor::Admin { name: a.user.name.clone(), source: a.source.clone() };
+    let result = gatehouse_core::admin::directory::test(&gw, &by).await?;
+    health_page(&gw, &a, StatusCode::OK, Tested { directory_result: result, ..Tested::default() }, Notice::none()).await
 }

@@ -1,5 +1,6 @@
-//! Admin: the global two-factor policy — force 2FA for everyone, allowed methods, the
-//! size of a backup-code set — and the list of exempt users.
+//! Admin: the global two-factor policy — force 2FA for everyone, for every administrator,
+//! allowed methods, the size of a backup-code set — and the lists of users with their own
+//! force-2FA setting and of exempt users.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,9 @@ struct PolicyPage {
     c: Chrome,
     n: Notice,
     force: bool,
+    force_admins: bool,
+    /// Users with their own override: name and `on` / `off`.
+    overrides: Vec<(String, &'static str)>,
     methods: Vec<MethodBox>,
     backup_count: String,
     exempt: String,
@@ -31,13 +35,21 @@ struct PolicyPage {
 
 async fn policy_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
     let p = policy::load(&gw.db).await?;
-    let exempt: Vec<String> = users::list(&gw.db).await?.into_iter().filter(|u| u.exempt_2fa).map(|u| u.name).collect();
+    let all = users::list(&gw.db).await?;
+    let exempt: Vec<String> = all.iter().filter(|u| u.exempt_2fa).map(|u| u.name.clone()).collect();
+    let overrides = all
+        .iter()
+        .filter(|u| u.force_2fa.is_some())
+        .map(|u| (u.name.clone(), admin::users::override_word(u.force_2fa)))
+        .collect();
     Ok(page(
         status,
         &PolicyPage {
             c: a.chrome.clone().with_section("policy"),
             n,
             force: p.force_2fa,
+            force_admins: p.force_2fa_admins,
+            overrides,
             methods: method_boxes(&p.allowed_methods),
             backup_count: p.backup_code_count.to_string(),
             exempt: exempt.join(", "),
@@ -60,6 +72,13 @@ pub struct Toggle {
 pub async fn force(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
     let on = switch(&f.on)?;
     admin::policy::set_force_2fa(&gw, &actor(&a), on).await?;
+    Ok(Redirect::to("/admin/policy?ok=saved").into_response())
+}
+
+/// `POST /admin/policy/force-admins`: the administrators' scope.
+pub async fn force_admins(State(gw): State<Gateway>, Admin(a): Admin, CsrfForm(f): CsrfForm<Toggle>) -> WebResult {
+    let on = switch(&f.on)?;
+    admin::policy::set_force_2fa_admins(&gw, &actor(&a), on).await?;
     Ok(Redirect::to("/admin/policy?ok=saved").into_response())
 }
 

@@ -1,5 +1,6 @@
 //! Admin: users — list, create, lock/unlock, administrator flag, 2FA exemption (with a
-//! visible warning), reset of factors, one-time password, delete.
+//! visible warning), the user's own force-2FA override and why 2FA is or is not required
+//! of them, reset of factors, one-time password, delete.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -23,6 +24,9 @@ pub struct UserRow {
     pub is_admin: bool,
     pub locked: bool,
     pub exempt: bool,
+    /// A directory user (and whether the directory disabled them).
+    pub directory: bool,
+    pub directory_disabled: bool,
     pub factors: String,
     pub groups: String,
     pub created: String,
@@ -56,6 +60,8 @@ async fn users_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, for
             is_admin: u.is_admin,
             locked: u.locked,
             exempt: u.exempt_2fa,
+            directory: u.store == users::Store::Ldap,
+            directory_disabled: u.directory_disabled,
         });
     }
     Ok(page(
@@ -129,7 +135,18 @@ struct UserPage {
     is_admin: bool,
     locked: bool,
     exempt: bool,
+    /// Where the password is checked, and for a directory user their entry.
+    store: String,
+    directory: bool,
+    directory_disabled: bool,
     requirement: String,
+    /// Why 2FA is or is not required of this user, one sentence from the policy's own
+    /// resolution ([`policy::Resolution::reason_for_admin`]).
+    why: String,
+    /// The user's override: `inherit`, `on` or `off`.
+    force: &'static str,
+    /// The administrators' scope applies to this user (their override does not count).
+    admin_scope: bool,
     factors: String,
     groups: String,
     keys: String,
@@ -142,7 +159,8 @@ async fn target_user(gw: &Gateway, name: &str) -> WebResult<User> {
 
 async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: Notice) -> WebResult {
     let u = target_user(gw, name).await?;
-    let requirement = match policy::requirement(&gw.db, &u).await? {
+    let resolution = policy::resolve(&gw.db, &u).await?;
+    let requirement = match resolution.requirement(&u) {
         Requirement::NotRequired => "not required".to_string(),
         Requirement::Exempt => "exempt (never asked)".to_string(),
         Requirement::Required { methods } => format!("required; asked first for: {}", methods.first().map(|m| m.label()).unwrap_or("—")),
@@ -171,7 +189,16 @@ async fn user_page(gw: &Gateway, a: &Authed, name: &str, status: StatusCode, n: 
             is_admin: u.is_admin,
             locked: u.locked,
             exempt: u.exempt_2fa,
+            store: match &u.directory_dn {
+                Some(dn) if u.store == users::Store::Ldap => format!("{} — {dn}", u.store.describe()),
+                _ => u.store.describe().to_string(),
+            },
+            directory: u.store == users::Store::Ldap,
+            directory_disabled: u.directory_disabled,
             requirement,
+            why: resolution.reason_for_admin(&u),
+            force: admin::users::override_word(u.force_2fa),
+            admin_scope: resolution.forced_as_admin,
             factors: join_or(enrolled, "none"),
             groups: join_or(groups, "none"),
             keys: join_or(keys, "none"),
@@ -241,6 +268,31 @@ pub async fn exempt(
     let on = switch(&f.on)?;
     target_user(&gw, &name).await?;
     admin::users::set_exempt(&gw, &actor(&a), &name, on).await?;
+    back(&name)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ForceForm {
+    #[serde(default)]
+    force: String,
+}
+
+/// `POST /admin/users/{name}/force`: the user's own force-2FA override (`inherit`, `on`,
+/// `off`). Forcing it on ends the user's live logins that did not pass a second factor.
+pub async fn force(
+    State(gw): State<Gateway>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<ForceForm>,
+) -> WebResult {
+    let force = match f.force.as_str() {
+        "inherit" => None,
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => return Err(WebError::BadRequest("force must be 'inherit', 'on' or 'off'.".into())),
+    };
+    target_user(&gw, &name).await?;
+    admin::users::set_force_2fa(&gw, &actor(&a), &name, force).await?;
     back(&name)
 }
 
