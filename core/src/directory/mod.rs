@@ -190,6 +190,7 @@ async fn sync_groups(gw: &Gateway, user: &User, entry: &Entry) -> Result<bool> {
     let current: Vec<String> = groups::of_user(&gw.db, user.id).await?.into_iter().map(|g| g.name).collect();
     let mut joined = Vec::new();
     let mut left = Vec::new();
+    let mut made = Vec::new();
     // One Gatehouse group may be fed by several directory groups: a member of any is in.
     let mut wanted: std::collections::BTreeMap<&str, bool> = std::collections::BTreeMap::new();
     for (dn, group) in map {
@@ -201,7 +202,8 @@ async fn sync_groups(gw: &Gateway, user: &User, entry: &Entry) -> Result<bool> {
         if member && !is_member {
             if groups::find(&gw.db, group).await?.is_none() {
                 match groups::create(&gw.db, group).await {
-                    Ok(_) | Err(Error::Duplicate { .. }) => {}
+                    Ok(_) => made.push(group.to_string()),
+                    Err(Error::Duplicate { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -223,6 +225,9 @@ async fn sync_groups(gw: &Gateway, user: &User, entry: &Entry) -> Result<bool> {
         }
         if !left.is_empty() {
             parts.push(format!("left {}", left.join(", ")));
+        }
+        if !made.is_empty() {
+            parts.push(format!("group(s) {} made for the [ldap.groups] mapping", made.join(", ")));
         }
         gw.audit(
             AuditEvent::new(AuditKind::DirectoryGroups, Outcome::Info)
