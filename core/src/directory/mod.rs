@@ -181,7 +181,8 @@ pub async fn refresh(gw: &Gateway, user: &User, entry: &Entry) -> Result<()> {
 }
 
 /// Sets the user's memberships of the mapped groups to what the directory says; groups
-/// that are not mapped are left alone. Returns whether a membership was removed.
+/// that are not mapped are left alone. Returns whether any membership changed (joining
+/// can withdraw too: a group may force a second factor a live login did not pass).
 async fn sync_groups(gw: &Gateway, user: &User, entry: &Entry) -> Result<bool> {
     let map = &gw.config.ldap.groups;
     if map.is_empty() {
