@@ -1,14 +1,18 @@
 //! The data path, side by side with OpenSSH in one run on loopback:
 //!
 //! - bulk throughput: `cat` of a text file in a recorded PTY session through the gateway vs
-//!   the same `ssh -tt` straight to the sshd; `scp` through the gateway vs straight;
+//!   the same `ssh -tt` straight to the sshd; `scp` and `sftp`, both directions, through
+//!   the gateway vs straight;
 //!   `ssh -J` through the gateway vs `ssh -J` through an OpenSSH sshd jump host;
 //! - keystroke echo round trip (p50/p99) through the gateway vs straight;
 //! - memory: the gateway's RSS growth per idle authenticated menu session (1,000 of them),
 //!   and the PSS of OpenSSH's per-connection sshd processes per idle shell session.
 //!
 //! `cargo bench --bench sessions`. Environment: `GATEHOUSE_BENCH_MB` (file size, default
-//! 1024), `GATEHOUSE_BENCH_RUNS` (runs per throughput row, median reported, default 3),
+//! 1024), `GATEHOUSE_BENCH_RUNS` (runs per throughput row, median and spread reported,
+//! default 5), `GATEHOUSE_BENCH_ROWS` (throughput rows to run, comma-separated: `pty`,
+//! `scp-down`, `scp-up`, `sftp-down`, `sftp-up`, `jump`; default all),
+//! `GATEHOUSE_BENCH_PARTS` (`throughput`, `echo`, `memory`; default all),
 //! `GATEHOUSE_BENCH_ECHOES` (keystrokes, default 500), `GATEHOUSE_BENCH_IDLE` (idle
 //! gateway sessions, default 1000), `GATEHOUSE_BENCH_IDLE_SSHD` (idle sshd sessions,
 //! default 100).
@@ -116,82 +120,136 @@ fn timed(what: &str, mut cmd: Command) -> Duration {
     took
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+/// A command to time, built afresh for each run.
+type Build<'a> = Box<dyn Fn() -> Command + 'a>;
+
+/// One row of the table: the same transfer direct to the target's sshd and via the
+/// gateway.
+struct Pair<'a> {
+    key: &'static str,
+    name: &'static str,
+    direct: Build<'a>,
+    via: Build<'a>,
+}
+
+/// An `sftp` batch session with `batch` as its commands.
+fn sftp(b: &Bench, host: &str, batch: String) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("printf '%s\\n' \"$1\" | sftp -q -F \"$2\" -b - \"$3\"")
+        .arg("sftp-batch")
+        .arg(batch)
+        .arg(&b.config)
+        .arg(host);
+    c
+}
+
+/// The rows, by key: `pty`, `scp-down`, `scp-up`, `sftp-down`, `sftp-up`, `jump`.
+fn pairs<'a>(b: &'a Bench, file: &'a Path) -> Vec<Pair<'a>> {
+    let f = file.display().to_string();
+    let cat = format!("cat '{f}'");
+    let ssh = move |args: Vec<String>| -> Command {
+        let mut c = b.ssh();
+        c.args(args);
+        c
+    };
+    let scp = move |from: String, to: String| -> Command {
+        let mut c = Command::new("scp");
+        c.arg("-q").arg("-F").arg(&b.config).args([from, to]);
+        c
+    };
+    let (f1, f2, f3, f4, f5, f6, f7, f8) =
+        (f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), f.clone());
+    let (c1, c2, c3, c4) = (cat.clone(), cat.clone(), cat.clone(), cat);
+    vec![
+        Pair {
+            key: "pty",
+            name: "PTY cat (via: recorded)",
+            direct: Box::new(move || ssh(vec!["-tt".into(), "target".into(), c1.clone()])),
+            via: Box::new(move || ssh(vec!["-tt".into(), "gw-t1".into(), c2.clone()])),
+        },
+        Pair {
+            key: "scp-down",
+            name: "scp download",
+            direct: Box::new(move || scp(format!("target:{f1}"), "/dev/null".into())),
+            via: Box::new(move || scp(format!("gw-t1:{f2}"), "/dev/null".into())),
+        },
+        Pair {
+            key: "scp-up",
+            name: "scp upload",
+            direct: Box::new(move || scp(f3.clone(), "target:/dev/null".into())),
+            via: Box::new(move || scp(f4.clone(), "gw-t1:/dev/null".into())),
+        },
+        Pair {
+            key: "sftp-down",
+            name: "sftp get",
+            direct: Box::new(move || sftp(b, "target", format!("get {f5} /dev/null"))),
+            via: Box::new(move || sftp(b, "gw-t1", format!("get {f6} /dev/null"))),
+        },
+        Pair {
+            key: "sftp-up",
+            name: "sftp put",
+            direct: Box::new(move || sftp(b, "target", format!("put {f7} /dev/null"))),
+            via: Box::new(move || sftp(b, "gw-t1", format!("put {f8} /dev/null"))),
+        },
+        Pair {
+            key: "jump",
+            name: "cat, ssh -J (direct: via OpenSSH sshd)",
+            direct: Box::new(move || ssh(vec!["-J".into(), "jump".into(), "target".into(), c3.clone()])),
+            via: Box::new(move || ssh(vec!["-J".into(), "gw".into(), "target".into(), c4.clone()])),
+        },
+    ]
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-fn throughput(b: &Bench, file: &Path, bytes: u64, runs: usize) {
-    let f = file.display().to_string();
-    let cat = format!("cat '{f}'");
-    // (row name, command builder); pairs run interleaved so drift hits both alike.
-    type Build<'a> = Box<dyn Fn() -> Command + 'a>;
-    let rows: Vec<(&str, Build)> = vec![
-        (
-            "PTY cat, direct to sshd",
-            Box::new(|| {
-                let mut c = b.ssh();
-                c.args(["-tt", "target", &cat]);
-                c
-            }),
-        ),
-        (
-            "PTY cat, via gateway (recorded)",
-            Box::new(|| {
-                let mut c = b.ssh();
-                c.args(["-tt", "gw-t1", &cat]);
-                c
-            }),
-        ),
-        (
-            "scp, direct to sshd",
-            Box::new(|| {
-                let mut c = Command::new("scp");
-                c.arg("-F").arg(&b.config).args([&format!("target:{f}"), "/dev/null"]);
-                c
-            }),
-        ),
-        (
-            "scp, via gateway",
-            Box::new(|| {
-                let mut c = Command::new("scp");
-                c.arg("-F").arg(&b.config).args([&format!("gw-t1:{f}"), "/dev/null"]);
-                c
-            }),
-        ),
-        (
-            "cat, ssh -J via OpenSSH sshd",
-            Box::new(|| {
-                let mut c = b.ssh();
-                c.args(["-J", "jump", "target", &cat]);
-                c
-            }),
-        ),
-        (
-            "cat, ssh -J via gateway",
-            Box::new(|| {
-                let mut c = b.ssh();
-                c.args(["-J", "gw", "target", &cat]);
-                c
-            }),
-        ),
-    ];
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
-    for _ in 0..runs {
-        for (i, (name, build)) in rows.iter().enumerate() {
-            times[i].push(timed(name, build()));
+fn spread(v: &[f64]) -> (f64, f64) {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
+/// Each row `runs` times, direct and via the gateway back to back in alternating order,
+/// so that drift of the machine hits both alike; prints the median rate of each, the
+/// spread of the rates, and the ratio of the medians with the spread of the per-run
+/// ratios.
+fn throughput(b: &Bench, file: &Path, bytes: u64, runs: usize, only: &[String]) {
+    let rows: Vec<Pair> =
+        pairs(b, file).into_iter().filter(|p| only.is_empty() || only.iter().any(|k| k == p.key)).collect();
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    let rate = |d: Duration| mib / d.as_secs_f64();
+    let mut rates: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); rows.len()];
+    for run in 0..runs {
+        for (i, row) in rows.iter().enumerate() {
+            let (direct, via) = if run % 2 == 0 {
+                let d = timed(row.name, (row.direct)());
+                (d, timed(row.name, (row.via)()))
+            } else {
+                let v = timed(row.name, (row.via)());
+                (timed(row.name, (row.direct)()), v)
+            };
+            rates[i].0.push(rate(direct));
+            rates[i].1.push(rate(via));
         }
     }
-    let mib = bytes as f64 / (1024.0 * 1024.0);
-    println!("\nbulk throughput: {mib:.0} MiB file, median of {runs} runs");
-    println!("{:<36} {:>10} {:>10} {:>16}", "", "seconds", "MiB/s", "gateway/direct");
-    let mut rates = Vec::new();
-    for (i, (name, _)) in rows.iter().enumerate() {
-        let t = median(times[i].clone());
-        let rate = mib / t.as_secs_f64();
-        rates.push(rate);
-        let ratio = if i % 2 == 1 { format!("{:.2}x", rate / rates[i - 1]) } else { String::new() };
-        println!("{:<36} {:>10.2} {:>10.1} {:>16}", name, t.as_secs_f64(), rate, ratio);
+    println!("\nbulk throughput: {mib:.0} MiB file, {runs} runs of each, MiB/s (median, min-max)");
+    println!("{:<40} {:>20} {:>20} {:>18}", "", "direct", "via gateway", "via / direct");
+    for (row, (direct, via)) in rows.iter().zip(&rates) {
+        let ratios: Vec<f64> = direct.iter().zip(via).map(|(d, v)| v / d).collect();
+        let (dl, dh) = spread(direct);
+        let (vl, vh) = spread(via);
+        let (rl, rh) = spread(&ratios);
+        println!(
+            "{:<40} {:>20} {:>20} {:>18}",
+            row.name,
+            format!("{:.1} ({dl:.0}-{dh:.0})", median(direct)),
+            format!("{:.1} ({vl:.0}-{vh:.0})", median(via)),
+            format!("{:.2}x ({rl:.2}-{rh:.2})", median(via) / median(direct)),
+        );
     }
 }
 
@@ -420,19 +478,37 @@ fn memory(b: &Bench, idle: usize, idle_sshd: usize) {
 
 fn main() {
     let mb = env_usize("GATEHOUSE_BENCH_MB", 1024);
-    let runs = env_usize("GATEHOUSE_BENCH_RUNS", 3);
+    let runs = env_usize("GATEHOUSE_BENCH_RUNS", 5).max(1);
     let echoes = env_usize("GATEHOUSE_BENCH_ECHOES", 500);
     let idle = env_usize("GATEHOUSE_BENCH_IDLE", 1000);
     let idle_sshd = env_usize("GATEHOUSE_BENCH_IDLE_SSHD", 100);
+    let list = |name: &str| -> Vec<String> {
+        std::env::var(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let rows = list("GATEHOUSE_BENCH_ROWS");
+    let parts = list("GATEHOUSE_BENCH_PARTS");
+    let part = |p: &str| parts.is_empty() || parts.iter().any(|x| x == p);
     let b = setup();
-    let file = make_file(b.target.dir.path(), mb);
-    let bytes = std::fs::metadata(&file).expect("payload").len();
-    throughput(&b, &file, bytes, runs);
-    // The recordings of the PTY rows are as large as the file.
-    for f in std::fs::read_dir(b.gw.data_dir().join("recordings")).into_iter().flatten().flatten() {
-        let _ = std::fs::remove_file(f.path());
+    if part("throughput") {
+        let file = make_file(b.target.dir.path(), mb);
+        let bytes = std::fs::metadata(&file).expect("payload").len();
+        throughput(&b, &file, bytes, runs, &rows);
+        // The recordings of the PTY rows are as large as the file.
+        for f in std::fs::read_dir(b.gw.data_dir().join("recordings")).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(f.path());
+        }
     }
-    latency(&b, echoes);
-    memory(&b, idle, idle_sshd);
+    if part("echo") {
+        latency(&b, echoes);
+    }
+    if part("memory") {
+        memory(&b, idle, idle_sshd);
+    }
     let _ = &b.jump;
 }

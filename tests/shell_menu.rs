@@ -59,8 +59,8 @@ finish
     assert!(!transcript.contains("old1"), "a revoked grant is not listed:\n{transcript}");
     assert!(!transcript.contains("secret1"), "another user's target is not listed:\n{transcript}");
 
-    // Two recorded sessions, both finished and indexed.
-    let files = b.recording_files();
+    // Two recorded sessions, both finished, indexed and (soon after) compressed.
+    let files = b.compressed_recording_files(2);
     assert_eq!(files.len(), 2, "{files:?}");
     let rows = b.sql("SELECT user_name, target_name, ended_at IS NOT NULL, size > 0 FROM recordings ORDER BY id");
     assert_eq!(rows.trim(), "alice|db1|1|1\nalice|db1|1|1");

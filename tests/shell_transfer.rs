@@ -119,3 +119,24 @@ fn output_keeps_flowing_while_the_target_is_not_reading_input() {
     assert!(out.status.success(), "{}\n{}", describe(&out), b.gw.log());
     assert_eq!(stdout(&out).trim(), (8 * 1024 * 1024).to_string(), "every uploaded byte reached the target");
 }
+
+/// The gateway is the client of the target leg and chooses its cipher: AES-256-GCM, which
+/// AES-NI makes cheap for the gateway and the target's sshd, as the target's own log says.
+#[test]
+fn the_target_leg_uses_aes_gcm() {
+    let b = bastion();
+    let dir = tempfile::tempdir().unwrap();
+    let key = common::ClientKey::generate(dir.path(), "gw-to-debug");
+    let debug = common::Sshd::start_with(&key.line, "LogLevel DEBUG1");
+    b.add_target("debug1", &debug, &key.private, Some(&debug.host_key_pub));
+    b.gw.cli_ok(&["target", "grant", "debug1", "--user", "alice"]);
+    let config = b.client_config(&["debug1"]).display().to_string();
+    let out = run("ssh", &["-F", &config, "via-debug1", "echo", "through"], Duration::from_secs(60));
+    assert!(out.status.success() && stdout(&out).contains("through"), "{}", describe(&out));
+    let log = debug.log();
+    assert!(
+        log.contains("kex: client->server cipher: aes256-gcm@openssh.com")
+            && log.contains("kex: server->client cipher: aes256-gcm@openssh.com"),
+        "the target's log of the gateway's key exchange:\n{log}"
+    );
+}

@@ -76,8 +76,10 @@ expect eof
         serde_json::from_str(cast.body.lines().next().unwrap_or("")).expect("a JSON header line");
     assert_eq!(header["version"], 2, "{header}");
     assert!(cast.body.contains("marker-42"), "the file holds the session");
-    // The finished recording is stored gzipped: a client that accepts gzip gets it as it is.
-    assert!(b.sql("SELECT path FROM recordings").trim().ends_with(".cast.gz"));
+    // The finished recording is stored gzipped (compressed after the session's end was
+    // reported): a client that accepts gzip gets it as it is.
+    let files = b.compressed_recording_files(1);
+    assert!(b.sql("SELECT path FROM recordings").trim().ends_with(".cast.gz"), "{files:?}");
     let gz = admin
         .client
         .get(format!("{}/admin/recordings/{rec}/cast", b.gw.web_url()))

@@ -41,16 +41,18 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod driver;
+#[path = "../support/mod.rs"]
+mod support;
 mod system;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::totp::{code_for_step, current_step};
 use common::{Backend, ClientKey, Gw, Sshd, backends, totp_at};
 use driver::{Driver, Load, Phases, Plan, Row, measure};
+use support::provision;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -116,33 +118,6 @@ fn gateway_config(raised_caps: Option<usize>, source_threshold: u64) -> String {
         "[lockout]\nuser_threshold = 5\nsource_threshold = {source_threshold}\nwindow_secs = 900\nduration_secs = 900\n"
     ));
     toml
-}
-
-/// Creates users `u0`…`u{n-1}`, each with `key` and a TOTP of its own, with `jobs` CLI
-/// processes at once. Returns the TOTP secrets and the time taken.
-fn provision(gw: &Gw, key: &ClientKey, n: usize, jobs: usize) -> (Vec<String>, Duration) {
-    let public = key.public.display().to_string();
-    let next = AtomicUsize::new(0);
-    let secrets = std::sync::Mutex::new(vec![String::new(); n]);
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return;
-                    }
-                    let name = format!("u{i}");
-                    gw.cli_ok(&["user", "add", &name]);
-                    gw.cli_ok(&["user", "add-key", &name, "--key-file", &public]);
-                    let secret = gw.enroll_totp(&name);
-                    secrets.lock().expect("secrets lock")[i] = secret;
-                }
-            });
-        }
-    });
-    (secrets.into_inner().expect("secrets lock"), started.elapsed())
 }
 
 /// `logins` plans, `wrong` of them wrong codes at positions drawn from `rng`, avoiding the

@@ -1,7 +1,9 @@
-//! What the login benches share: sample statistics and a fixed-concurrency driver.
+//! What the benches share: sample statistics, a fixed-concurrency driver, and users made
+//! with the command line.
 
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub fn env_usize(name: &str, default: usize) -> usize {
@@ -47,4 +49,36 @@ pub fn measure(logins: usize, concurrency: usize, login: impl Fn(usize) -> bool 
     });
     let wall = started.elapsed();
     Stats { samples: samples.into_inner().expect("samples lock"), wall }
+}
+
+/// Creates users `u0`…`u{n-1}`, each with `key` and a TOTP of its own, with `jobs` CLI
+/// processes at once. Returns the TOTP secrets and the time taken.
+pub fn provision(
+    gw: &crate::common::Gw,
+    key: &crate::common::ClientKey,
+    n: usize,
+    jobs: usize,
+) -> (Vec<String>, Duration) {
+    let public = key.public.display().to_string();
+    let next = AtomicUsize::new(0);
+    let secrets = std::sync::Mutex::new(vec![String::new(); n]);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return;
+                    }
+                    let name = format!("u{i}");
+                    gw.cli_ok(&["user", "add", &name]);
+                    gw.cli_ok(&["user", "add-key", &name, "--key-file", &public]);
+                    let secret = gw.enroll_totp(&name);
+                    secrets.lock().expect("secrets lock")[i] = secret;
+                }
+            });
+        }
+    });
+    (secrets.into_inner().expect("secrets lock"), started.elapsed())
 }

@@ -76,6 +76,9 @@ pub struct Gateway {
     pub recording_bucket: Option<Arc<recordings::bucket::Bucket>>,
     /// The directory that checks directory users' passwords (`[ldap]`), if one is set.
     pub directory: Option<Arc<directory::Client>>,
+    /// The policy and users' groups as of the latest access revision this node saw
+    /// (`policy::resolve_at`).
+    pub policy_cache: Arc<policy::Cache>,
 }
 
 impl Gateway {
@@ -98,6 +101,7 @@ impl Gateway {
             metrics: Arc::new(metrics::Metrics::new()),
             audit_copies,
             recording_bucket,
+            policy_cache: Arc::new(policy::Cache::default()),
         })
     }
 }

@@ -9,7 +9,11 @@
 //! it even when nothing forces one, and an exempt user is never asked. Allowed methods are
 //! the global set narrowed by every group that sets its own.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use crate::factors::{self, Method, MethodSet};
+use crate::groups::Group;
 use crate::users::User;
 use crate::{Db, Error, Result, access, groups};
 
@@ -38,10 +42,9 @@ pub struct Policy {
     pub enrollment_window_days: u32,
 }
 
-async fn setting(db: &Db, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(db.pool()).await?)
-}
-
+/// Writes one policy setting. Every setting takes part in the decision, so each change
+/// moves the access revision ([`access::changed`]): live logins are re-checked and the
+/// per-revision [`Cache`] of every node is dropped.
 async fn set_setting(db: &Db, key: &str, value: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO settings (key, value) VALUES ($1, $2)
@@ -51,41 +54,44 @@ async fn set_setting(db: &Db, key: &str, value: &str) -> Result<()> {
     .bind(value)
     .execute(db.pool())
     .await?;
-    Ok(())
+    access::changed(db).await
 }
 
-/// Reads the global policy (defaults where nothing was set).
+/// Reads the global policy (defaults where nothing was set), in one query.
 pub async fn load(db: &Db) -> Result<Policy> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2, $3, $4, $5)")
+            .bind(FORCE_2FA)
+            .bind(FORCE_2FA_ADMINS)
+            .bind(ALLOWED_METHODS)
+            .bind(BACKUP_CODE_COUNT)
+            .bind(ENROLLMENT_WINDOW_DAYS)
+            .fetch_all(db.pool())
+            .await?;
+    let setting = |key: &str| rows.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     Ok(Policy {
-        force_2fa: setting(db, FORCE_2FA).await?.as_deref() == Some("on"),
-        force_2fa_admins: setting(db, FORCE_2FA_ADMINS).await?.as_deref() == Some("on"),
-        allowed_methods: setting(db, ALLOWED_METHODS)
-            .await?
-            .map(|s| MethodSet::parse_stored(&s))
-            .unwrap_or_else(MethodSet::all),
-        backup_code_count: setting(db, BACKUP_CODE_COUNT).await?.and_then(|s| s.parse().ok()).unwrap_or(10),
-        enrollment_window_days: setting(db, ENROLLMENT_WINDOW_DAYS)
-            .await?
+        force_2fa: setting(FORCE_2FA) == Some("on"),
+        force_2fa_admins: setting(FORCE_2FA_ADMINS) == Some("on"),
+        allowed_methods: setting(ALLOWED_METHODS).map(MethodSet::parse_stored).unwrap_or_else(MethodSet::all),
+        backup_code_count: setting(BACKUP_CODE_COUNT).and_then(|s| s.parse().ok()).unwrap_or(10),
+        enrollment_window_days: setting(ENROLLMENT_WINDOW_DAYS)
             .and_then(|s| s.parse().ok())
             .unwrap_or(DEFAULT_ENROLLMENT_WINDOW_DAYS),
     })
 }
 
 pub async fn set_force_2fa(db: &Db, on: bool) -> Result<()> {
-    set_setting(db, FORCE_2FA, if on { "on" } else { "off" }).await?;
-    access::changed(db).await
+    set_setting(db, FORCE_2FA, if on { "on" } else { "off" }).await
 }
 
 /// Turns the administrators' scope on or off. On ends every administrator's live login
 /// that did not pass a second factor ([`access::changed`]).
 pub async fn set_force_2fa_admins(db: &Db, on: bool) -> Result<()> {
-    set_setting(db, FORCE_2FA_ADMINS, if on { "on" } else { "off" }).await?;
-    access::changed(db).await
+    set_setting(db, FORCE_2FA_ADMINS, if on { "on" } else { "off" }).await
 }
 
 pub async fn set_allowed_methods(db: &Db, methods: &MethodSet) -> Result<()> {
-    set_setting(db, ALLOWED_METHODS, &methods.to_stored()).await?;
-    access::changed(db).await
+    set_setting(db, ALLOWED_METHODS, &methods.to_stored()).await
 }
 
 /// Sets the days of the first-login enrollment window (1–365).
@@ -275,21 +281,99 @@ pub async fn requirement(db: &Db, user: &User) -> Result<Requirement> {
 pub async fn resolve(db: &Db, user: &User) -> Result<Resolution> {
     let policy = load(db).await?;
     let groups = groups::of_user(db, user.id).await?;
-    let mut allowed = policy.allowed_methods.clone();
-    for g in &groups {
-        if let Some(set) = &g.allowed_methods {
-            allowed = allowed.intersect(set);
+    let enrolled = factors::enrolled(db, user.id).await?;
+    Ok(Resolution::assemble(user, &policy, &groups, enrolled, crate::time::now()))
+}
+
+/// [`resolve`] for a request that has already read the user, what they enrolled and the
+/// access revision (one query, see `web_sessions::signed_in`): the global policy and the
+/// user's groups come from `cache` when nothing moved the revision since they were read.
+pub async fn resolve_at(
+    db: &Db,
+    cache: &Cache,
+    user: &User,
+    enrolled: Vec<Method>,
+    revision: i64,
+) -> Result<Resolution> {
+    let (policy, groups) = match cache.get(user.id, revision) {
+        Some(hit) => hit,
+        None => {
+            let policy = Arc::new(load(db).await?);
+            let groups = Arc::new(groups::of_user(db, user.id).await?);
+            cache.put(user.id, revision, &policy, &groups);
+            (policy, groups)
+        }
+    };
+    Ok(Resolution::assemble(user, &policy, &groups, enrolled, crate::time::now()))
+}
+
+/// The global policy and each user's groups as of one access revision, so that a busy
+/// page does not read them again on every request. Every change to either moves the
+/// revision ([`set_setting`], the group changes in `groups`), and every request reads the
+/// revision from the database with its session, so a change made on any node applies to
+/// the next request on every node. The user's own row and factors are never cached.
+#[derive(Default)]
+pub struct Cache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    revision: i64,
+    policy: Option<Arc<Policy>>,
+    groups: HashMap<i64, Arc<Vec<Group>>>,
+}
+
+/// Users whose groups are kept at most; past it the map starts again (a full map costs
+/// only one more query per user).
+const CACHED_USERS: usize = 10_000;
+
+impl Cache {
+    fn get(&self, user_id: i64, revision: i64) -> Option<(Arc<Policy>, Arc<Vec<Group>>)> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.revision != revision {
+            return None;
+        }
+        Some((inner.policy.clone()?, inner.groups.get(&user_id)?.clone()))
+    }
+
+    /// Keeps what was read after `revision` was: newer than or as new as that revision,
+    /// never older. A request that read an older revision than the cache holds keeps
+    /// nothing.
+    fn put(&self, user_id: i64, revision: i64, policy: &Arc<Policy>, groups: &Arc<Vec<Group>>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if revision < inner.revision {
+            return;
+        }
+        if revision > inner.revision || inner.groups.len() >= CACHED_USERS {
+            inner.groups.clear();
+        }
+        inner.revision = revision;
+        inner.policy = Some(policy.clone());
+        inner.groups.insert(user_id, groups.clone());
+    }
+}
+
+impl Resolution {
+    /// The inputs of the decision, from what was read: `now` decides whether the user is
+    /// still inside their enrollment window.
+    fn assemble(user: &User, policy: &Policy, groups: &[Group], enrolled: Vec<Method>, now: i64) -> Resolution {
+        let mut allowed = policy.allowed_methods.clone();
+        for g in groups {
+            if let Some(set) = &g.allowed_methods {
+                allowed = allowed.intersect(set);
+            }
+        }
+        Resolution {
+            forced_globally: policy.force_2fa,
+            forced_by_groups: groups.iter().filter(|g| g.force_2fa).map(|g| g.name.clone()).collect(),
+            forced_by_user: user.force_2fa,
+            forced_as_admin: user.is_admin && policy.force_2fa_admins,
+            allowed: Some(allowed),
+            enrolled,
+            enrollment_open: user.enrollment_window_open(policy.enrollment_window_days, now),
         }
     }
-    Ok(Resolution {
-        forced_globally: policy.force_2fa,
-        forced_by_groups: groups.iter().filter(|g| g.force_2fa).map(|g| g.name.clone()).collect(),
-        forced_by_user: user.force_2fa,
-        forced_as_admin: user.is_admin && policy.force_2fa_admins,
-        allowed: Some(allowed),
-        enrolled: factors::enrolled(db, user.id).await?,
-        enrollment_open: user.enrollment_window_open(policy.enrollment_window_days, crate::time::now()),
-    })
 }
 
 /// The decision itself, without I/O (unit-tested below). Precedence, most specific first:

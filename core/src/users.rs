@@ -124,10 +124,10 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, force_2fa, last_method, \
+pub(crate) const COLUMNS: &str = "id, name, email, password_hash, is_admin, locked, exempt_2fa, force_2fa, last_method, \
      created_at, enroll_from, store, directory_dn, directory_disabled";
 
-fn from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -10,9 +10,13 @@
 //! A session also remembers when it last saw each kind of proof ([`Proofs`]), so that a
 //! change of credentials can ask for a fresh one (see [`crate::sudo`]).
 
+use std::sync::LazyLock;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::factors::{self, Method};
+use crate::users::{self, User};
 use crate::{Db, Result, time};
 
 /// How far a session has come through the login.
@@ -131,6 +135,68 @@ pub async fn find(db: &Db, id_hash: &str) -> Result<Option<WebSession>> {
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// A logged-in request's view of its session, read in one query: the session, its user,
+/// what the user has enrolled, and the access revision that the rest of the request's
+/// decisions are keyed by (`policy::resolve_at`).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: WebSession,
+    pub user: User,
+    pub must_change_password: bool,
+    pub enrolled: Vec<Method>,
+    pub backup_codes_left: i64,
+    pub revision: i64,
+}
+
+/// Every column of the session, the user (as `users::from_row` reads them) and the rest
+/// of [`SignedIn`], for the one query of [`signed_in`].
+static SIGNED_IN_SQL: LazyLock<String> = LazyLock::new(|| {
+    let user_columns: Vec<String> = users::COLUMNS.split(',').map(|c| format!("u.{}", c.trim())).collect();
+    format!(
+        "SELECT s.id_hash, s.user_id, s.stage, s.csrf_token, s.source, s.created_at AS session_created_at,
+                s.expires_at, s.password_at, s.factor_at, {}, u.must_change_password,
+                (SELECT string_agg(f.method, ',') FROM factors f WHERE f.user_id = u.id) AS factor_methods,
+                (SELECT COUNT(*) FROM backup_codes b WHERE b.user_id = u.id AND b.used_at IS NULL) AS backup_left,
+                r.revision
+         FROM web_sessions s
+         JOIN users u ON u.id = s.user_id
+         JOIN access_revision r ON r.id = 1
+         WHERE s.id_hash = $1 AND s.expires_at > $2",
+        user_columns.join(", ")
+    )
+});
+
+/// The unexpired session with this id hash, if it belongs to a user (at any stage), with
+/// that user as the database holds them now.
+pub async fn signed_in(db: &Db, id_hash: &str) -> Result<Option<SignedIn>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(SIGNED_IN_SQL.as_str()))
+        .bind(id_hash)
+        .bind(time::now())
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let session = WebSession {
+        id_hash: row.try_get("id_hash")?,
+        user_id: row.try_get("user_id")?,
+        stage: Stage::parse(&row.try_get::<String, _>("stage")?),
+        csrf_token: row.try_get("csrf_token")?,
+        source: row.try_get("source")?,
+        created_at: row.try_get("session_created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        proofs: Proofs { password_at: row.try_get("password_at")?, factor_at: row.try_get("factor_at")? },
+    };
+    let methods: Option<String> = row.try_get("factor_methods")?;
+    let backup_codes_left: i64 = row.try_get("backup_left")?;
+    Ok(Some(SignedIn {
+        session,
+        user: users::from_row(&row)?,
+        must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+        enrolled: factors::enrolled_from(methods.as_deref().unwrap_or("").split(','), backup_codes_left),
+        backup_codes_left,
+        revision: row.try_get("revision")?,
+    }))
 }
 
 /// Extends a full session's idle deadline (sliding expiry), at most once a minute.

@@ -213,47 +213,74 @@ impl Recorder {
         }
     }
 
-    /// Waits for every queued event to reach the file; with `compress`, gzips it; then
-    /// marks the recording ended, pointing at its final file.
-    pub async fn finish(self, compress: bool) -> Result<u64, ShellError> {
+    /// Waits for every queued event to reach the file, then marks the recording ended with
+    /// that file: from here it plays. Compressing it is a separate step,
+    /// [`Finished::compress`], that the session's end need not wait for.
+    pub async fn finish(self) -> Result<Finished, ShellError> {
         let Recorder { id, db, metrics, queue, written, counted, writer, path, abandoned, .. } = self;
         drop(queue);
         let outcome = writer.await;
         let size = written.load(Ordering::Relaxed);
         metrics.recording_bytes.inc_by(size.saturating_sub(counted.load(Ordering::Relaxed)));
-        let name = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        recordings::finish(&db, id, &stored_name(&path), size).await?;
         if abandoned.load(Ordering::Relaxed) {
             // Already audited when it failed; the file plays up to that point.
-            recordings::finish(&db, id, &name(&path), size).await?;
-            return Ok(size);
+            return Ok(Finished { id, path, size, complete: false });
         }
         match outcome {
-            Ok(Ok(())) => {
-                let (final_path, final_size) = match compress {
-                    true => gzip(id, &path).await.unwrap_or((path.clone(), size)),
-                    false => (path.clone(), size),
-                };
-                match recordings::finish(&db, id, &name(&final_path), final_size).await {
-                    Ok(()) if final_path != path => remove_quietly(id, &path, "uncompressed").await,
-                    Ok(()) => {}
-                    Err(e) => {
-                        // The row still names the plain file: keep it, drop the copy.
-                        if final_path != path {
-                            remove_quietly(id, &final_path, "compressed").await;
-                        }
-                        return Err(e.into());
-                    }
-                }
-                tracing::info!(recording = id, size = final_size, path = %final_path.display(), "recording finished");
-                Ok(final_size)
-            }
-            Ok(Err(e)) => {
-                recordings::finish(&db, id, &name(&path), size).await?;
-                Err(ShellError::Recording(format!("{}: {e}", path.display())))
+            Ok(Ok(())) => Ok(Finished { id, path, size, complete: true }),
+            Ok(Err(e)) => Err(ShellError::Recording(format!("{}: {e}", path.display()))),
+            Err(e) => Err(ShellError::Recording(format!("writer task: {e}"))),
+        }
+    }
+}
+
+/// The name of a recording's file, as the index stores it.
+fn stored_name(p: &std::path::Path) -> String {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string()
+}
+
+/// A recording that ended: its file is whole (or, after a write failure, plays up to it)
+/// and indexed.
+pub struct Finished {
+    id: i64,
+    path: PathBuf,
+    size: u64,
+    /// Every event reached the file (not abandoned after a write failure).
+    complete: bool,
+}
+
+impl Finished {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The size of the file as it was indexed.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Gzips the file beside it, points the index at the compressed file and removes the
+    /// plain one; returns the size of the file the index names. On any failure the plain
+    /// file stays the recording: a recording is never lost to its compression. A
+    /// recording abandoned after a write failure is left as it is.
+    pub async fn compress(self, db: &Db) -> u64 {
+        let Finished { id, path, size, complete } = self;
+        if !complete {
+            return size;
+        }
+        let Some((gz, gz_size)) = gzip(id, &path).await else { return size };
+        match recordings::set_file(db, id, &stored_name(&gz), gz_size).await {
+            Ok(()) => {
+                remove_quietly(id, &path, "uncompressed").await;
+                tracing::info!(recording = id, size = gz_size, path = %gz.display(), "recording compressed");
+                gz_size
             }
             Err(e) => {
-                recordings::finish(&db, id, &name(&path), size).await?;
-                Err(ShellError::Recording(format!("writer task: {e}")))
+                // The index still names the plain file: keep it, drop the copy.
+                tracing::warn!(recording = id, error = %e, "recording kept uncompressed");
+                remove_quietly(id, &gz, "compressed").await;
+                size
             }
         }
     }
@@ -272,17 +299,23 @@ async fn gzip(id: i64, path: &std::path::Path) -> Option<(PathBuf, u64)> {
     let plain = path.to_path_buf();
     let made = tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, u64)> {
         let gz = plain.with_extension("cast.gz");
+        // Written under another name and renamed when whole and synced: a `.cast.gz` is
+        // never a part of one.
+        let part = plain.with_extension("cast.gz.part");
         let mut input = std::fs::File::open(&plain)?;
-        let out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&gz)?;
+        let out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&part)?;
         let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-        let copied = std::io::copy(&mut input, &mut encoder).and_then(|_| encoder.finish()).and_then(|f| {
-            f.sync_all()?;
-            f.metadata()
-        });
+        let copied = std::io::copy(&mut input, &mut encoder)
+            .and_then(|_| encoder.finish())
+            .and_then(|f| {
+                f.sync_all()?;
+                f.metadata()
+            })
+            .and_then(|meta| std::fs::rename(&part, &gz).map(|()| meta));
         match copied {
             Ok(meta) => Ok((gz, meta.len())),
             Err(e) => {
-                let _ = std::fs::remove_file(&gz);
+                let _ = std::fs::remove_file(&part);
                 Err(e)
             }
         }
@@ -364,7 +397,7 @@ mod tests {
         assert!(rec.resize(100, 30).await);
         rec.update_index().await;
         let id = rec.id();
-        let size = rec.finish(false).await.unwrap();
+        let size = rec.finish().await.unwrap().size();
 
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(size, text.len() as u64);

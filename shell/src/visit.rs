@@ -235,17 +235,24 @@ async fn register(
         .ok()
 }
 
-/// After a session: the recording is closed (and moved to the bucket, in the background)
-/// and the live row removed.
+/// After a session: the recording is closed and indexed, and the live row removed. The
+/// recording is compressed (and moved to the bucket) in the background: the user's client
+/// is told the session ended without waiting for that.
 async fn wind_down(gw: &Gateway, recorder: Option<Recorder>, live_id: Option<i64>) {
     if let Some(rec) = recorder {
-        let id = rec.id();
-        match rec.finish(gw.config.recordings.compress).await {
-            Ok(_) if gw.recording_bucket.is_some() => {
+        match rec.finish().await {
+            Ok(finished) => {
                 let gw = gw.clone();
-                tokio::spawn(async move { recordings::upload_finished(&gw, id).await });
+                tokio::spawn(async move {
+                    let id = finished.id();
+                    if gw.config.recordings.compress {
+                        finished.compress(&gw.db).await;
+                    }
+                    if gw.recording_bucket.is_some() {
+                        recordings::upload_finished(&gw, id).await;
+                    }
+                });
             }
-            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "recording did not finish cleanly"),
         }
     }

@@ -233,6 +233,23 @@ impl RawClient {
         Some(first)
     }
 
+    /// Opens a session channel with a terminal (80x24) and a shell, waits for the first
+    /// output (the gateway's menu) and returns the channel, still open: an idle session
+    /// sitting at the menu for as long as the caller keeps it.
+    pub async fn idle_shell(&self) -> Option<russh::Channel<client::Msg>> {
+        let mut channel = self.handle.channel_open_session().await.ok()?;
+        channel.request_pty(true, "xterm", 80, 24, 0, 0, &[]).await.ok()?;
+        channel.request_shell(true).await.ok()?;
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Failure => return None,
+                ChannelMsg::Data { data } if !data.is_empty() => return Some(channel),
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Opens a session channel with the `sftp` subsystem, sends SSH_FXP_INIT and returns
     /// the protocol version of the server's SSH_FXP_VERSION (`None`: refused, or no such
     /// answer), then closes the channel. A session that starts no shell: OpenSSH's

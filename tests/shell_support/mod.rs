@@ -103,19 +103,47 @@ impl Bastion {
         stdout(&out)
     }
 
-    /// The recording files the gateway wrote.
+    /// The recording files the gateway wrote, once none is being compressed: a session's
+    /// recording is compressed after its end is reported, and for a moment both files (or
+    /// a `.part`) are there.
     pub fn recording_files(&self) -> Vec<PathBuf> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (files, busy) = self.recording_dir();
+            if !busy || std::time::Instant::now() > deadline {
+                return files;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The recording files once `n` of them are compressed (`.cast.gz`) and no plain one is
+    /// left (at most 30 s).
+    pub fn compressed_recording_files(&self, n: usize) -> Vec<PathBuf> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (files, busy) = self.recording_dir();
+            let gz = files.iter().filter(|f| f.to_string_lossy().ends_with(".cast.gz")).count();
+            if (!busy && gz == n && gz == files.len()) || std::time::Instant::now() > deadline {
+                return files;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The `.cast` and `.cast.gz` files, and whether a compression is under way (a `.part`
+    /// file, or a plain file beside its compressed twin).
+    fn recording_dir(&self) -> (Vec<PathBuf>, bool) {
         let dir = self.gw.data_dir().join("recordings");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|it| {
-                it.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".cast") || s.ends_with(".cast.gz")))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let all: Vec<PathBuf> =
+            std::fs::read_dir(&dir).map(|it| it.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let named = |p: &PathBuf, end: &str| p.to_str().is_some_and(|s| s.ends_with(end));
+        let mut files: Vec<PathBuf> =
+            all.iter().filter(|p| named(p, ".cast") || named(p, ".cast.gz")).cloned().collect();
         files.sort();
-        files
+        let busy = all.iter().any(|p| named(p, ".part"))
+            || files.iter().any(|p| named(p, ".cast") && files.contains(&p.with_extension("cast.gz")));
+        (files, busy)
     }
 
     /// The audit log lines for events starting with `event`.

@@ -19,9 +19,9 @@ use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use gatehouse_core::factors::{Frontend, LoginContext};
-use gatehouse_core::policy::{self, Requirement};
-use gatehouse_core::users::{self, User};
-use gatehouse_core::web_sessions::{self, NewSession, Proofs, Stage, WebSession};
+use gatehouse_core::policy::{self, Requirement, Resolution};
+use gatehouse_core::users::User;
+use gatehouse_core::web_sessions::{self, NewSession, Proofs, SignedIn, Stage, WebSession};
 use gatehouse_core::{Gateway, vault};
 
 use crate::error::WebError;
@@ -200,22 +200,27 @@ impl FromRequestParts<Gateway> for Visitor {
             Some(token) => web_sessions::find(&gw.db, &vault::token_hash(&token)).await?,
             None => None,
         };
-        let pre_login = cookie(&parts.headers, PRE_LOGIN_COOKIE).filter(|v| well_formed_token(v));
-        let user_agent =
-            parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let visitor = Visitor {
-            session,
-            pre_login,
-            source: source_of(parts, gw),
-            trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| vault::token_hash(&t)),
-            user_agent,
-        };
-        // The CSRF check of a form reads the expected token from here.
-        if let Some(expected) = visitor.form_token(gw) {
-            parts.extensions.insert(FormToken { expected, source: visitor.source.clone() });
-        }
-        Ok(visitor)
+        Ok(visitor(parts, gw, session))
     }
+}
+
+/// The visitor of a request whose session (if any) was read: also tells the CSRF check of
+/// a form which token to expect.
+fn visitor(parts: &mut Parts, gw: &Gateway, session: Option<WebSession>) -> Visitor {
+    let pre_login = cookie(&parts.headers, PRE_LOGIN_COOKIE).filter(|v| well_formed_token(v));
+    let user_agent =
+        parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let visitor = Visitor {
+        session,
+        pre_login,
+        source: source_of(parts, gw),
+        trust_hash: cookie(&parts.headers, TRUST_COOKIE).map(|t| vault::token_hash(&t)),
+        user_agent,
+    };
+    if let Some(expected) = visitor.form_token(gw) {
+        parts.extensions.insert(FormToken { expected, source: visitor.source.clone() });
+    }
+    visitor
 }
 
 /// The CSRF token a form posted by this request must carry.
@@ -229,6 +234,10 @@ pub struct FormToken {
 pub struct Authed {
     pub user: User,
     pub session: WebSession,
+    /// The inputs of the user's two-factor decision, as of this request.
+    pub resolution: Resolution,
+    /// Unused backup codes, as of this request.
+    pub backup_codes_left: i64,
     pub source: String,
     pub trust_hash: Option<String>,
     /// The layout data for this user.
@@ -257,24 +266,31 @@ enum Level {
     Changing,
 }
 
+/// One query reads the session, its user, their factors and the access revision; the
+/// policy and the user's groups come from the node's cache for that revision. So a lock,
+/// a lost admin flag or a policy change made on any node applies to the next request.
 async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed, WebError> {
-    let visitor = Visitor::from_request_parts(parts, gw).await?;
-    let Some(session) = visitor.session.filter(|s| s.stage == Stage::Full) else {
+    let signed_in = match cookie(&parts.headers, SESSION_COOKIE) {
+        Some(token) => web_sessions::signed_in(&gw.db, &vault::token_hash(&token)).await?,
+        None => None,
+    };
+    let Some(signed_in) = signed_in.filter(|s| s.session.stage == Stage::Full) else {
         return Err(WebError::LoginRequired);
     };
-    let Some(user_id) = session.user_id else { return Err(WebError::LoginRequired) };
-    let Some(user) = users::by_id(&gw.db, user_id).await?.filter(|u| !u.disabled()) else {
+    let SignedIn { session, user, must_change_password: must_change, enrolled, backup_codes_left, revision } =
+        signed_in;
+    if user.disabled() {
         web_sessions::delete(&gw.db, &session.id_hash).await?;
         return Err(WebError::LoginRequired);
-    };
+    }
     // Sliding expiry, written at most once a minute: most requests write nothing (on
     // SQLite every write, even one that changes no row, waits for the database's one
     // writer).
     if session.expires_at < gatehouse_core::time::now() + FULL_TTL - 60 {
         web_sessions::touch(&gw.db, &session.id_hash, FULL_TTL).await?;
     }
-    let must_change = users::must_change_password(&gw.db, user.id).await?;
-    let must_enroll = matches!(policy::requirement(&gw.db, &user).await?, Requirement::MustEnroll { .. });
+    let resolution = policy::resolve_at(&gw.db, &gw.policy_cache, &user, enrolled, revision).await?;
+    let must_enroll = matches!(resolution.requirement(&user), Requirement::MustEnroll { .. });
     if must_change && level != Level::Changing {
         return Err(WebError::Redirect("/account/password"));
     }
@@ -290,7 +306,10 @@ async fn authed(parts: &mut Parts, gw: &Gateway, level: Level) -> Result<Authed,
         section: "",
         health_warnings: 0,
     };
-    Ok(Authed { user, session, source: visitor.source, trust_hash: visitor.trust_hash, chrome })
+    let Visitor { session: Some(session), source, trust_hash, .. } = visitor(parts, gw, Some(session)) else {
+        return Err(WebError::LoginRequired);
+    };
+    Ok(Authed { user, session, resolution, backup_codes_left, source, trust_hash, chrome })
 }
 
 impl FromRequestParts<Gateway> for Authed {

@@ -9,13 +9,20 @@ use crate::{Db, Result};
 pub async fn enrolled(db: &Db, user_id: i64) -> Result<Vec<Method>> {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT method FROM factors WHERE user_id = $1").bind(user_id).fetch_all(db.pool()).await?;
-    let mut out: Vec<Method> = names.iter().filter_map(|n| n.parse().ok()).collect();
-    if backup_codes::remaining(db, user_id).await? > 0 {
+    let left = backup_codes::remaining(db, user_id).await?;
+    Ok(enrolled_from(names.iter().map(String::as_str), left))
+}
+
+/// The methods enrolled, from the `factors` rows' method names and the number of unused
+/// backup codes: the one rule for [`enrolled`] and for queries that read both at once.
+pub(crate) fn enrolled_from<'a>(names: impl Iterator<Item = &'a str>, backup_codes_left: i64) -> Vec<Method> {
+    let mut out: Vec<Method> = names.filter_map(|n| n.parse().ok()).collect();
+    if backup_codes_left > 0 {
         out.push(Method::BackupCode);
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    out
 }
 
 /// An enrolled factor as listed to administrators (no secret).
@@ -29,8 +36,13 @@ pub struct EnrolledFactor {
 
 /// The user's factors with their dates; backup codes as one entry with the count left.
 pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
+    // One query: the factor rows, then the backup codes summed up in a row of the same
+    // shape (only when the user has any).
     let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT method, label, created_at, last_used_at FROM factors WHERE user_id = $1 ORDER BY method",
+        "SELECT method, label, created_at, last_used_at FROM factors WHERE user_id = $1
+         UNION ALL
+         SELECT 'backup-code', CAST(COUNT(*) - COUNT(used_at) AS TEXT), MIN(created_at), MAX(used_at)
+         FROM backup_codes WHERE user_id = $1 HAVING COUNT(*) > 0",
     )
     .bind(user_id)
     .fetch_all(db.pool())
@@ -38,23 +50,15 @@ pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
     let mut out: Vec<EnrolledFactor> = rows
         .into_iter()
         .filter_map(|(m, label, created_at, last_used_at)| {
-            Some(EnrolledFactor { method: m.parse().ok()?, label, created_at, last_used_at })
+            let method: Method = m.parse().ok()?;
+            let label = if method == Method::BackupCode { format!("{label} unused") } else { label };
+            Some(EnrolledFactor { method, label, created_at, last_used_at })
         })
         .collect();
-    let (left, created, used): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*) - COUNT(used_at), MIN(created_at), MAX(used_at) FROM backup_codes WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_one(db.pool())
-    .await?;
-    if let Some(created_at) = created {
-        out.push(EnrolledFactor {
-            method: Method::BackupCode,
-            label: format!("{left} unused"),
-            created_at,
-            last_used_at: used,
-        });
-    }
+    // By method name, backup codes last.
+    out.sort_by(|a, b| {
+        (a.method == Method::BackupCode, a.method.as_str()).cmp(&(b.method == Method::BackupCode, b.method.as_str()))
+    });
     Ok(out)
 }
 

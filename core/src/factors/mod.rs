@@ -32,7 +32,7 @@ use crate::users::User;
 use crate::{Gateway, Result};
 
 pub use enrollment::{EnrolledFactor, describe, enrolled, remove, reset};
-pub(crate) use enrollment::{close_enrollment_window, upsert};
+pub(crate) use enrollment::{close_enrollment_window, enrolled_from, upsert};
 pub use method::{Method, MethodSet};
 
 /// One attempt at a second factor, as shown to the user.

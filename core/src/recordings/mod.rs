@@ -137,6 +137,20 @@ pub async fn finish(db: &Db, id: i64, path: &str, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Points an ended recording at another file of it (its compressed copy) of `size`.
+pub async fn set_file(db: &Db, id: i64, path: &str, size: u64) -> Result<()> {
+    if !is_plain_file_name(path) {
+        return Err(Error::invalid("recording file", "must be a plain file name"));
+    }
+    sqlx::query("UPDATE recordings SET path = $1, size = $2 WHERE id = $3")
+        .bind(path)
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// The newest `limit` recordings, newest first.
 pub async fn list(db: &Db, limit: i64) -> Result<Vec<Recording>> {
     let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM recordings ORDER BY started_at DESC, id DESC LIMIT $1"))

@@ -66,14 +66,14 @@ struct CodesPage {
 }
 
 /// The methods this user may enroll (global set narrowed by their groups).
-pub(super) async fn allowed(gw: &Gateway, a: &Authed) -> WebResult<MethodSet> {
-    Ok(policy::resolve(&gw.db, &a.user).await?.allowed.unwrap_or_else(MethodSet::all))
+pub(super) fn allowed(a: &Authed) -> MethodSet {
+    a.resolution.allowed.clone().unwrap_or_else(MethodSet::all)
 }
 
 async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -> WebResult {
     let described = factors::describe(&gw.db, a.user.id).await?;
-    let resolution = policy::resolve(&gw.db, &a.user).await?;
-    let allowed = resolution.allowed.clone().unwrap_or_else(MethodSet::all);
+    let resolution = &a.resolution;
+    let allowed = allowed(a);
     // One resolution gives both the sentence and the default method, as the login's.
     let why = resolution.reason(&a.user);
     let default = match resolution.requirement(&a.user) {
@@ -100,7 +100,7 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             status: why,
             has_totp: described.iter().any(|f| f.method == Method::Totp),
             has_keyword: described.iter().any(|f| f.method == Method::Keyword),
-            backup_left: backup_codes::remaining(&gw.db, a.user.id).await?,
+            backup_left: a.backup_codes_left,
             factors: rows,
             totp_allowed: allowed.contains(Method::Totp),
             backup_allowed: allowed.contains(Method::BackupCode),
@@ -128,7 +128,7 @@ pub async fn backup_codes(State(gw): State<Gateway>, a: Authed, CsrfForm(_): Csr
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
-    if !allowed(&gw, &a).await?.contains(Method::BackupCode) {
+    if !allowed(&a).contains(Method::BackupCode) {
         return account_page(
             &gw,
             &a,
@@ -174,7 +174,7 @@ pub async fn set_keyword(
         Err(to_confirm) => return Ok(to_confirm),
     };
     let fail = |msg: String| keyword_failed(&gw, &a, forced, msg);
-    if !allowed(&gw, &a).await?.contains(Method::Keyword) {
+    if !allowed(&a).contains(Method::Keyword) {
         return fail("The access keyword is not allowed for your account.".into()).await;
     }
     if f.keyword != f.confirm {

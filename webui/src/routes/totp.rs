@@ -39,7 +39,7 @@ struct TotpPage {
 /// The authenticator-app enrollment page with a new seed; `forced` when the user must
 /// enroll before anything else (no navigation then).
 pub(super) async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: StatusCode, n: Notice) -> WebResult {
-    let allowed = allowed(gw, a).await?;
+    let allowed = allowed(a);
     let seed = totp::NewSeed::generate();
     let uri = seed.uri(&a.user.name);
     let qr_svg = qr_svg(&uri);
@@ -117,7 +117,7 @@ pub async fn totp_confirm(
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
-    if !allowed(&gw, &a).await?.contains(Method::Totp) {
+    if !allowed(&a).contains(Method::Totp) {
         return totp_page(
             &gw,
             &a,
@@ -165,7 +165,7 @@ pub async fn totp_confirm(
 
 /// The enrollment page again with the same seed (the user already scanned it).
 async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed, msg: &str) -> WebResult {
-    let allowed = allowed(gw, a).await?;
+    let allowed = allowed(a);
     let uri = seed.uri(&a.user.name);
     let mut chrome = a.chrome.clone().with_section("account");
     chrome.nav = chrome.nav && !forced;
