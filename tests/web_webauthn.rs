@@ -122,6 +122,19 @@ async fn register_a_key_log_in_with_it_and_a_copy_with_a_lower_counter_is_refuse
         assert!(gw.audit("login.success").contains("password and webauthn via web"), "{}", gw.audit("login.success"));
         c.goto(&format!("{}/account/security-keys", gw.web_url())).await.expect("goto keys");
         assert!(!body(&c).await.contains("<td>never</td>"), "the key's last use is shown");
+        // A change of credentials later in the session asks for a fresh proof: the key
+        // gives it at the confirmation page.
+        gw.sql("UPDATE web_sessions SET password_at = password_at - 300, factor_at = factor_at - 300");
+        fill(&c, "#name", "Spare key").await;
+        click(&c, "form[action='/account/security-keys/begin'] button[type=submit]").await;
+        wait_path(&c, "/account/confirm").await;
+        wait_text(&c, "Use security key").await;
+        if backend == Backend::Sqlite {
+            shot(&c, "webauthn-05b-confirm").await;
+        }
+        click(&c, "#use-key").await;
+        wait_path(&c, "/account/security-keys").await;
+        assert!(gw.audit("account.sudo_confirmed").contains("webauthn"), "{}", gw.audit("account.sudo_confirmed"));
         let creds = authenticator_credentials(&c, &key).await;
         assert_eq!(creds.len(), 1, "one credential: {creds:?}");
         let count = creds[0]["signCount"].as_u64().expect("signCount");
