@@ -192,6 +192,7 @@ const TOUR: &[(&str, &str, Who)] = &[
     ("/account", "/account", Who::User),
     ("/account/totp", "/account/totp", Who::User),
     ("/account/yubikey", "/account/yubikey", Who::User),
+    ("/account/security-keys", "/account/security-keys", Who::User),
     ("/account/email", "/account/email", Who::User),
     ("/account/keys", "/account/keys", Who::User),
     ("/account/password", "/account/password", Who::User),
@@ -212,8 +213,15 @@ const TOUR: &[(&str, &str, Who)] = &[
 ];
 
 /// GET routes that serve no page to look at.
-const NOT_PAGES: &[&str] =
-    &["/healthz", "/static/style.css", "/static/player.js", "/", "/admin", "/admin/recordings/{id}/cast"];
+const NOT_PAGES: &[&str] = &[
+    "/healthz",
+    "/static/style.css",
+    "/static/player.js",
+    "/static/webauthn.js",
+    "/",
+    "/admin",
+    "/admin/recordings/{id}/cast",
+];
 
 const CAROL_PASSWORD: &str = "carol's own password";
 const TOUR_PASSWORD: &str = "a tour password 1";

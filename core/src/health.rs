@@ -118,7 +118,7 @@ pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
         .map(|&method| {
             let (state, detail) = match factors::factor(method) {
                 None => (State::NotBuilt, "not available in this build".to_string()),
-                Some(f) if !f.available(gw) => (State::NotConfigured, missing(method)),
+                Some(f) if !f.available(gw) => (State::NotConfigured, missing(&gw.config, method)),
                 Some(_) => (State::Ready, where_checked(&gw.config, method)),
             };
             MethodHealth { method, state, detail }
@@ -126,8 +126,12 @@ pub fn methods(gw: &Gateway) -> Vec<MethodHealth> {
         .collect()
 }
 
-fn missing(method: Method) -> String {
+fn missing(config: &Config, method: Method) -> String {
     match method {
+        Method::Webauthn => match factors::webauthn::availability(config) {
+            Err(why) => why,
+            Ok(_) => "available".into(),
+        },
         Method::Radius => "no servers or no secret in the [radius] configuration".into(),
         Method::Duo => "no integration_key, secret_key or api_host in the [duo] configuration".into(),
         Method::Email => "no SMTP relay in the [email] configuration (smtp_host, from)".into(),
@@ -162,6 +166,13 @@ fn where_checked(config: &Config, method: Method) -> String {
                 config.public_url()
             )
         }
+        Method::Webauthn => match factors::webauthn::availability(config) {
+            Ok((rp_id, origin)) => format!(
+                "relying party {rp_id}, origin {}; used at the web login",
+                origin.origin().ascii_serialization()
+            ),
+            Err(why) => why,
+        },
         _ => "checked by the gateway itself".into(),
     }
 }
@@ -265,7 +276,7 @@ pub async fn test_radius(gw: &Gateway, user_name: &str, password: &str) -> Strin
 /// health page.
 pub async fn test_duo(gw: &Gateway) -> String {
     if !gw.config.duo.enabled() {
-        return format!("Not asked: {}.", missing(Method::Duo));
+        return format!("Not asked: {}.", missing(&gw.config, Method::Duo));
     }
     let answer = match duo::client::Client::new(&gw.config.duo) {
         Ok(client) => client.check().await,

@@ -189,6 +189,9 @@ pub enum Change {
     /// The address that became the email factor.
     Email(String),
     FactorRemoved(Method),
+    /// The name of the security key or passkey registered.
+    SecurityKeyAdded(String),
+    SecurityKeyRemoved(String),
     /// The fingerprint of the key.
     KeyAdded(String),
     KeyRemoved(String),
@@ -201,7 +204,7 @@ impl Change {
     /// Whether making the change proved the user holds the factor (a code from the new
     /// authenticator, a touch of the key, the code mailed to the address).
     fn proves_factor(&self) -> bool {
-        matches!(self, Change::Totp | Change::Yubikey(_) | Change::Email(_))
+        matches!(self, Change::Totp | Change::Yubikey(_) | Change::Email(_) | Change::SecurityKeyAdded(_))
     }
 }
 
@@ -216,6 +219,10 @@ impl fmt::Display for Change {
             Change::FactorRemoved(method) => {
                 write!(f, "the second factor \"{}\" was removed", method.label())
             }
+            Change::SecurityKeyAdded(name) => {
+                write!(f, "security key \"{name}\" was registered as a second factor")
+            }
+            Change::SecurityKeyRemoved(name) => write!(f, "security key \"{name}\" was removed"),
             Change::KeyAdded(fp) => write!(f, "SSH key {fp} was added"),
             Change::KeyRemoved(fp) => write!(f, "SSH key {fp} was removed"),
             Change::PasscodeCreated(label) => {

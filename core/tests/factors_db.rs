@@ -24,6 +24,7 @@ fn challenge(method: Method) -> Challenge {
         pending: None,
         can_wait: false,
         state: None,
+        webauthn: None,
     }
 }
 

@@ -31,7 +31,7 @@ pub enum PolicyCmd {
     },
     /// Allowed methods, globally or for one group ("inherit" clears a group's own set).
     Methods {
-        /// Comma-separated: totp,backup-code,keyword,email,yubikey,duo,radius
+        /// Comma-separated: totp,backup-code,keyword,email,yubikey,duo,radius,webauthn
         methods: String,
         #[arg(long)]
         group: Option<String>,

@@ -34,6 +34,10 @@ pub struct Gw {
     pub backend: Backend,
     /// TOML appended to the generated config (top-level keys first, then tables).
     extra_toml: String,
+    /// The host name of `public_url` and of [`Gw::web_url`] when not 127.0.0.1: a name
+    /// such as `localhost` or `other.localhost` (Chromium resolves `*.localhost` to
+    /// loopback), since WebAuthn refuses an IP address as the relying party.
+    public_host: Option<String>,
     /// Environment for `serve` and the CLI, on top of a `GATEHOUSE_*`-free environment.
     env: Vec<(String, String)>,
     child: Option<Child>,
@@ -62,6 +66,7 @@ impl Gw {
             database_url,
             backend,
             extra_toml: extra_toml.to_string(),
+            public_host: None,
             env: Vec::new(),
             child: None,
             last_exit: None,
@@ -88,6 +93,7 @@ impl Gw {
             database_url: self.database_url.clone(),
             backend: self.backend,
             extra_toml: self.extra_toml.clone(),
+            public_host: self.public_host.clone(),
             env: self.env.clone(),
             child: None,
             last_exit: None,
@@ -109,10 +115,18 @@ impl Gw {
         self.dir.path().join("serve.log")
     }
 
-    /// The web UI's base address, e.g. `http://127.0.0.1:41234`.
+    /// The web UI's base address, e.g. `http://127.0.0.1:41234` (or with the host name
+    /// set by [`Gw::set_public_host`]).
     pub fn web_url(&self) -> String {
         let scheme = if self.web_tls() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.web_port)
+        format!("{scheme}://{}:{}", self.public_host.as_deref().unwrap_or("127.0.0.1"), self.web_port)
+    }
+
+    /// Makes `public_url` (and [`Gw::web_url`]) name `host` instead of 127.0.0.1, e.g.
+    /// `localhost` for the security-key tests; takes effect at the next start.
+    pub fn set_public_host(&mut self, host: &str) {
+        self.public_host = Some(host.to_string());
+        self.write_config();
     }
 
     /// Whether the web UI serves HTTPS: only when the test's own `[web]` table leaves TLS
@@ -140,13 +154,14 @@ impl Gw {
              database_url = {}\n\
              ssh_listen = \"127.0.0.1:{}\"\n\
              web_listen = \"127.0.0.1:{}\"\n\
-             public_url = \"{}://127.0.0.1:{}\"\n\
+             public_url = \"{}://{}:{}\"\n\
              node_name = \"test-{}\"\n",
             toml_string(&self.data_dir().display().to_string()),
             toml_string(&self.database_url),
             self.ssh_port,
             self.web_port,
             if self.web_tls() { "https" } else { "http" },
+            self.public_host.as_deref().unwrap_or("127.0.0.1"),
             self.web_port,
             self.ssh_port,
         );

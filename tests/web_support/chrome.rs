@@ -189,3 +189,68 @@ pub async fn enroll_totp(c: &Client) -> crate::common::TotpDevice {
     wait_text(c, "Your authenticator app is set up").await;
     device
 }
+
+/// A command of the WebDriver WebAuthn extension (chromedriver implements it): `method` on
+/// `path` under the session (`webauthn/authenticator…`), with a JSON body.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/{}", session.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+    }
+}
+
+async fn webauthn_cmd(
+    c: &Client,
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let what = format!("{method} {path}");
+    c.issue_cmd(WebAuthnCommand { method, path, body }).await.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Adds a virtual authenticator to the browser: a USB security key speaking CTAP2, with
+/// resident keys and user verification, that says yes to every request (the touch and the
+/// PIN of a person). Returns its id.
+pub async fn add_virtual_authenticator(c: &Client) -> String {
+    let options = serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "usb",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserConsenting": true,
+        "isUserVerified": true,
+    });
+    let id = webauthn_cmd(c, http::Method::POST, "webauthn/authenticator".into(), Some(options)).await;
+    id.as_str().expect("the authenticator's id").to_string()
+}
+
+/// Removes a virtual authenticator (the key unplugged).
+pub async fn remove_virtual_authenticator(c: &Client, authenticator: &str) {
+    webauthn_cmd(c, http::Method::DELETE, format!("webauthn/authenticator/{authenticator}"), None).await;
+}
+
+/// The credentials a virtual authenticator holds, as the extension gives them:
+/// `credentialId`, `rpId`, `privateKey` (PKCS#8, base64url), `userHandle`, `signCount`.
+pub async fn authenticator_credentials(c: &Client, authenticator: &str) -> Vec<serde_json::Value> {
+    let list =
+        webauthn_cmd(c, http::Method::GET, format!("webauthn/authenticator/{authenticator}/credentials"), None).await;
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// Puts `credential` (as [`authenticator_credentials`] gives it, e.g. with another
+/// `signCount`) into a virtual authenticator: a copy of a key.
+pub async fn add_credential(c: &Client, authenticator: &str, credential: serde_json::Value) {
+    let path = format!("webauthn/authenticator/{authenticator}/credential");
+    webauthn_cmd(c, http::Method::POST, path, Some(credential)).await;
+}

@@ -63,6 +63,8 @@ impl Notice {
             "yubikey" => "Your YubiKey is bound.",
             "email" => "Your mail address is confirmed: login codes and links go there now.",
             "removed" => "The factor was removed.",
+            "security-key" => "Your security key is registered.",
+            "security-key-removed" => "The security key was removed.",
             "key-added" => "The key was added.",
             "key-removed" => "The key was removed.",
             "revoked" => "Revoked.",

@@ -23,6 +23,7 @@ const ACCOUNT_PAGES: &[&str] = &[
     "/account/password",
     "/account/totp",
     "/account/yubikey",
+    "/account/security-keys",
     "/account/email",
     "/account/devices",
     "/account/passcodes",

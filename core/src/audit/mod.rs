@@ -120,6 +120,12 @@ audit_kinds! {
     FactorBackupCodes => "factor.backup_codes",
     /// A confirmation code for the email factor was mailed.
     FactorEmailCode => "factor.email_code",
+    /// A security-key answer (WebAuthn assertion) was refused: another login's, used,
+    /// expired, another origin's, another user's key, a bad signature.
+    WebauthnRefused => "webauthn.refused",
+    /// A security key's signature counter did not go up: the key may have been cloned.
+    /// The answer is refused.
+    WebauthnCloneSuspected => "webauthn.clone_suspected",
     /// An SSH public key was added to an account.
     KeyAdd => "key.add",
     /// An SSH public key was removed from an account.

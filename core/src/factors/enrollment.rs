@@ -66,6 +66,17 @@ pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
 pub async fn remove(db: &Db, user_id: i64, method: Method) -> Result<bool> {
     let done = if method == Method::BackupCode {
         sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(db.pool()).await?
+    } else if method == Method::Webauthn {
+        // Every key goes with the method.
+        let mut tx = db.begin().await?;
+        super::webauthn::remove_all(&mut tx, user_id).await?;
+        let done = sqlx::query("DELETE FROM factors WHERE user_id = $1 AND method = $2")
+            .bind(user_id)
+            .bind(method.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done
     } else {
         sqlx::query("DELETE FROM factors WHERE user_id = $1 AND method = $2")
             .bind(user_id)
@@ -84,6 +95,7 @@ pub async fn reset(db: &Db, user_id: i64) -> Result<Vec<Method>> {
     let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    super::webauthn::remove_all(&mut tx, user_id).await?;
     sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
         .bind(crate::time::now())
         .bind(user_id)

@@ -17,10 +17,11 @@ pub enum Method {
     Yubikey,
     Duo,
     Radius,
+    Webauthn,
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Totp,
         Method::BackupCode,
         Method::Keyword,
@@ -28,6 +29,7 @@ impl Method {
         Method::Yubikey,
         Method::Duo,
         Method::Radius,
+        Method::Webauthn,
     ];
 
     /// The stable name used in the database, the CLI and config.
@@ -40,6 +42,7 @@ impl Method {
             Method::Yubikey => "yubikey",
             Method::Duo => "duo",
             Method::Radius => "radius",
+            Method::Webauthn => "webauthn",
         }
     }
 
@@ -53,6 +56,7 @@ impl Method {
             Method::Yubikey => "YubiKey OTP",
             Method::Duo => "Duo",
             Method::Radius => "RADIUS",
+            Method::Webauthn => "Security key or passkey",
         }
     }
 

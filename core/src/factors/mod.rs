@@ -22,6 +22,7 @@ pub mod keyword;
 mod method;
 pub mod radius;
 pub mod totp;
+pub mod webauthn;
 pub mod yubikey;
 
 use std::fmt;
@@ -56,6 +57,9 @@ pub struct Challenge {
     /// For methods with several rounds (RADIUS Access-Challenge): what the next answer
     /// must carry back. Set by [`SecondFactor::verify`] together with a new `prompt`.
     pub state: Option<Vec<u8>>,
+    /// For a security key (WebAuthn) at the web login: what the browser must be asked,
+    /// and the ceremony its answer belongs to.
+    pub webauthn: Option<webauthn::AssertionRequest>,
 }
 
 /// The result of checking an answer or polling a push.
@@ -131,6 +135,7 @@ pub trait SecondFactor: Send + Sync {
         let _ = (gw, user, login);
         let m = self.method();
         Ok(Challenge {
+            webauthn: None,
             method: m,
             prompt: format!("{}: ", m.label()),
             echo: false,
@@ -165,6 +170,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::Duo => Some(&duo::Duo),
         Method::Email => Some(&email::Email),
         Method::Yubikey => Some(&yubikey::Yubikey),
+        Method::Webauthn => Some(&webauthn::Webauthn),
     }
 }
 

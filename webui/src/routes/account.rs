@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
-use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword};
+use gatehouse_core::factors::{self, Method, MethodSet, Verdict, backup_codes, keyword, webauthn};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::sudo::{self, Change};
 use gatehouse_core::web_sessions::ProofKind;
@@ -55,6 +55,10 @@ struct AccountPage {
     has_yubikey: bool,
     /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
     yubikey_allowed: bool,
+    /// Security keys may be registered (allowed, and `public_url` can be a relying party).
+    security_keys_allowed: bool,
+    /// The factors a removal can be confirmed with (a code typed; not a security key).
+    provable: Vec<FactorRow>,
 }
 
 #[derive(askama::Template)]
@@ -91,6 +95,18 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             default: Some(f.method) == default,
         })
         .collect();
+    let provable = rows
+        .iter()
+        .filter(|r| r.method != Method::Webauthn.as_str())
+        .map(|r| FactorRow {
+            method: r.method,
+            label: r.label,
+            detail: String::new(),
+            created: String::new(),
+            used: String::new(),
+            default: false,
+        })
+        .collect();
     Ok(page(
         status,
         &AccountPage {
@@ -108,6 +124,8 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
             email_allowed: allowed.contains(Method::Email) && gw.config.email.enabled(),
             has_yubikey: described.iter().any(|f| f.method == Method::Yubikey),
             yubikey_allowed: yubikey_usable(gw, &allowed),
+            security_keys_allowed: security_keys_usable(gw, &allowed),
+            provable,
         },
     ))
 }
@@ -115,6 +133,12 @@ async fn account_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice) -
 /// Whether the user may bind a YubiKey here: allowed for them and configured.
 pub(super) fn yubikey_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
     allowed.contains(Method::Yubikey) && gw.config.yubikey.enabled()
+}
+
+/// Whether the user may register security keys here: allowed for them, and the gateway
+/// can be a relying party.
+pub(super) fn security_keys_usable(gw: &Gateway, allowed: &MethodSet) -> bool {
+    allowed.contains(Method::Webauthn) && webauthn::availability(&gw.config).is_ok()
 }
 
 /// `GET /account`.
@@ -208,6 +232,65 @@ async fn keyword_failed(gw: &Gateway, a: &Authed, forced: bool, msg: String) -> 
     }
 }
 
+/// Checks the proof a removal gives: a code (or keyword, or a push approved) of
+/// `proof_method`, one of the `enrolled` factors a code can be typed for, counted and
+/// audited like a login answer. On success the session is stamped as fresh (the proof a
+/// change needs), recorded as a confirmation "to remove `what`"; else the status and
+/// notice of the page to show again, nothing removed.
+pub(super) async fn prove_factor(
+    gw: &Gateway,
+    a: &mut Authed,
+    enrolled: &[Method],
+    proof_method: &str,
+    proof: &str,
+    what: &str,
+) -> WebResult<Result<(), (StatusCode, Notice)>> {
+    // A security key answers in the browser, not with a typed code.
+    let Some(proof_method) =
+        proof_method.parse::<Method>().ok().filter(|m| enrolled.contains(m) && *m != Method::Webauthn)
+    else {
+        return Ok(Err((StatusCode::BAD_REQUEST, Notice::error("proof", "Confirm with one of your factors."))));
+    };
+    let ctx = a.login_context();
+    let Some(mut challenge) = login::challenge(gw, &ctx, &a.user, proof_method).await? else {
+        return Ok(Err((
+            StatusCode::BAD_REQUEST,
+            Notice::error("proof", "That method is not available on this gateway."),
+        )));
+    };
+    let verdict = if !proof.trim().is_empty() {
+        login::answer(gw, &ctx, &a.user, &mut challenge, proof).await?
+    } else if challenge.can_wait {
+        // Nothing typed for a method approved elsewhere (the link in the mail, a push):
+        // wait for that, as the login does.
+        match login::wait(gw, &ctx, &a.user, &mut challenge, PROOF_WAIT).await? {
+            Verdict::Pending => {
+                let msg = format!("{} Then press Remove again.", challenge.instructions);
+                return Ok(Err((StatusCode::ACCEPTED, Notice::error("proof", msg))));
+            }
+            v => v,
+        }
+    } else {
+        return Ok(Err((StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword."))));
+    };
+    if verdict != Verdict::Accepted {
+        return Ok(Err((
+            StatusCode::UNAUTHORIZED,
+            Notice::error("proof", "That code is not right; nothing was removed."),
+        )));
+    }
+    sudo::confirmed(
+        gw,
+        &mut a.session,
+        &a.user,
+        &a.source,
+        ProofKind::Factor,
+        &format!("{proof_method}, to remove {what}"),
+    )
+    .await?;
+    Ok(Ok(()))
+}
+
 /// How long removing a factor waits for a proof approved elsewhere.
 const PROOF_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -230,60 +313,10 @@ pub async fn remove_factor(State(gw): State<Gateway>, a: Authed, CsrfForm(f): Cs
         return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("method", "Choose one of your factors."))
             .await;
     };
-    let Some(proof_method) = f.proof_method.parse::<Method>().ok().filter(|m| enrolled.contains(m)) else {
-        return account_page(
-            &gw,
-            &a,
-            StatusCode::BAD_REQUEST,
-            Notice::error("proof", "Confirm with one of your factors."),
-        )
-        .await;
-    };
-    let ctx = a.login_context();
-    let Some(mut challenge) = login::challenge(&gw, &ctx, &a.user, proof_method).await? else {
-        return account_page(
-            &gw,
-            &a,
-            StatusCode::BAD_REQUEST,
-            Notice::error("proof", "That method is not available on this gateway."),
-        )
-        .await;
-    };
-    let verdict = if !f.proof.trim().is_empty() {
-        login::answer(&gw, &ctx, &a.user, &mut challenge, &f.proof).await?
-    } else if challenge.can_wait {
-        // Nothing typed for a method approved elsewhere (the link in the mail, a push):
-        // wait for that, as the login does.
-        match login::wait(&gw, &ctx, &a.user, &mut challenge, PROOF_WAIT).await? {
-            Verdict::Pending => {
-                let msg = format!("{} Then press Remove again.", challenge.instructions);
-                return account_page(&gw, &a, StatusCode::ACCEPTED, Notice::error("proof", msg)).await;
-            }
-            v => v,
-        }
-    } else {
-        return account_page(&gw, &a, StatusCode::BAD_REQUEST, Notice::error("proof", "Enter a code or your keyword."))
-            .await;
-    };
-    if verdict != Verdict::Accepted {
-        return account_page(
-            &gw,
-            &a,
-            StatusCode::UNAUTHORIZED,
-            Notice::error("proof", "That code is not right; nothing was removed."),
-        )
-        .await;
-    }
     let mut a = a;
-    sudo::confirmed(
-        &gw,
-        &mut a.session,
-        &a.user,
-        &a.source,
-        ProofKind::Factor,
-        &format!("{proof_method}, to remove {method}"),
-    )
-    .await?;
+    if let Err((status, n)) = prove_factor(&gw, &mut a, &enrolled, &f.proof_method, &f.proof, method.as_str()).await? {
+        return account_page(&gw, &a, status, n).await;
+    }
     let grant = match confirm::grant(&gw, &a, "/account/factors/remove", "/account").await? {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),

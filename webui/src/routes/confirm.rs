@@ -122,6 +122,9 @@ pub struct ConfirmForm {
     state: String,
     #[serde(default)]
     action: String,
+    /// For a security key: the ceremony the page began.
+    #[serde(default)]
+    ceremony: String,
 }
 
 /// `POST /account/confirm`: checks the proof through `gatehouse_core::login` (counted,
@@ -142,7 +145,13 @@ pub async fn submit(
         },
         Proof::Factor(methods) => {
             let step = step(&a, methods, next);
-            let answer = Answer { method: &f.method, code: &f.code, state: &f.state, wait: f.action == "wait" };
+            let answer = Answer {
+                method: &f.method,
+                code: &f.code,
+                state: &f.state,
+                wait: f.action == "wait",
+                ceremony: &f.ceremony,
+            };
             match step.check(&gw, answer).await? {
                 factor_step::Outcome::Passed(method) => method.to_string(),
                 factor_step::Outcome::Page(page) => return Ok(page),

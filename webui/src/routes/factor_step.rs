@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use gatehouse_core::Gateway;
-use gatehouse_core::factors::{Challenge, LoginContext, Method, Verdict};
+use gatehouse_core::factors::{Challenge, LoginContext, Method, Verdict, webauthn};
 use gatehouse_core::login;
 use gatehouse_core::users::User;
 
@@ -43,6 +43,10 @@ struct FactorPage {
     /// The method can be approved elsewhere (link in a mail, push): the page offers to
     /// wait for that, and the code field is optional.
     can_wait: bool,
+    /// For a security key: the ceremony the answer belongs to and the options for the
+    /// browser (JSON); empty otherwise.
+    ceremony: String,
+    options: String,
     n: Notice,
 }
 
@@ -83,11 +87,11 @@ impl Step<'_> {
     /// The page asking for `chosen`, with a new challenge (which mails a code or sends a
     /// push for methods that do).
     pub async fn ask(&self, gw: &Gateway, chosen: Method, status: StatusCode, n: Notice) -> WebResult {
-        let (instructions, can_wait) = match login::challenge(gw, &self.ctx, self.user, chosen).await? {
-            Some(ch) => (ch.instructions, ch.can_wait),
-            None => (format!("{} is not available on this gateway. Use another method.", chosen.label()), false),
+        let (instructions, can_wait, webauthn) = match login::challenge(gw, &self.ctx, self.user, chosen).await? {
+            Some(ch) => (ch.instructions, ch.can_wait, ch.webauthn.map(|w| (w.ceremony, w.options))),
+            None => (format!("{} is not available on this gateway. Use another method.", chosen.label()), false, None),
         };
-        self.render(chosen, status, n, instructions, String::new(), can_wait)
+        self.render(chosen, status, n, Prompt { instructions, state: String::new(), can_wait, webauthn })
     }
 
     /// The follow-up round of a method that asked another question: its question above
@@ -95,18 +99,16 @@ impl Step<'_> {
     fn follow_up(&self, challenge: &Challenge) -> WebResult {
         let question = challenge.prompt.trim().trim_end_matches(':').to_string();
         let state = challenge.state.as_deref().map(hex::encode).unwrap_or_default();
-        self.render(challenge.method, StatusCode::OK, Notice::none(), question, state, false)
+        self.render(
+            challenge.method,
+            StatusCode::OK,
+            Notice::none(),
+            Prompt { instructions: question, state, can_wait: false, webauthn: None },
+        )
     }
 
-    fn render(
-        &self,
-        chosen: Method,
-        status: StatusCode,
-        n: Notice,
-        instructions: String,
-        state: String,
-        can_wait: bool,
-    ) -> WebResult {
+    fn render(&self, chosen: Method, status: StatusCode, n: Notice, p: Prompt) -> WebResult {
+        let (ceremony, options) = p.webauthn.unwrap_or_default();
         let (c, next) = match &self.confirm {
             Some((chrome, next)) => (chrome.clone(), next.to_string()),
             None => (Chrome::anonymous(), String::new()),
@@ -123,10 +125,12 @@ impl Step<'_> {
                 method: chosen.as_str(),
                 label: chosen.label(),
                 numeric: matches!(chosen, Method::Totp | Method::Email),
-                instructions,
-                state,
+                instructions: p.instructions,
+                state: p.state,
                 others: self.methods.iter().filter(|m| **m != chosen).map(|m| (self.link(*m), m.label())).collect(),
-                can_wait,
+                can_wait: p.can_wait,
+                ceremony,
+                options,
                 n,
             },
         ))
@@ -139,11 +143,16 @@ impl Step<'_> {
             return Err(WebError::BadRequest("That method is not one of yours.".into()));
         };
         if a.code.trim().is_empty() && !a.wait {
-            return Ok(Outcome::Page(
-                self.ask(gw, method, StatusCode::BAD_REQUEST, Notice::error("code", "Enter the code.")).await?,
-            ));
+            let msg = if method == Method::Webauthn { "Use your security key." } else { "Enter the code." };
+            return Ok(Outcome::Page(self.ask(gw, method, StatusCode::BAD_REQUEST, Notice::error("code", msg)).await?));
         }
-        let Some(mut challenge) = login::challenge(gw, &self.ctx, self.user, method).await? else {
+        let challenge = if method == Method::Webauthn {
+            // The answer belongs to the ceremony the page began; core binds it to this login.
+            Some(webauthn::answering(&self.ctx, a.ceremony))
+        } else {
+            login::challenge(gw, &self.ctx, self.user, method).await?
+        };
+        let Some(mut challenge) = challenge else {
             return Err(WebError::BadRequest("That method is not available.".into()));
         };
         // Only a State the server can check (its own, at most one attribute long) is sent back.
@@ -189,6 +198,18 @@ pub struct Answer<'a> {
     pub state: &'a str,
     /// Wait for the approval given elsewhere instead of checking a code.
     pub wait: bool,
+    /// For a security key: the ceremony the page began (the answer is in `code`).
+    pub ceremony: &'a str,
+}
+
+/// What the page for one method shows besides the form.
+struct Prompt {
+    instructions: String,
+    /// The State of a follow-up round, hex; empty otherwise.
+    state: String,
+    can_wait: bool,
+    /// For a security key: the ceremony id and the browser's options.
+    webauthn: Option<(String, String)>,
 }
 
 /// What an answer led to.

@@ -300,6 +300,9 @@ pub struct FactorForm {
     /// `wait`: wait for the approval given elsewhere instead of checking a code.
     #[serde(default)]
     action: String,
+    /// For a security key: the ceremony the page began.
+    #[serde(default)]
+    ceremony: String,
 }
 
 /// `POST /login/factor`: checks the answer; on success the session becomes a full one
@@ -321,7 +324,8 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
     } else {
         None
     };
-    let answer = Answer { method: &f.method, code: &f.code, state: &f.state, wait: f.action == "wait" };
+    let answer =
+        Answer { method: &f.method, code: &f.code, state: &f.state, wait: f.action == "wait", ceremony: &f.ceremony };
     let method = match step.check(&gw, answer).await? {
         factor_step::Outcome::Passed(method) => method,
         factor_step::Outcome::Page(page) => return Ok(page),

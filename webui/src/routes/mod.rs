@@ -8,6 +8,7 @@ pub mod devices;
 pub mod email;
 pub mod factor_step;
 pub mod login;
+pub mod security_keys;
 pub mod statics;
 pub mod totp;
 pub mod yubikey;
@@ -23,6 +24,7 @@ pub fn router() -> Router<Gateway> {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/style.css", get(statics::style))
         .route("/static/player.js", get(statics::player))
+        .route("/static/webauthn.js", get(statics::webauthn))
         .route("/", get(|| async { Redirect::to("/account") }))
         .route("/login", get(login::form).post(login::submit))
         .route("/login/factor", get(login::factor_form).post(login::factor_submit))
@@ -35,6 +37,10 @@ pub fn router() -> Router<Gateway> {
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
         .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))
+        .route("/account/security-keys", get(security_keys::list))
+        .route("/account/security-keys/begin", post(security_keys::begin))
+        .route("/account/security-keys/finish", post(security_keys::finish))
+        .route("/account/security-keys/remove", post(security_keys::remove))
         .route("/account/email", get(email::form).post(email::send_code))
         .route("/account/email/confirm", post(email::confirm))
         .route("/authorize/{token}", get(email::show).post(email::decide))

@@ -12,7 +12,7 @@ use gatehouse_core::factors::{Method, totp};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::sudo::Change;
 
-use super::account::{allowed, yubikey_usable};
+use super::account::{allowed, security_keys_usable, yubikey_usable};
 use super::confirm;
 
 use crate::error::WebResult;
@@ -31,6 +31,8 @@ struct TotpPage {
     keyword_allowed: bool,
     /// A YubiKey may be bound (allowed, and the gateway can check its OTPs).
     yubikey_allowed: bool,
+    /// Security keys may be registered (allowed, and the gateway is a relying party).
+    security_keys_allowed: bool,
     qr_svg: String,
     key: String,
     uri: String,
@@ -55,6 +57,7 @@ pub(super) async fn totp_page(gw: &Gateway, a: &Authed, forced: bool, status: St
             totp_allowed: allowed.contains(Method::Totp),
             keyword_allowed: allowed.contains(Method::Keyword),
             yubikey_allowed: yubikey_usable(gw, &allowed),
+            security_keys_allowed: security_keys_usable(gw, &allowed),
             qr_svg,
             key: seed.base32(),
             uri,
@@ -179,6 +182,7 @@ async fn totp_again(gw: &Gateway, a: &Authed, forced: bool, seed: &totp::NewSeed
             totp_allowed: true,
             keyword_allowed: allowed.contains(Method::Keyword),
             yubikey_allowed: yubikey_usable(gw, &allowed),
+            security_keys_allowed: security_keys_usable(gw, &allowed),
             qr_svg: qr_svg(&uri),
             key: seed.base32(),
             uri,

@@ -73,6 +73,7 @@ pub(super) fn challenge_for(step: Step, detail: String) -> Challenge {
         pending: None,
         can_wait,
         state: None,
+        webauthn: None,
     };
     keep(&mut c, &step);
     c

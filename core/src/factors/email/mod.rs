@@ -115,6 +115,7 @@ impl SecondFactor for Email {
             pending: None,
             can_wait: false,
             state: None,
+            webauthn: None,
         };
         let Some(to) = address(gw, user.id).await? else {
             challenge.instructions = "No mail address is enrolled for this account.".into();

@@ -129,6 +129,7 @@ impl SecondFactor for Yubikey {
             pending: None,
             can_wait: false,
             state: None,
+            webauthn: None,
         })
     }
 
