@@ -80,7 +80,7 @@ async fn keys_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, name
             sub: "factors",
             n,
             forced,
-            usable: security_keys_usable(gw, &allowed(gw, a).await?),
+            usable: security_keys_usable(gw, &allowed(a)),
             unavailable: webauthn::availability(&gw.config).err().unwrap_or_default(),
             keys,
             name: name.to_string(),
@@ -108,7 +108,7 @@ pub async fn begin(State(gw): State<Gateway>, Enrolling(a): Enrolling, CsrfForm(
     if let Some(to_confirm) = confirm::form_gate(&gw, &a, PAGE).await? {
         return Ok(to_confirm);
     }
-    if !security_keys_usable(&gw, &allowed(&gw, &a).await?) {
+    if !security_keys_usable(&gw, &allowed(&a)) {
         let n = Notice::error("name", "Security keys are not allowed for your account here.");
         return keys_page(&gw, &a, StatusCode::BAD_REQUEST, n, &f.name).await;
     }
@@ -154,7 +154,7 @@ pub async fn finish(
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
-    if !security_keys_usable(&gw, &allowed(&gw, &a).await?) {
+    if !security_keys_usable(&gw, &allowed(&a)) {
         let n = Notice::error("name", "Security keys are not allowed for your account here.");
         return keys_page(&gw, &a, StatusCode::BAD_REQUEST, n, "").await;
     }
