@@ -69,7 +69,12 @@ pub async fn proof_for(gw: &Gateway, user: &User) -> Result<Proof> {
     asked.exempt_2fa = false;
     let required = Resolution { forced_globally: true, ..resolution };
     Ok(match policy::decide(&asked, &required, &allowed) {
-        Requirement::Required { methods } => Proof::Factor(methods),
+        // Proven on the web: a method that signs only over SSH does not count here (with
+        // no other method, no proof can be given on the web: it fails closed).
+        Requirement::Required { mut methods } => {
+            methods.retain(|m| m.on_web());
+            Proof::Factor(methods)
+        }
         _ => Proof::Password,
     })
 }

@@ -17,10 +17,11 @@ pub enum Method {
     Yubikey,
     Duo,
     Radius,
+    SshSk,
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Totp,
         Method::BackupCode,
         Method::Keyword,
@@ -28,6 +29,7 @@ impl Method {
         Method::Yubikey,
         Method::Duo,
         Method::Radius,
+        Method::SshSk,
     ];
 
     /// The stable name used in the database, the CLI and config.
@@ -40,6 +42,7 @@ impl Method {
             Method::Yubikey => "yubikey",
             Method::Duo => "duo",
             Method::Radius => "radius",
+            Method::SshSk => "ssh-sk",
         }
     }
 
@@ -53,12 +56,25 @@ impl Method {
             Method::Yubikey => "YubiKey OTP",
             Method::Duo => "Duo",
             Method::Radius => "RADIUS",
+            Method::SshSk => "Security key (SSH)",
         }
     }
 
     /// Backup codes are a fallback: passing one never makes it the default method.
     pub fn becomes_default(self) -> bool {
         self != Method::BackupCode
+    }
+
+    /// Whether the web login can ask for it: a security key used as an SSH key signs only
+    /// in an SSH public-key round.
+    pub fn on_web(self) -> bool {
+        self != Method::SshSk
+    }
+
+    /// Whether the SSH gate asks for it in a public-key round (a signature by a registered
+    /// security key) rather than at its keyboard-interactive prompt.
+    pub fn signs_over_ssh(self) -> bool {
+        self == Method::SshSk
     }
 }
 

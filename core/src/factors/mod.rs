@@ -21,6 +21,7 @@ mod enrollment;
 pub mod keyword;
 mod method;
 pub mod radius;
+pub mod ssh_sk;
 pub mod totp;
 pub mod yubikey;
 
@@ -165,6 +166,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::Duo => Some(&duo::Duo),
         Method::Email => Some(&email::Email),
         Method::Yubikey => Some(&yubikey::Yubikey),
+        Method::SshSk => Some(&ssh_sk::SshSk),
     }
 }
 

@@ -264,7 +264,12 @@ async fn pending(gw: &Gateway, v: &Visitor) -> Result<Pending, WebError> {
         return Err(WebError::LoginRequired);
     };
     match policy::requirement(&gw.db, &user).await? {
-        Requirement::Required { methods } => Ok(Pending { session, user, methods }),
+        // A security key used as an SSH key signs only over SSH: the web asks for the
+        // others (none left: the login cannot pass here, and fails closed).
+        Requirement::Required { mut methods } => {
+            methods.retain(|m| m.on_web());
+            Ok(Pending { session, user, methods })
+        }
         // The policy changed since the password step: start again.
         _ => Err(WebError::LoginRequired),
     }
