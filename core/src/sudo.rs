@@ -197,6 +197,9 @@ pub enum Change {
     /// The fingerprint of the key.
     KeyAdded(String),
     KeyRemoved(String),
+    /// The fingerprint of the security key registered as a second factor.
+    SecurityKeyAdded(String),
+    SecurityKeyRemoved(String),
     /// The label of the passcode.
     PasscodeCreated(String),
     Password,
@@ -223,6 +226,8 @@ impl fmt::Display for Change {
             }
             Change::KeyAdded(fp) => write!(f, "SSH key {fp} was added"),
             Change::KeyRemoved(fp) => write!(f, "SSH key {fp} was removed"),
+            Change::SecurityKeyAdded(fp) => write!(f, "security key {fp} became a second factor for SSH"),
+            Change::SecurityKeyRemoved(fp) => write!(f, "security key {fp} was removed from the second factors"),
             Change::PasscodeCreated(label) => {
                 write!(f, "application passcode \"{label}\" was created")
             }

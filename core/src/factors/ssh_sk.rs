@@ -27,8 +27,8 @@ use ssh_key::public::KeyData;
 use ssh_key::{PublicKey, Signature};
 
 use super::{Challenge, Method, SecondFactor, Verdict};
-use crate::users::User;
 use crate::db::sql;
+use crate::users::User;
 use crate::{Db, Error, Gateway, Result, ssh_keys, time};
 
 /// The signature flag that says the key was touched (user presence).
@@ -162,7 +162,10 @@ pub async fn of_user(db: &Db, user_id: i64) -> Result<Vec<SkKey>> {
 
 /// How many security keys `user_id` has registered.
 pub async fn count(db: &Db, user_id: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM ssh_sk_keys WHERE user_id = $1").bind(user_id).fetch_one(db.pool()).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM ssh_sk_keys WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(db.pool())
+        .await?)
 }
 
 /// Removes the key `id` of `user_id`; false when the user has no such key. Live logins
