@@ -41,7 +41,7 @@ pub(super) fn notice(text: String) -> Auth {
 /// in both orders (`round`): OpenSSH's client starts over with its preferred methods,
 /// public keys first, only when the list differs from the one it was sent before.
 pub(super) fn continue_with_key(round: u32) -> Auth {
-    let methods: &[MethodKind] = if round % 2 == 0 {
+    let methods: &[MethodKind] = if round.is_multiple_of(2) {
         &[MethodKind::PublicKey, MethodKind::KeyboardInteractive]
     } else {
         &[MethodKind::KeyboardInteractive, MethodKind::PublicKey]

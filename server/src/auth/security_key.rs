@@ -37,7 +37,12 @@ impl Connection {
 
     /// A verified signature in the round: core decides; a pass completes the login, a
     /// refusal counts as a failed second factor.
-    pub(super) async fn security_key_signed(&mut self, key: &PublicKey, signature: &Signature, started: Instant) -> Auth {
+    pub(super) async fn security_key_signed(
+        &mut self,
+        key: &PublicKey,
+        signature: &Signature,
+        started: Instant,
+    ) -> Auth {
         let ctx = self.login_context();
         let AuthState::Gate(g) = &mut self.state else {
             return reject();
