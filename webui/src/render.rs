@@ -65,6 +65,8 @@ impl Notice {
             "removed" => "The factor was removed.",
             "key-added" => "The key was added.",
             "key-removed" => "The key was removed.",
+            "security-key-added" => "The security key was registered.",
+            "security-key-removed" => "The security key was removed.",
             "revoked" => "Revoked.",
             "saved" => "Saved.",
             "created" => "Created.",
