@@ -267,3 +267,30 @@ async fn enrollment_refuses_other_key_types_and_keys_for_other_applications() {
     assert!(audit.contains("factor.enroll") && audit.contains("factor.remove"), "{audit}");
     assert!(audit.contains("ssh-sk key"), "{audit}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_limited_to_security_keys_is_asked_for_nothing_else() {
+    for backend in backends() {
+        let gw = gateway(backend, 20);
+        let key = SoftSk::ed25519("ssh:");
+        register(&gw, "alice", &key, &[]);
+        let secret = gw.enroll_totp("alice");
+        // The authenticator code passes while nothing limits the methods.
+        let mut wire = Wire::connect(gw.ssh_port).await;
+        assert!(matches!(wire.password(b"alice", PASSWORD.as_bytes()).await, Auth::Failure { partial: true, .. }));
+        let Auth::Info { prompts, .. } = wire.kbd_start(b"alice").await else { panic!("expected a prompt") };
+        assert!(prompts[0].starts_with("Authenticator code"), "{prompts:?}");
+        let code = common::totp_now(&secret);
+        assert_eq!(wire.kbd_answer(&[code.as_bytes()]).await, Auth::Success);
+
+        gw.cli_ok(&["group", "add", "ops"]);
+        gw.cli_ok(&["group", "add-member", "ops", "alice"]);
+        gw.cli_ok(&["policy", "methods", "ssh-sk", "--group", "ops"]);
+        // Now the key alone, though the code was her last method.
+        let mut wire = reach_key_round(&gw, "alice").await;
+        assert_eq!(key.sign_in(&mut wire, "alice", UP, 1).await, Auth::Success);
+        let mut wire = reach_key_round(&gw, "alice").await;
+        let Auth::Info { instruction, .. } = wire.kbd_start(b"alice").await else { panic!("expected the list") };
+        assert!(!instruction.contains("Authenticator code"), "a method the group does not allow: {instruction}");
+    }
+}

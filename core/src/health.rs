@@ -162,6 +162,7 @@ fn where_checked(config: &Config, method: Method) -> String {
                 config.public_url()
             )
         }
+        Method::SshSk => "checked by the gateway itself: signatures of registered security keys, over SSH only".into(),
         _ => "checked by the gateway itself".into(),
     }
 }
