@@ -346,6 +346,52 @@ mod tests {
         assert!(e.contains("not a security key") && e.contains("ed25519-sk"), "{e}");
     }
 
+    /// Made by OpenSSH 9.2 (`ssh-keygen -t ed25519-sk` / `-t ecdsa-sk`, then `ssh-keygen -Y
+    /// sign -n file` over [`VECTOR_MESSAGE`]) through its sk-dummy middleware, which signs
+    /// with the key's flags (user presence) and the counter 0x12345678.
+    const VECTORS: [(&str, &str); 2] = [
+        (
+            "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIPqp2/Es1Cse9q9YXcukrfQlDrj0lSXhgCLRRMuIVKJxAAAABHNzaDo= vector",
+            "-----BEGIN SSH SIGNATURE-----\n\
+U1NIU0lHAAAAAQAAAEoAAAAac2stc3NoLWVkMjU1MTlAb3BlbnNzaC5jb20AAAAg+qnb8S\n\
+zUKx72r1hdy6St9CUOuPSVJeGAItFEy4hUonEAAAAEc3NoOgAAAARmaWxlAAAAAAAAAAZz\n\
+aGE1MTIAAABnAAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAQOC5bRhM0xDhoz\n\
+HcxOy7EF9Id2DXW4wvFtnDIagpCYHjK+KM+1Ey2R27d5ajNeaY7QPQ6fw4Qevkg7VTIvx9\n\
+OwIBEjRWeA==\n\
+-----END SSH SIGNATURE-----",
+        ),
+        (
+            "sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAAIbmlzdHAyNTYAAABBBDuQ4BQVu30waf6BJnMpmT6DMsuA4GJMUmixeiT5dxe+nw/dDKJg9ujXIBcs4BS3QFPYIrC5FWx+KBnQvn0lT+kAAAAEc3NoOg== vector",
+            "-----BEGIN SSH SIGNATURE-----\n\
+U1NIU0lHAAAAAQAAAH8AAAAic2stZWNkc2Etc2hhMi1uaXN0cDI1NkBvcGVuc3NoLmNvbQ\n\
+AAAAhuaXN0cDI1NgAAAEEEO5DgFBW7fTBp/oEmcymZPoMyy4DgYkxSaLF6JPl3F76fD90M\n\
+omD26NcgFyzgFLdAU9gisLkVbH4oGdC+fSVP6QAAAARzc2g6AAAABGZpbGUAAAAAAAAABn\n\
+NoYTUxMgAAAHkAAAAic2stZWNkc2Etc2hhMi1uaXN0cDI1NkBvcGVuc3NoLmNvbQAAAEoA\n\
+AAAhAIzweGqUDeejRBfAVfJtgN+RHZZACagpnn1ao8TGt3mqAAAAIQDJ+s3uWqJ5Rpi2Ct\n\
+LuSQEufOdQ/aYwdRd4UakYSYG7YAESNFZ4\n\
+-----END SSH SIGNATURE-----",
+        ),
+    ];
+    const VECTOR_MESSAGE: &[u8] = b"gatehouse vector\n";
+
+    #[test]
+    fn openssh_signatures_verify_and_carry_their_flags_and_counter() {
+        for (line, pem) in VECTORS {
+            let key = parse(line).expect("an OpenSSH security key");
+            let sig = ssh_key::SshSig::from_pem(pem).expect("an OpenSSH signature");
+            key.verify("file", VECTOR_MESSAGE, &sig).expect("OpenSSH's signature verifies");
+            assert_eq!(flags_and_counter(sig.signature()), Some((FLAG_USER_PRESENCE, 0x1234_5678)), "{line}");
+            // The flags are signed: the verification flag added afterwards breaks it.
+            let mut forged = sig.signature().as_bytes().to_vec();
+            let at = forged.len() - 5;
+            forged[at] |= FLAG_USER_VERIFICATION;
+            let forged = Signature::new(sig.signature().algorithm(), forged).expect("same layout");
+            assert_eq!(flags_and_counter(&forged), Some((FLAG_USER_PRESENCE | FLAG_USER_VERIFICATION, 0x1234_5678)));
+            let forged = ssh_key::SshSig::new(key.key_data().clone(), "file", sig.hash_alg(), forged).expect("sshsig");
+            assert!(key.verify("file", VECTOR_MESSAGE, &forged).is_err(), "{line}: a changed flag still verifies");
+        }
+    }
+
     #[test]
     fn flags_need_presence_and_verification_when_required() {
         assert_eq!(flags_pass(0x01, false), Ok(()));
