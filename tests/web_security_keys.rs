@@ -61,6 +61,17 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
         step.assert_status(StatusCode::OK, "factor page");
         assert!(!step.body.contains("Security key (SSH)"), "the web offers the SSH-only method:\n{}", step.body);
 
+        // A user whose only factor is a security key is told the web cannot ask for it.
+        gw.add_user("carol", PASSWORD);
+        gw.cli_ok(&["factor", "ssh-sk", "add", "carol", &SoftSk::ed25519("ssh:").line("carol")]);
+        let carol = Browser::new(&gw);
+        carol.login_to_factor("carol", PASSWORD).await;
+        carol
+            .get("/login/factor")
+            .await
+            .assert_status(StatusCode::FORBIDDEN, "an SSH-only factor on the web")
+            .assert_contains("works over SSH only", "message");
+
         // Bob cannot remove alice's key by its id.
         let json = gw.cli_json(&["factor", "ssh-sk", "list", "alice", "--json"]);
         let id = json[0]["id"].as_i64().expect("an id").to_string();

@@ -265,9 +265,14 @@ async fn pending(gw: &Gateway, v: &Visitor) -> Result<Pending, WebError> {
     };
     match policy::requirement(&gw.db, &user).await? {
         // A security key used as an SSH key signs only over SSH: the web asks for the
-        // others (none left: the login cannot pass here, and fails closed).
+        // others; with none left the login cannot pass here, and says why.
         Requirement::Required { mut methods } => {
             methods.retain(|m| m.on_web());
+            if methods.is_empty() {
+                return Err(WebError::Forbidden(
+                    "Your second factor is a security key for SSH, which works over SSH only. Log in over SSH, or ask an administrator for another method for the web.",
+                ));
+            }
             Ok(Pending { session, user, methods })
         }
         // The policy changed since the password step: start again.
