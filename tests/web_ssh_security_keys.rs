@@ -1,4 +1,4 @@
-//! "My account" → Security keys over HTTP against a real `gatehouse serve`: a user
+//! "My account" → SSH security keys over HTTP against a real `gatehouse serve`: a user
 //! registers a security key for SSH by pasting its `.pub` line (other key types refused
 //! with a clear message), sees it listed with its last use, and removes it; another user
 //! cannot remove it; the policy's allowed methods decide whether the page takes one; and
@@ -24,10 +24,10 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
         let mut device = TotpDevice::new(&gw.enroll_totp("alice"));
         let b = Browser::new(&gw);
         b.login_with_factor("alice", PASSWORD, "totp", &device.code()).await.assert_redirect("/account", "login");
-        b.get("/account/security-keys").await.assert_contains("No security keys yet", "empty state");
+        b.get("/account/ssh-security-keys").await.assert_contains("No security keys yet", "empty state");
 
         let plain = gw.new_key("plain");
-        b.submit("/account/security-keys", "/account/security-keys", &[("key", &plain.line), ("name", "")])
+        b.submit("/account/ssh-security-keys", "/account/ssh-security-keys", &[("key", &plain.line), ("name", "")])
             .await
             .assert_status(StatusCode::BAD_REQUEST, "a plain key")
             .assert_contains("not a security key", "message");
@@ -35,13 +35,13 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
         let key = SoftSk::ed25519("ssh:");
         let line = key.line("alice@laptop");
         b.submit(
-            "/account/security-keys",
-            "/account/security-keys",
+            "/account/ssh-security-keys",
+            "/account/ssh-security-keys",
             &[("key", &line), ("name", "desk key"), ("verify_required", "on")],
         )
         .await
-        .assert_redirect("/account/security-keys?ok=security-key-added", "add");
-        let page = b.get("/account/security-keys?ok=security-key-added").await;
+        .assert_redirect("/account/ssh-security-keys?ok=ssh-security-key-added", "add");
+        let page = b.get("/account/ssh-security-keys?ok=ssh-security-key-added").await;
         page.assert_contains("desk key", "name")
             .assert_contains("sk-ssh-ed25519@openssh.com", "type")
             .assert_contains("required", "PIN column")
@@ -49,7 +49,7 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
         let listed = gw.cli_ok(&["factor", "ssh-sk", "list", "alice"]);
         assert!(listed.contains("desk key") && listed.contains("verify-required"), "{listed}");
         b.get("/account").await.assert_contains("Security key (SSH)", "the factor overview");
-        b.submit("/account/security-keys", "/account/security-keys", &[("key", &line)])
+        b.submit("/account/ssh-security-keys", "/account/ssh-security-keys", &[("key", &line)])
             .await
             .assert_status(StatusCode::BAD_REQUEST, "twice")
             .assert_contains("already registered", "message");
@@ -77,19 +77,19 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
         let id = json[0]["id"].as_i64().expect("an id").to_string();
         let bob = Browser::new(&gw);
         bob.login("bob", PASSWORD).await;
-        let bobs = bob.get("/account/security-keys").await;
-        bob.post("/account/security-keys/remove", &[("csrf", &bobs.csrf()), ("id", &id)])
+        let bobs = bob.get("/account/ssh-security-keys").await;
+        bob.post("/account/ssh-security-keys/remove", &[("csrf", &bobs.csrf()), ("id", &id)])
             .await
             .assert_status(StatusCode::BAD_REQUEST, "another user's key")
             .assert_contains("no such security key", "message");
         assert!(gw.cli_ok(&["factor", "ssh-sk", "list", "alice"]).contains("desk key"));
 
         // Alice removes it.
-        let page = b.get("/account/security-keys").await;
-        b.post("/account/security-keys/remove", &[("csrf", &page.csrf()), ("id", &id)])
+        let page = b.get("/account/ssh-security-keys").await;
+        b.post("/account/ssh-security-keys/remove", &[("csrf", &page.csrf()), ("id", &id)])
             .await
-            .assert_redirect("/account/security-keys?ok=security-key-removed", "remove");
-        b.get("/account/security-keys").await.assert_contains("No security keys yet", "gone");
+            .assert_redirect("/account/ssh-security-keys?ok=ssh-security-key-removed", "remove");
+        b.get("/account/ssh-security-keys").await.assert_contains("No security keys yet", "gone");
         let removed = audit(&gw, "factor.remove");
         assert!(removed.contains("ssh-sk key") && removed.contains("via web"), "{removed}");
         let enrolled = audit(&gw, "factor.enroll");
@@ -97,9 +97,9 @@ async fn security_keys_are_registered_listed_and_removed_on_the_account_page() {
 
         // Where the policy does not allow the method, the page takes none.
         gw.cli_ok(&["policy", "methods", "totp,backup-code"]);
-        let page = b.get("/account/security-keys").await;
+        let page = b.get("/account/ssh-security-keys").await;
         page.assert_contains("not among the methods allowed", "not allowed");
-        b.post("/account/security-keys", &[("csrf", &page.csrf()), ("key", &line)])
+        b.post("/account/ssh-security-keys", &[("csrf", &page.csrf()), ("key", &line)])
             .await
             .assert_status(StatusCode::FORBIDDEN, "not allowed");
         assert!(gw.cli_ok(&["factor", "ssh-sk", "list", "alice"]).contains("no security key"));

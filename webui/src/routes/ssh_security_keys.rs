@@ -30,7 +30,7 @@ pub struct SkRow {
 }
 
 #[derive(askama::Template)]
-#[template(path = "security_keys.html")]
+#[template(path = "ssh_security_keys.html")]
 struct SecurityKeysPage {
     c: Chrome,
     sub: &'static str,
@@ -59,12 +59,19 @@ async fn keys_page(gw: &Gateway, a: &Authed, status: StatusCode, n: Notice, key:
         .collect();
     let allowed = allowed(gw, a).await?.contains(Method::SshSk);
     let c = a.chrome.clone().with_section("account");
-    let p =
-        SecurityKeysPage { c, sub: "security-keys", n, keys, allowed, key: key.to_string(), name: name.to_string() };
+    let p = SecurityKeysPage {
+        c,
+        sub: "ssh-security-keys",
+        n,
+        keys,
+        allowed,
+        key: key.to_string(),
+        name: name.to_string(),
+    };
     Ok(page(status, &p))
 }
 
-/// `GET /account/security-keys`.
+/// `GET /account/ssh-security-keys`.
 pub async fn list(State(gw): State<Gateway>, a: Authed, Query(d): Query<Done>) -> WebResult {
     keys_page(&gw, &a, StatusCode::OK, Notice::from_code(d.ok.as_deref()), "", "").await
 }
@@ -80,9 +87,9 @@ pub struct AddForm {
     verify_required: String,
 }
 
-/// `POST /account/security-keys`: registers a security key for the logged-in user.
+/// `POST /account/ssh-security-keys`: registers a security key for the logged-in user.
 pub async fn add(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<AddForm>) -> WebResult {
-    let grant = match confirm::grant(&gw, &a, "/account/security-keys", "/account/security-keys").await? {
+    let grant = match confirm::grant(&gw, &a, "/account/ssh-security-keys", "/account/ssh-security-keys").await? {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
@@ -101,7 +108,7 @@ pub async fn add(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<Add
             )
             .await?;
             grant.done(&gw, &Change::SecurityKeyAdded(k.fingerprint)).await?;
-            Ok(Redirect::to("/account/security-keys?ok=security-key-added").into_response())
+            Ok(Redirect::to("/account/ssh-security-keys?ok=ssh-security-key-added").into_response())
         }
         Err(gatehouse_core::Error::Invalid { reason, .. }) => {
             fail(StatusCode::BAD_REQUEST, format!("This key cannot be used: {reason}.")).await
@@ -119,10 +126,11 @@ pub struct RemoveForm {
     id: String,
 }
 
-/// `POST /account/security-keys/remove`: removes one of the user's own security keys; an
+/// `POST /account/ssh-security-keys/remove`: removes one of the user's own security keys; an
 /// id of another user's key is simply not found.
 pub async fn remove(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<RemoveForm>) -> WebResult {
-    let grant = match confirm::grant(&gw, &a, "/account/security-keys/remove", "/account/security-keys").await? {
+    let grant = match confirm::grant(&gw, &a, "/account/ssh-security-keys/remove", "/account/ssh-security-keys").await?
+    {
         Ok(grant) => grant,
         Err(to_confirm) => return Ok(to_confirm),
     };
@@ -147,5 +155,5 @@ pub async fn remove(State(gw): State<Gateway>, a: Authed, CsrfForm(f): CsrfForm<
     )
     .await?;
     grant.done(&gw, &Change::SecurityKeyRemoved(k.fingerprint)).await?;
-    Ok(Redirect::to("/account/security-keys?ok=security-key-removed").into_response())
+    Ok(Redirect::to("/account/ssh-security-keys?ok=ssh-security-key-removed").into_response())
 }
