@@ -6,8 +6,9 @@
 //!
 //! sk-dummy signs with the flags the key asks for and always the same counter: the first
 //! login with a key passes, the second is refused as a copy of the key (the counter did
-//! not increase); a key made with `-O no-touch-required` signs without the user-presence
-//! flag and is refused.
+//! not increase); a key made with `-O verify-required` signs with the user-verification
+//! flag (sk-dummy checks no PIN); a key made with `-O no-touch-required` signs without the
+//! user-presence flag and is refused.
 
 mod common;
 
@@ -80,6 +81,20 @@ fn the_real_ssh_client_passes_the_gate_with_a_touch_and_a_copy_is_refused() {
             let out = ssh(&gw, &login_key, &sk).run(&[]);
             gw.assert_refused(&out, &format!("{backend:?}: {kind} with a counter that did not increase"));
         }
+        // Made with verify-required: the signature carries user verification (sk-dummy
+        // checks no PIN; ssh answers one only when a key asks), which a key registered
+        // with --verify-required needs.
+        let (sk, line) = sk_key(&dir, "alice-pin", "ed25519-sk", &["verify-required"]);
+        gw.cli_ok(&["factor", "ssh-sk", "add", "alice", &line, "--verify-required", "--name", "pin-key"]);
+        let client = ssh(&gw, &login_key, &sk).on_prompt("PIN", "123456");
+        let out = client.run(&[]);
+        gw.assert_logged_in(&out, &format!("{backend:?}: a verify-required key with its PIN"));
+        // A key that does not verify, registered as one that must: refused.
+        let (sk, line) = sk_key(&dir, "alice-nopin", "ed25519-sk", &[]);
+        gw.cli_ok(&["factor", "ssh-sk", "add", "alice", &line, "--verify-required"]);
+        let out = ssh(&gw, &login_key, &sk).run(&[]);
+        gw.assert_refused(&out, &format!("{backend:?}: no user verification"));
+
         // Made so that it signs without a touch: refused.
         let (sk, line) = sk_key(&dir, "alice-untouched", "ed25519-sk", &["no-touch-required"]);
         gw.cli_ok(&["factor", "ssh-sk", "add", "alice", &line]);
@@ -91,5 +106,7 @@ fn the_real_ssh_client_passes_the_gate_with_a_touch_and_a_copy_is_refused() {
         assert_eq!(audit.matches("ssh-sk key ecdsa-sk").count(), 1, "{audit}");
         assert_eq!(audit.matches("counter did not increase").count(), 2, "{audit}");
         assert!(audit.contains("user-presence flag missing"), "{audit}");
+        assert!(audit.contains("ssh-sk key pin-key"), "{audit}");
+        assert!(audit.contains("user-verification flag missing"), "{audit}");
     }
 }
