@@ -195,6 +195,7 @@ const TOUR: &[(&str, &str, Who)] = &[
     ("/account/security-keys", "/account/security-keys", Who::User),
     ("/account/email", "/account/email", Who::User),
     ("/account/keys", "/account/keys", Who::User),
+    ("/account/ssh-security-keys", "/account/ssh-security-keys", Who::User),
     ("/account/password", "/account/password", Who::User),
     ("/account/devices", "/account/devices", Who::User),
     ("/account/passcodes", "/account/passcodes", Who::User),

@@ -173,6 +173,7 @@ fn where_checked(config: &Config, method: Method) -> String {
             ),
             Err(why) => why,
         },
+        Method::SshSk => "checked by the gateway itself: signatures of registered security keys, over SSH only".into(),
         _ => "checked by the gateway itself".into(),
     }
 }

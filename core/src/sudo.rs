@@ -69,7 +69,12 @@ pub async fn proof_for(gw: &Gateway, user: &User) -> Result<Proof> {
     asked.exempt_2fa = false;
     let required = Resolution { forced_globally: true, ..resolution };
     Ok(match policy::decide(&asked, &required, &allowed) {
-        Requirement::Required { methods } => Proof::Factor(methods),
+        // Proven on the web: a method that signs only over SSH does not count here (with
+        // no other method, no proof can be given on the web: it fails closed).
+        Requirement::Required { mut methods } => {
+            methods.retain(|m| m.on_web());
+            Proof::Factor(methods)
+        }
         _ => Proof::Password,
     })
 }
@@ -195,6 +200,9 @@ pub enum Change {
     /// The fingerprint of the key.
     KeyAdded(String),
     KeyRemoved(String),
+    /// The fingerprint of the security key registered as an SSH second factor.
+    SshSecurityKeyAdded(String),
+    SshSecurityKeyRemoved(String),
     /// The label of the passcode.
     PasscodeCreated(String),
     Password,
@@ -225,6 +233,8 @@ impl fmt::Display for Change {
             Change::SecurityKeyRemoved(name) => write!(f, "security key \"{name}\" was removed"),
             Change::KeyAdded(fp) => write!(f, "SSH key {fp} was added"),
             Change::KeyRemoved(fp) => write!(f, "SSH key {fp} was removed"),
+            Change::SshSecurityKeyAdded(fp) => write!(f, "security key {fp} became a second factor for SSH"),
+            Change::SshSecurityKeyRemoved(fp) => write!(f, "security key {fp} was removed from the second factors"),
             Change::PasscodeCreated(label) => {
                 write!(f, "application passcode \"{label}\" was created")
             }

@@ -159,6 +159,7 @@ static SIGNED_IN_SQL: LazyLock<String> = LazyLock::new(|| {
                 s.expires_at, s.password_at, s.factor_at, {}, u.must_change_password,
                 (SELECT string_agg(f.method, ',') FROM factors f WHERE f.user_id = u.id) AS factor_methods,
                 (SELECT COUNT(*) FROM backup_codes b WHERE b.user_id = u.id AND b.used_at IS NULL) AS backup_left,
+                (SELECT COUNT(*) FROM ssh_sk_keys k WHERE k.user_id = u.id) AS ssh_sk_keys,
                 r.revision
          FROM web_sessions s
          JOIN users u ON u.id = s.user_id
@@ -193,7 +194,11 @@ pub async fn signed_in(db: &Db, id_hash: &str) -> Result<Option<SignedIn>> {
         session,
         user: users::from_row(&row)?,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
-        enrolled: factors::enrolled_from(methods.as_deref().unwrap_or("").split(','), backup_codes_left),
+        enrolled: factors::enrolled_from(
+            methods.as_deref().unwrap_or("").split(','),
+            backup_codes_left,
+            row.try_get("ssh_sk_keys")?,
+        ),
         backup_codes_left,
         revision: row.try_get("revision")?,
     }))

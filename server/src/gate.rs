@@ -5,6 +5,12 @@
 //! verdict. It knows the user's usable methods (enrolled and allowed, the last-used one
 //! first), lets the user switch method within the same login (an empty answer or `?`
 //! lists them), and bounds wrong answers per connection.
+//!
+//! A method answered by a signature (a security key used as an SSH key) is not asked at
+//! the prompt: the handler hands the turn to a public-key round ([`Gate::await_signature`])
+//! and feeds the signature's verdict to [`Gate::verdict`]; a client that comes back to
+//! keyboard-interactive without a signature that passed gets the method list
+//! ([`Gate::key_round_over`]).
 
 use gatehouse_core::factors::Method;
 
@@ -39,6 +45,8 @@ pub enum Step {
 enum Phase {
     Answering,
     Choosing,
+    /// The turn is with a public-key round: a signature by a security key.
+    Signing,
 }
 
 /// The gate of one connection.
@@ -55,6 +63,11 @@ pub struct Gate {
     /// The current challenge can be approved elsewhere: an empty answer waits for that
     /// (and `?` alone switches method).
     can_wait: bool,
+    /// Public-key rounds handed out so far (the handler varies the method list it offers
+    /// with it, so that a client starts over with public keys each time).
+    key_rounds: u32,
+    /// What the last refused signature said, shown when the client comes back.
+    signing_note: String,
 }
 
 /// Prompts one gate may show before it gives up, whatever the answers.
@@ -72,6 +85,8 @@ impl Gate {
             max_failures: max_failures.max(1),
             rounds: 0,
             can_wait: false,
+            key_rounds: 0,
+            signing_note: String::new(),
         })
     }
 
@@ -88,6 +103,45 @@ impl Gate {
     /// What a prompt adds when the user may switch method.
     pub fn switch_hint(&self) -> &'static str {
         if self.methods.len() > 1 { " (or ? for another method)" } else { "" }
+    }
+
+    /// Whether the current method is answered by a signature in a public-key round, and
+    /// the gate is not listing methods: the handler then calls [`Gate::await_signature`]
+    /// instead of showing a prompt.
+    pub fn asks_signature(&self) -> bool {
+        self.phase == Phase::Answering && self.current.signs_over_ssh()
+    }
+
+    /// The turn goes to a public-key round; returns how many were handed out before.
+    pub fn await_signature(&mut self) -> u32 {
+        self.phase = Phase::Signing;
+        self.signing_note.clear();
+        self.key_rounds += 1;
+        self.key_rounds - 1
+    }
+
+    /// Whether a public-key round is under way for the current method.
+    pub fn awaits_signature(&self) -> bool {
+        self.phase == Phase::Signing
+    }
+
+    /// The client came back to keyboard-interactive during a public-key round: no
+    /// signature passed (none of its keys is registered, or one was refused). The method
+    /// list is shown, so the user may pick another method or the key again.
+    pub fn key_round_over(&mut self) -> Step {
+        if self.finished() {
+            return Step::Failed;
+        }
+        self.rounds += 1;
+        if self.rounds > MAX_ROUNDS {
+            return Step::Failed;
+        }
+        self.phase = Phase::Choosing;
+        let note = match std::mem::take(&mut self.signing_note) {
+            n if n.is_empty() => format!("{}: no registered security key signed.", self.current.label()),
+            n => n,
+        };
+        Step::Ask(self.choice_prompt(note))
     }
 
     /// The first prompt.
@@ -145,6 +199,12 @@ impl Gate {
                     ))),
                 }
             }
+            // No prompt was shown during a public-key round: whatever came, list methods.
+            Phase::Signing => {
+                self.phase = Phase::Choosing;
+                let note = std::mem::take(&mut self.signing_note);
+                Step::Ask(self.choice_prompt(note))
+            }
         }
     }
 
@@ -164,6 +224,9 @@ impl Gate {
         }
         let left = self.max_failures - self.failures;
         let note = format!("{note} {} attempt{} left.", left, if left == 1 { "" } else { "s" });
+        if self.phase == Phase::Signing {
+            self.signing_note = note.trim().to_string();
+        }
         Step::Ask(self.prompt_for(self.current, note.trim().to_string()))
     }
 
@@ -319,6 +382,56 @@ mod tests {
         g.set_can_wait(true);
         assert_eq!(g.input(""), Step::Wait(Method::Duo));
         assert_eq!(g.verdict(false, "Refused."), Step::Failed);
+    }
+
+    #[test]
+    fn a_security_key_is_asked_in_a_public_key_round() {
+        let mut g = Gate::new(vec![Method::SshSk, Method::Totp], 3).unwrap();
+        g.start();
+        assert!(g.asks_signature());
+        assert_eq!(g.await_signature(), 0);
+        assert!(g.awaits_signature() && !g.asks_signature());
+        // A refused signature counts, and its note is shown when the client comes back.
+        let Step::Ask(_) = g.verdict(false, "The security key was not touched.") else { panic!("expected a prompt") };
+        let Step::Ask(list) = g.key_round_over() else { panic!("expected the list") };
+        assert!(list.instructions.contains("not touched. 2 attempts left."), "{}", list.instructions);
+        assert!(list.instructions.contains("1) Security key (SSH)"));
+        assert!(!g.awaits_signature() && !g.asks_signature());
+        // Picking the key again hands out another round; a signature that passes passes.
+        let Step::Ask(_) = g.input("1") else { panic!("expected a prompt") };
+        assert!(g.asks_signature());
+        assert_eq!(g.await_signature(), 1);
+        assert_eq!(g.verdict(true, ""), Step::Passed(Method::SshSk));
+        // Another method can be picked instead.
+        let mut g = Gate::new(vec![Method::SshSk, Method::Totp], 3).unwrap();
+        g.start();
+        g.await_signature();
+        let Step::Ask(list) = g.key_round_over() else { panic!("expected the list") };
+        assert!(list.instructions.contains("no registered security key signed"));
+        let Step::Ask(p) = g.input("2") else { panic!("expected a prompt") };
+        assert!(p.text.starts_with("Authenticator code"));
+        assert!(!g.asks_signature());
+    }
+
+    #[test]
+    fn public_key_rounds_are_bounded() {
+        let mut g = Gate::new(vec![Method::SshSk], 3).unwrap();
+        g.start();
+        let mut rounds = 0;
+        loop {
+            assert!(g.asks_signature());
+            g.await_signature();
+            match g.key_round_over() {
+                Step::Failed => break,
+                Step::Ask(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+            if g.input("1") == Step::Failed {
+                break;
+            }
+            rounds += 1;
+            assert!(rounds <= MAX_ROUNDS, "the gate never gave up");
+        }
     }
 
     #[test]

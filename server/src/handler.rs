@@ -25,7 +25,7 @@ impl Handler for Connection {
     }
 
     async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
-        Ok(Connection::auth_publickey(self, user, key.public_key).await)
+        Ok(Connection::auth_publickey(self, user, key.public_key, key.signature).await)
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use gatehouse_core::admin::{self, Actor};
 use gatehouse_core::audit::{AuditEvent, AuditKind, Outcome};
-use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, totp, yubikey};
+use gatehouse_core::factors::{self, Method, backup_codes, duo, email, keyword, radius, ssh_sk, totp, yubikey};
 use gatehouse_core::{Gateway, mail, policy, time, users};
 
 use super::read_secret_stdin;
@@ -35,6 +35,10 @@ pub enum FactorCmd {
     /// YubiKey OTP (checked by YubiCloud or the servers of the [yubikey] config table).
     #[command(subcommand)]
     Yubikey(YubikeyCmd),
+    /// Security keys used as SSH keys (sk-ssh-ed25519@openssh.com,
+    /// sk-ecdsa-sha2-nistp256@openssh.com): a second public-key login at the SSH gate.
+    #[command(subcommand)]
+    SshSk(SshSkCmd),
     /// List a user's factors.
     List {
         user: String,
@@ -82,6 +86,31 @@ pub enum EmailCmd {
     Enroll { user: String, address: String },
     /// Enroll the address that CODE was mailed to (replacing any earlier address).
     Confirm { user: String, code: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SshSkCmd {
+    /// Register a security key's public key (one line of its `.pub` file) as a second
+    /// factor; it never serves as a login key.
+    Add {
+        user: String,
+        /// The public key line, e.g. 'sk-ssh-ed25519@openssh.com AAAA… comment'.
+        key: String,
+        /// A name for the key (its comment when not given).
+        #[arg(long)]
+        name: Option<String>,
+        /// Refuse signatures without user verification (the key's PIN or fingerprint).
+        #[arg(long)]
+        verify_required: bool,
+    },
+    /// List a user's security keys.
+    List {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of a user's security keys by its id (see `list`).
+    Remove { user: String, id: i64 },
 }
 
 /// The attempt id that binds a confirmation started on the command line to its confirm.
@@ -160,6 +189,7 @@ pub async fn run(gw: &Gateway, cmd: FactorCmd) -> Result<()> {
             audit(gw, AuditKind::FactorEnroll, &user, &format!("yubikey {public_id}")).await?;
             println!("YubiKey {public_id} enrolled for {user}");
         }
+        FactorCmd::SshSk(cmd) => ssh_sk(gw, cmd).await?,
         FactorCmd::List { user, json } => list(gw, &user, json).await?,
         FactorCmd::Remove { user, method } => {
             let m: Method = method.parse()?;
@@ -210,6 +240,53 @@ async fn email(gw: &Gateway, cmd: EmailCmd) -> Result<()> {
                     email::MAX_WRONG
                 ),
             }
+        }
+    }
+    Ok(())
+}
+
+/// `factor ssh-sk add|list|remove`.
+async fn ssh_sk(gw: &Gateway, cmd: SshSkCmd) -> Result<()> {
+    match cmd {
+        SshSkCmd::Add { user, key, name, verify_required } => {
+            let k = admin::users::add_ssh_sk_key(
+                gw,
+                &Actor::Cli,
+                &user,
+                &key,
+                name.as_deref().unwrap_or(""),
+                verify_required,
+            )
+            .await?;
+            println!("security key #{} ({} {}) registered for {user}", k.id, k.algorithm, k.fingerprint);
+        }
+        SshSkCmd::List { user, json } => {
+            let u = users::get(&gw.db, &user).await?;
+            let keys = ssh_sk::of_user(&gw.db, u.id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else if keys.is_empty() {
+                println!("{user} has no security key registered");
+            } else {
+                for k in keys {
+                    println!(
+                        "#{:<4} {:<20} {} {}{}  added {}  last used {}",
+                        k.id,
+                        k.name,
+                        k.algorithm,
+                        k.fingerprint,
+                        if k.verify_required { " verify-required" } else { "" },
+                        time::format_utc(k.created_at),
+                        k.last_used_at.map(time::format_utc).unwrap_or_else(|| "never".into())
+                    );
+                }
+            }
+        }
+        SshSkCmd::Remove { user, id } => {
+            if !admin::users::remove_ssh_sk_key(gw, &Actor::Cli, &user, id).await? {
+                bail!("{user} has no security key #{id}");
+            }
+            println!("security key #{id} removed from {user}");
         }
     }
     Ok(())

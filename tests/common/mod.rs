@@ -15,6 +15,8 @@
 //!   any user name, any keyboard-interactive answers, logins held at a prompt.
 //! - [`wire`]: [`wire::Wire`], an SSH client at the level of single messages, for what no
 //!   client library sends: channels before the login, oversized or malformed answers.
+//! - [`sk`]: [`sk::SoftSk`], a software FIDO security key (ed25519 and P-256) that signs
+//!   public-key requests as OpenSSH's security keys do, with chosen flags and counters.
 //! - [`sshd`]: [`Sshd`], a throwaway OpenSSH server to use as a target.
 //! - [`radius`]: [`Radius`], a throwaway FreeRADIUS server for the RADIUS factor.
 //! - [`ldap`]: [`Slapd`], a throwaway OpenLDAP server (StartTLS and ldaps with a throwaway
@@ -53,6 +55,7 @@ pub mod raw;
 pub mod s3;
 pub mod samba;
 pub mod servers;
+pub mod sk;
 pub mod smtp;
 pub mod ssh;
 pub mod sshd;

@@ -67,6 +67,8 @@ impl Notice {
             "security-key-removed" => "The security key was removed.",
             "key-added" => "The key was added.",
             "key-removed" => "The key was removed.",
+            "ssh-security-key-added" => "The security key was registered.",
+            "ssh-security-key-removed" => "The security key was removed.",
             "revoked" => "Revoked.",
             "saved" => "Saved.",
             "created" => "Created.",

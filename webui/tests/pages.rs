@@ -78,6 +78,7 @@ const PAGES: &[Page] = &[
     page("/account/email", "/account/email", ACCOUNT),
     Page { route: "/authorize/{token}", path: "/authorize/{token}", who: &[Anonymous], csrf: Csrf::TokenInUrl },
     page("/account/keys", "/account/keys", ACCOUNT),
+    page("/account/ssh-security-keys", "/account/ssh-security-keys", ACCOUNT),
     page("/account/password", "/account/password", ACCOUNT),
     page("/account/devices", "/account/devices", ACCOUNT),
     page("/account/passcodes", "/account/passcodes", ACCOUNT),

@@ -3,7 +3,7 @@
 
 use super::{Actor, on_off, record};
 use crate::audit::AuditKind;
-use crate::factors::{self, Method};
+use crate::factors::{self, Method, ssh_sk};
 use crate::ssh_keys::{self, SshKey};
 use crate::users::{self, NewUser, User};
 use crate::{Error, Gateway, Result, lockout, trusted_devices, web_sessions};
@@ -166,4 +166,35 @@ pub async fn remove_factor(gw: &Gateway, by: &Actor, name: &str, method: Method)
     }
     record(gw, by, AuditKind::FactorRemove, Some(name), method.as_str().into()).await?;
     Ok(true)
+}
+
+/// Registers a security key (one `sk-…@openssh.com` line) as a second factor of an account.
+pub async fn add_ssh_sk_key(
+    gw: &Gateway,
+    by: &Actor,
+    name: &str,
+    line: &str,
+    key_name: &str,
+    verify_required: bool,
+) -> Result<ssh_sk::SkKey> {
+    let user = users::get(&gw.db, name).await?;
+    let key = ssh_sk::add(&gw.db, user.id, line, key_name, verify_required).await?;
+    record(gw, by, AuditKind::FactorEnroll, Some(name), ssh_sk_detail(&key)).await?;
+    Ok(key)
+}
+
+/// Removes the security key `id` of an account. False when the account has no such key.
+pub async fn remove_ssh_sk_key(gw: &Gateway, by: &Actor, name: &str, id: i64) -> Result<bool> {
+    let user = users::get(&gw.db, name).await?;
+    let Some(key) = ssh_sk::remove(&gw.db, user.id, id).await? else {
+        return Ok(false);
+    };
+    record(gw, by, AuditKind::FactorRemove, Some(name), ssh_sk_detail(&key)).await?;
+    Ok(true)
+}
+
+/// How a security key is named in the audit log.
+pub fn ssh_sk_detail(key: &ssh_sk::SkKey) -> String {
+    let uv = if key.verify_required { ", verify-required" } else { "" };
+    format!("ssh-sk key #{} \"{}\" {} {}{uv}", key.id, key.name, key.algorithm, key.fingerprint)
 }

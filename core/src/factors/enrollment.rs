@@ -1,24 +1,35 @@
 //! The `factors` table: which methods a user has enrolled, as listed to administrators,
-//! removed and reset, and the row each method stores when it is enrolled.
+//! removed and reset, and the row each method stores when it is enrolled. Backup codes
+//! and security keys used as SSH keys keep their own tables and count as enrolled while
+//! any is there.
 
-use super::{Method, backup_codes};
+use super::{Method, backup_codes, ssh_sk};
 use crate::{Db, Result};
 
-/// The methods `user_id` has enrolled (backup codes count while any is unused), in a
-/// stable order.
+/// The methods `user_id` has enrolled (backup codes count while any is unused, security
+/// keys while any is registered), in a stable order.
 pub async fn enrolled(db: &Db, user_id: i64) -> Result<Vec<Method>> {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT method FROM factors WHERE user_id = $1").bind(user_id).fetch_all(db.pool()).await?;
     let left = backup_codes::remaining(db, user_id).await?;
-    Ok(enrolled_from(names.iter().map(String::as_str), left))
+    let sk_keys = ssh_sk::count(db, user_id).await?;
+    Ok(enrolled_from(names.iter().map(String::as_str), left, sk_keys))
 }
 
-/// The methods enrolled, from the `factors` rows' method names and the number of unused
-/// backup codes: the one rule for [`enrolled`] and for queries that read both at once.
-pub(crate) fn enrolled_from<'a>(names: impl Iterator<Item = &'a str>, backup_codes_left: i64) -> Vec<Method> {
+/// The methods enrolled, from the `factors` rows' method names, the number of unused
+/// backup codes and the number of security keys registered for SSH: the one rule for
+/// [`enrolled`] and for queries that read them all at once.
+pub(crate) fn enrolled_from<'a>(
+    names: impl Iterator<Item = &'a str>,
+    backup_codes_left: i64,
+    ssh_sk_keys: i64,
+) -> Vec<Method> {
     let mut out: Vec<Method> = names.filter_map(|n| n.parse().ok()).collect();
     if backup_codes_left > 0 {
         out.push(Method::BackupCode);
+    }
+    if ssh_sk_keys > 0 {
+        out.push(Method::SshSk);
     }
     out.sort();
     out.dedup();
@@ -34,7 +45,8 @@ pub struct EnrolledFactor {
     pub last_used_at: Option<i64>,
 }
 
-/// The user's factors with their dates; backup codes as one entry with the count left.
+/// The user's factors with their dates; backup codes as one entry with the count left,
+/// security keys one entry each.
 pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
     // One query: the factor rows, then the backup codes summed up in a row of the same
     // shape (only when the user has any).
@@ -59,10 +71,20 @@ pub async fn describe(db: &Db, user_id: i64) -> Result<Vec<EnrolledFactor>> {
     out.sort_by(|a, b| {
         (a.method == Method::BackupCode, a.method.as_str()).cmp(&(b.method == Method::BackupCode, b.method.as_str()))
     });
+    for k in ssh_sk::of_user(db, user_id).await? {
+        let uv = if k.verify_required { ", verify-required" } else { "" };
+        out.push(EnrolledFactor {
+            method: Method::SshSk,
+            label: format!("#{} {} ({}{uv})", k.id, k.name, k.fingerprint),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+        });
+    }
     Ok(out)
 }
 
-/// Removes one method's enrollment (for backup codes: the whole set).
+/// Removes one method's enrollment (for backup codes: the whole set; for security keys:
+/// every key).
 pub async fn remove(db: &Db, user_id: i64, method: Method) -> Result<bool> {
     let done = if method == Method::BackupCode {
         sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(db.pool()).await?
@@ -77,6 +99,8 @@ pub async fn remove(db: &Db, user_id: i64, method: Method) -> Result<bool> {
             .await?;
         tx.commit().await?;
         done
+    } else if method == Method::SshSk {
+        sqlx::query("DELETE FROM ssh_sk_keys WHERE user_id = $1").bind(user_id).execute(db.pool()).await?
     } else {
         sqlx::query("DELETE FROM factors WHERE user_id = $1 AND method = $2")
             .bind(user_id)
@@ -96,6 +120,7 @@ pub async fn reset(db: &Db, user_id: i64) -> Result<Vec<Method>> {
     sqlx::query("DELETE FROM factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
     super::webauthn::remove_all(&mut tx, user_id).await?;
+    sqlx::query("DELETE FROM ssh_sk_keys WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
     sqlx::query("UPDATE users SET enroll_from = $1 WHERE id = $2")
         .bind(crate::time::now())
         .bind(user_id)

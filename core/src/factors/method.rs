@@ -18,10 +18,11 @@ pub enum Method {
     Duo,
     Radius,
     Webauthn,
+    SshSk,
 }
 
 impl Method {
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::Totp,
         Method::BackupCode,
         Method::Keyword,
@@ -30,6 +31,7 @@ impl Method {
         Method::Duo,
         Method::Radius,
         Method::Webauthn,
+        Method::SshSk,
     ];
 
     /// The stable name used in the database, the CLI and config.
@@ -43,6 +45,7 @@ impl Method {
             Method::Duo => "duo",
             Method::Radius => "radius",
             Method::Webauthn => "webauthn",
+            Method::SshSk => "ssh-sk",
         }
     }
 
@@ -57,12 +60,25 @@ impl Method {
             Method::Duo => "Duo",
             Method::Radius => "RADIUS",
             Method::Webauthn => "Security key or passkey",
+            Method::SshSk => "Security key (SSH)",
         }
     }
 
     /// Backup codes are a fallback: passing one never makes it the default method.
     pub fn becomes_default(self) -> bool {
         self != Method::BackupCode
+    }
+
+    /// Whether the web login can ask for it: a security key used as an SSH key signs only
+    /// in an SSH public-key round.
+    pub fn on_web(self) -> bool {
+        self != Method::SshSk
+    }
+
+    /// Whether the SSH gate asks for it in a public-key round (a signature by a registered
+    /// security key) rather than at its keyboard-interactive prompt.
+    pub fn signs_over_ssh(self) -> bool {
+        self == Method::SshSk
     }
 }
 

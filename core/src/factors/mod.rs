@@ -21,6 +21,7 @@ mod enrollment;
 pub mod keyword;
 mod method;
 pub mod radius;
+pub mod ssh_sk;
 pub mod totp;
 pub mod webauthn;
 pub mod yubikey;
@@ -171,6 +172,7 @@ pub fn factor(method: Method) -> Option<&'static dyn SecondFactor> {
         Method::Email => Some(&email::Email),
         Method::Yubikey => Some(&yubikey::Yubikey),
         Method::Webauthn => Some(&webauthn::Webauthn),
+        Method::SshSk => Some(&ssh_sk::SshSk),
     }
 }
 

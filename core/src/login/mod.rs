@@ -4,11 +4,13 @@
 
 mod flow;
 mod primary;
+mod security_key;
 
 pub use flow::{FAILURE_FLOOR, Next, PrimaryStep, after_primary, failure_text, lock_text, slow_down, verdict_text};
 pub use primary::{
     RADIUS_UNAVAILABLE_TEXT, Typed, key_is_enrolled, password, password_challenge, password_or_app_passcode, public_key,
 };
+pub use security_key::{KeySignature, security_key};
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::factors::{self, Challenge, LoginContext, Method, Verdict};

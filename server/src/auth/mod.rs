@@ -1,23 +1,26 @@
 //! The SSH login: the primary credential (public key, password, or a password asked over
 //! keyboard-interactive), then the two-factor gate over keyboard-interactive
-//! ([`second_factor`]). [`replies`] holds what each turn answers.
+//! ([`second_factor`]), where a security key used as an SSH key signs in a second
+//! public-key round ([`security_key`]). [`replies`] holds what each turn answers.
 //!
 //! Every decision fails closed: a database error refuses the login. Real failures (wrong
 //! password, wrong code) take at least [`FAILURE_FLOOR`], so their timing tells nothing.
 
 mod replies;
 mod second_factor;
+mod security_key;
 
 use gatehouse_core::access::{Admitted, Passage};
 use gatehouse_core::login::{self, Next, Primary, PrimaryStep, Typed, slow_down};
 use gatehouse_core::users::User;
 use gatehouse_shell::Visitor;
 use russh::keys::PublicKey;
+use russh::keys::ssh_key::Signature;
 use russh::server::{Auth, Response};
 use tokio::time::Instant;
 
 use crate::connection::{AuthState, Connection, GateState};
-use crate::gate::{Gate, Prompt};
+use crate::gate::{Gate, Prompt, Step};
 use replies::{ask, continue_with_gate, notice, refuse_for_good, reject};
 
 impl Connection {
@@ -37,9 +40,18 @@ impl Connection {
         reject()
     }
 
-    /// Only keys enrolled for the user may proceed to the signature check.
+    /// Only keys enrolled for the user may proceed to the signature check: login keys
+    /// first, registered security keys in the gate's public-key round.
     pub async fn auth_publickey_offered(&mut self, requested: &str, key: &PublicKey) -> Auth {
-        if !self.admissible(requested) || !matches!(self.state, AuthState::Start) {
+        if !self.admissible(requested) {
+            return reject();
+        }
+        if let AuthState::Gate(g) = &self.state
+            && g.gate.awaits_signature()
+        {
+            return self.security_key_offered(key).await;
+        }
+        if !matches!(self.state, AuthState::Start) {
             return reject();
         }
         match login::key_is_enrolled(&self.gw, &self.user_name, key).await {
@@ -52,9 +64,17 @@ impl Connection {
         }
     }
 
-    pub async fn auth_publickey(&mut self, requested: &str, key: &PublicKey) -> Auth {
+    pub async fn auth_publickey(&mut self, requested: &str, key: &PublicKey, signature: &Signature) -> Auth {
         let started = Instant::now();
-        if !self.admissible(requested) || !matches!(self.state, AuthState::Start) {
+        if !self.admissible(requested) {
+            return self.out_of_turn();
+        }
+        if let AuthState::Gate(g) = &self.state
+            && g.gate.awaits_signature()
+        {
+            return self.security_key_signed(key, signature, started).await;
+        }
+        if !matches!(self.state, AuthState::Start) {
             return self.out_of_turn();
         }
         let ctx = self.login_context();
@@ -111,6 +131,14 @@ impl Connection {
                     }
                 }
             }
+            // Back from the public-key round without a signature that passed.
+            (AuthState::Gate(g), None) if g.gate.awaits_signature() => match g.gate.key_round_over() {
+                Step::Ask(prompt) => self.prompt_with_challenge(prompt).await,
+                _ => {
+                    self.state = AuthState::Refused;
+                    refuse_for_good()
+                }
+            },
             (AuthState::Gate(g), None) => {
                 let prompt = g.gate.start();
                 g.challenge = None;

@@ -35,3 +35,16 @@ pub(super) fn ask(prompt: Prompt) -> Auth {
 pub(super) fn notice(text: String) -> Auth {
     Auth::Partial { name: Cow::Borrowed(""), instructions: Cow::Owned(text), prompts: Cow::Owned(vec![]) }
 }
+
+/// Hands the turn to a public-key round, for a signature by a security key, with
+/// keyboard-interactive still open to come back to the gate. The two are listed in turns
+/// in both orders (`round`): OpenSSH's client starts over with its preferred methods,
+/// public keys first, only when the list differs from the one it was sent before.
+pub(super) fn continue_with_key(round: u32) -> Auth {
+    let methods: &[MethodKind] = if round.is_multiple_of(2) {
+        &[MethodKind::PublicKey, MethodKind::KeyboardInteractive]
+    } else {
+        &[MethodKind::KeyboardInteractive, MethodKind::PublicKey]
+    };
+    Auth::Reject { proceed_with_methods: Some(MethodSet::from(methods)), partial_success: true }
+}

@@ -10,7 +10,7 @@ use gatehouse_core::login::{self, slow_down};
 use russh::server::Auth;
 use tokio::time::Instant;
 
-use super::replies::{ask, notice, refuse_for_good, reject};
+use super::replies::{ask, continue_with_key, notice, refuse_for_good, reject};
 use crate::connection::{AuthState, Connection};
 use crate::gate::{Prompt, Step};
 
@@ -37,6 +37,11 @@ impl Connection {
                     return refuse_for_good();
                 }
             }
+        }
+        // A security key signs in a public-key round, not at this prompt.
+        if g.gate.asks_signature() {
+            let round = g.gate.await_signature();
+            return continue_with_key(round);
         }
         g.gate.set_can_wait(g.challenge.as_ref().is_some_and(|c| c.can_wait));
         // A follow-up round (RADIUS Access-Challenge) asks the method's own question; a
@@ -159,7 +164,7 @@ impl Connection {
     }
 
     /// Carries out the gate's step after a verdict: the login passes, asks again, or ends.
-    async fn after_verdict(&mut self, step: Step, ctx: &LoginContext, started: Instant) -> Auth {
+    pub(super) async fn after_verdict(&mut self, step: Step, ctx: &LoginContext, started: Instant) -> Auth {
         match step {
             Step::Passed(method) => {
                 let AuthState::Gate(g) = std::mem::replace(&mut self.state, AuthState::Start) else {

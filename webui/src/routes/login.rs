@@ -264,7 +264,17 @@ async fn pending(gw: &Gateway, v: &Visitor) -> Result<Pending, WebError> {
         return Err(WebError::LoginRequired);
     };
     match policy::requirement(&gw.db, &user).await? {
-        Requirement::Required { methods } => Ok(Pending { session, user, methods }),
+        // A security key used as an SSH key signs only over SSH: the web asks for the
+        // others; with none left the login cannot pass here, and says why.
+        Requirement::Required { mut methods } => {
+            methods.retain(|m| m.on_web());
+            if methods.is_empty() {
+                return Err(WebError::Forbidden(
+                    "Your second factor is a security key for SSH, which works over SSH only. Log in over SSH, or ask an administrator for another method for the web.",
+                ));
+            }
+            Ok(Pending { session, user, methods })
+        }
         // The policy changed since the password step: start again.
         _ => Err(WebError::LoginRequired),
     }

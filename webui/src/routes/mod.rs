@@ -9,6 +9,7 @@ pub mod email;
 pub mod factor_step;
 pub mod login;
 pub mod security_keys;
+pub mod ssh_security_keys;
 pub mod statics;
 pub mod totp;
 pub mod yubikey;
@@ -47,6 +48,8 @@ pub fn router() -> Router<Gateway> {
         .route("/account/factors/remove", post(account::remove_factor))
         .route("/account/keys", get(credentials::keys).post(credentials::add_key))
         .route("/account/keys/remove", post(credentials::remove_key))
+        .route("/account/ssh-security-keys", get(ssh_security_keys::list).post(ssh_security_keys::add))
+        .route("/account/ssh-security-keys/remove", post(ssh_security_keys::remove))
         .route("/account/password", get(credentials::password).post(credentials::change_password))
         .route("/account/devices", get(devices::devices))
         .route("/account/devices/revoke", post(devices::revoke_device))

@@ -1223,6 +1223,7 @@ impl Encrypted {
                                     let key = VerifiedPublicKey {
                                         public_key: key,
                                         algorithm: &algorithm,
+                                        signature: &sig,
                                     };
                                     handler.auth_publickey(user, key).await?
                                 }

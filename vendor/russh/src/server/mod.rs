@@ -239,6 +239,10 @@ pub struct VerifiedPublicKey<'a> {
     /// algorithm named in the request (`ssh-rsa`, `rsa-sha2-256`,
     /// `ssh-ed25519`, ...).
     pub algorithm: &'a ssh_key::Algorithm,
+    /// The verified signature. For a security key (`sk-ssh-ed25519@openssh.com`,
+    /// `sk-ecdsa-sha2-nistp256@openssh.com`) its data ends with the flags byte and the
+    /// counter the key signed (OpenSSH PROTOCOL.u2f), which only the handler can judge.
+    pub signature: &'a ssh_key::Signature,
 }
 
 /// Server handler. Each client will have their own handler.
