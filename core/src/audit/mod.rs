@@ -126,6 +126,9 @@ audit_kinds! {
     /// A security key's signature counter did not go up: the key may have been cloned.
     /// The answer is refused.
     WebauthnCloneSuspected => "webauthn.clone_suspected",
+    /// A waiting SSH login was approved in the browser with a security key, or an
+    /// approval of another user's login was tried.
+    WebauthnApproval => "webauthn.approval",
     /// An SSH public key was added to an account.
     KeyAdd => "key.add",
     /// An SSH public key was removed from an account.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{AuditKind, Outcome, completed, enrollment_closed, event};
 use crate::access::Passage;
-use crate::factors::{Frontend, LoginContext, Method, Verdict};
+use crate::factors::{LoginContext, Method, Verdict};
 use crate::lockout::Lock;
 use crate::policy::{self, Requirement};
 use crate::users::User;
@@ -65,14 +65,7 @@ pub async fn after_primary(
             completed(gw, login, &format!("{p} and trusted browser")).await?;
             Next::Passed(Passage::TrustedBrowser)
         }
-        Requirement::Required { mut methods } => {
-            // A security key answers in a browser: over SSH it is never the one asked
-            // first while the user has another method.
-            if login.frontend == Frontend::Ssh && methods.len() > 1 {
-                methods.sort_by_key(|m| *m == Method::Webauthn);
-            }
-            Next::SecondFactor(methods)
-        }
+        Requirement::Required { methods } => Next::SecondFactor(methods),
         Requirement::Exempt => {
             gw.audit(
                 event(login, AuditKind::LoginExempt, Outcome::Info).detail("second factor skipped: user is exempt"),

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approve;
 pub mod confirm;
 pub mod credentials;
 pub mod devices;
@@ -38,6 +39,7 @@ pub fn router() -> Router<Gateway> {
         .route("/account/backup-codes", post(account::backup_codes))
         .route("/account/keyword", post(account::set_keyword))
         .route("/account/yubikey", get(yubikey::form).post(yubikey::bind))
+        .route("/approve/{token}", get(approve::show).post(approve::decide))
         .route("/account/security-keys", get(security_keys::list))
         .route("/account/security-keys/begin", post(security_keys::begin))
         .route("/account/security-keys/finish", post(security_keys::finish))

@@ -20,6 +20,7 @@
 //! front end (an approval page for a waiting SSH login) calls [`begin_assertion`] and
 //! [`finish_assertion`] with a binding of its own.
 
+pub mod approval;
 mod ceremonies;
 mod credentials;
 
@@ -458,16 +459,24 @@ impl SecondFactor for Webauthn {
     }
 
     async fn challenge(&self, gw: &Gateway, user: &User, login: &LoginContext) -> Result<Challenge> {
-        if login.frontend != Frontend::Web {
-            return Ok(base_challenge(
-                "Security keys and passkeys are used in the web UI. Choose another method here.".into(),
-            ));
-        }
         let rp_id = availability(&gw.config).map(|(id, _)| id).unwrap_or_default();
         if keys_here(gw, user, &rp_id).await?.is_empty() {
             return Ok(base_challenge(format!(
                 "None of your security keys was registered at this address ({rp_id}); a key works only where it was registered. Choose another method."
             )));
+        }
+        if login.frontend == Frontend::Ssh {
+            // Approve in the browser: the key is touched on a web page, bound to this login.
+            let opened = approval::open(gw, user, login).await?;
+            let mut challenge = base_challenge(format!(
+                "Approve this login with your security key in a browser where you are signed in:\n  {}\n\
+                 Check that the page shows the code {} and your address {}, then touch your key there.",
+                opened.link, opened.code, login.source
+            ));
+            challenge.prompt = "Press Enter once approved (this login waits): ".into();
+            challenge.pending = Some(opened.id.to_string());
+            challenge.can_wait = true;
+            return Ok(challenge);
         }
         let ceremony = begin_assertion(gw, user, &login_binding(login)).await?;
         let mut challenge =
@@ -478,11 +487,23 @@ impl SecondFactor for Webauthn {
     }
 
     async fn verify(&self, gw: &Gateway, user: &User, challenge: &mut Challenge, answer: &str) -> Result<Verdict> {
+        if challenge.pending.is_some() {
+            // An approval given in the browser: nothing typed here counts.
+            return Ok(Verdict::Rejected);
+        }
         let Some(request) = challenge.webauthn.as_ref() else {
             return Ok(Verdict::Rejected);
         };
         let assertion = finish_assertion(gw, user, &request.ceremony, &request.binding, answer).await?;
         Ok(assertion.verdict())
+    }
+
+    /// Whether the approval an SSH login waits for was given in the browser.
+    async fn poll(&self, gw: &Gateway, user: &User, challenge: &mut Challenge) -> Result<Verdict> {
+        match challenge.pending.as_deref().and_then(|p| p.parse().ok()) {
+            Some(id) => approval::poll(gw, user, id).await,
+            None => Ok(Verdict::Pending),
+        }
     }
 }
 
