@@ -195,6 +195,9 @@ impl Config {
         if self.ssh.max_pending == 0 || self.ssh.max_pending_per_source == 0 {
             return Err(Error::Config("ssh.max_pending, ssh.max_pending_per_source: must be at least 1".into()));
         }
+        if self.ssh.max_connections < self.ssh.max_pending {
+            return Err(Error::Config("ssh.max_connections: must be at least ssh.max_pending".into()));
+        }
         if self.ssh.max_pending_per_source > self.ssh.max_pending {
             return Err(Error::Config("ssh.max_pending_per_source: must not exceed ssh.max_pending".into()));
         }

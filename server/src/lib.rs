@@ -66,9 +66,6 @@ pub enum Error {
 
 /// How long shutdown waits for open sessions to close after telling them to.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// At most this many connections at once, logged in or not; further ones wait in the
-/// kernel backlog. Unauthenticated ones are capped far lower (`ssh.max_pending`).
-const MAX_CONNECTIONS: usize = 4096;
 /// At most one log line per this interval about connections closed for the pending cap,
 /// so a flood cannot flood the log too.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -126,7 +123,9 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let tracker = TaskTracker::new();
         let revisions = watch_revision(self.gw.clone(), shutdown.clone());
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        // At most `ssh.max_connections` at once, logged in or not; further ones wait in the
+        // kernel backlog. Unauthenticated ones are capped far lower (`ssh.max_pending`).
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.gw.config.ssh.max_connections as usize));
         let ssh = &self.gw.config.ssh;
         let pending = PendingLimits::new(ssh.max_pending_per_source, ssh.max_pending);
         let mut refusals = RefusalLog::default();

@@ -53,6 +53,10 @@ pub struct SshConfig {
     /// `MaxStartups`). Further ones are closed before the SSH banner. Logged-in
     /// connections do not count: a flood delays new logins, never ends live sessions.
     pub max_pending: u32,
+    /// Connections held at once, logged in or not; further ones wait in the kernel's
+    /// backlog until one ends. Each holds a socket (and a target session another), so keep
+    /// it under the process's open-file limit.
+    pub max_connections: u32,
     /// Wrong second-factor answers allowed in one connection before it is closed.
     pub gate_attempts: u32,
     /// Seconds of silence after which an authenticated connection is closed (0: never).
@@ -79,6 +83,7 @@ impl Default for SshConfig {
             version_timeout_secs: 10,
             max_pending_per_source: 10,
             max_pending: 100,
+            max_connections: 16_384,
             gate_attempts: 3,
             idle_timeout_secs: 3600,
             allow_agent_forwarding: false,

@@ -59,7 +59,14 @@ fn bad_value_is_named() {
 fn pending_limits_are_checked() {
     let c = load("", &[]).unwrap();
     assert_eq!((c.ssh.max_pending_per_source, c.ssh.max_pending, c.ssh.version_timeout_secs), (10, 100, 10));
-    for bad in ["max_pending = 0", "max_pending_per_source = 0", "version_timeout_secs = 0", "max_pending = 5"] {
+    assert_eq!(c.ssh.max_connections, 16_384);
+    for bad in [
+        "max_pending = 0",
+        "max_pending_per_source = 0",
+        "version_timeout_secs = 0",
+        "max_pending = 5",
+        "max_connections = 50",
+    ] {
         let err = load(&format!("[ssh]\n{bad}\n"), &[]).unwrap_err().to_string();
         assert!(err.contains("ssh."), "{bad}: {err}");
     }
