@@ -194,6 +194,8 @@ const TOUR: &[(&str, &str, Who)] = &[
     ("/account/yubikey", "/account/yubikey", Who::User),
     ("/account/security-keys", "/account/security-keys", Who::User),
     ("/account/email", "/account/email", Who::User),
+    // A link of no waiting login: what a stale or mistyped approval link shows.
+    ("/approve/{token}", "/approve/no-such-login", Who::User),
     ("/account/keys", "/account/keys", Who::User),
     ("/account/ssh-security-keys", "/account/ssh-security-keys", Who::User),
     ("/account/password", "/account/password", Who::User),

@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use gatehouse_core::factors::{email, keyword};
+use gatehouse_core::factors::{Frontend, LoginContext, email, keyword, webauthn};
 use gatehouse_core::live_sessions::{self, NewLiveSession};
 use gatehouse_core::recordings::{self, NewRecording};
 use gatehouse_core::users;
@@ -76,6 +76,9 @@ const PAGES: &[Page] = &[
     page("/account/yubikey", "/account/yubikey", ACCOUNT),
     page("/account/security-keys", "/account/security-keys", ACCOUNT),
     page("/account/email", "/account/email", ACCOUNT),
+    // Carol's own SSH login waiting for her security key (she has none here: the page
+    // says so).
+    page("/approve/{token}", "/approve/{approval}", &[User]),
     Page { route: "/authorize/{token}", path: "/authorize/{token}", who: &[Anonymous], csrf: Csrf::TokenInUrl },
     page("/account/keys", "/account/keys", ACCOUNT),
     page("/account/ssh-security-keys", "/account/ssh-security-keys", ACCOUNT),
@@ -123,6 +126,8 @@ struct Fixture {
     browsers: Vec<(Who, Client)>,
     recording: i64,
     token: String,
+    /// The link token of an SSH login of carol's waiting for approval.
+    approval: String,
 }
 
 impl Fixture {
@@ -135,7 +140,10 @@ impl Fixture {
     }
 
     fn path(&self, p: &Page) -> String {
-        p.path.replace("{recording}", &self.recording.to_string()).replace("{token}", &self.token)
+        p.path
+            .replace("{recording}", &self.recording.to_string())
+            .replace("{token}", &self.token)
+            .replace("{approval}", &self.approval)
     }
 }
 
@@ -230,6 +238,14 @@ async fn fixture() -> Fixture {
     mia_browser.get("/login/factor?method=email").await.assert_status(StatusCode::OK, "mia's factor page");
     let link = smtp.wait_for(MIA_ADDRESS, 2).authorize_link();
     let token = link.rsplit('/').next().unwrap_or_default().to_string();
+    let waiting = LoginContext {
+        user_name: "carol".into(),
+        source: "192.0.2.7".into(),
+        frontend: Frontend::Ssh,
+        attempt: "fixture".into(),
+    };
+    let opened = webauthn::approval::open(&web.gw, &carol, &waiting).await.expect("an SSH login waiting");
+    let approval = opened.link.rsplit('/').next().unwrap_or_default().to_string();
 
     let browsers = vec![
         (Anonymous, web.client()),
@@ -239,7 +255,7 @@ async fn fixture() -> Fixture {
         (Admin, root),
         (Unconfirmed, unconfirmed),
     ];
-    Fixture { _web: web, _smtp: smtp, browsers, recording, token }
+    Fixture { _web: web, _smtp: smtp, browsers, recording, token, approval }
 }
 
 fn select<'a>(html: &'a Html, css: &str) -> Vec<ElementRef<'a>> {

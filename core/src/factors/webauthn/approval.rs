@@ -62,7 +62,7 @@ fn binding(id: i64) -> String {
 }
 
 /// Opens an approval for `login` of `user`.
-pub(crate) async fn open(gw: &Gateway, user: &User, login: &LoginContext) -> Result<Opened> {
+pub async fn open(gw: &Gateway, user: &User, login: &LoginContext) -> Result<Opened> {
     let token = vault::random_code(TOKEN_LEN);
     let digits = u32::from_be_bytes(vault::random_bytes(4).try_into().unwrap_or_default()) % 1_000_000;
     let code = format!("{:03} {:03}", digits / 1000, digits % 1000);
