@@ -107,9 +107,13 @@ pub async fn decide(
         return Err(WebError::NotFound("No SSH login of yours waits for this link.".into()));
     };
     let outcome = approval::approve(&gw, &a.user, &found, &f.ceremony, &f.response, &a.source).await?;
-    let found = mine(&gw, &a, &token).await?;
+    let mut found = mine(&gw, &a, &token).await?;
     match outcome {
-        Ok(()) => render(&gw, &a, &token, &found, StatusCode::OK, Notice::none()).await,
+        Ok(()) => {
+            // The waiting login may have taken it already: this answer approved it.
+            found.state = ApprovalState::Approved;
+            render(&gw, &a, &token, &found, StatusCode::OK, Notice::none()).await
+        }
         Err(NotApproved::NotYours) => Err(WebError::NotFound("No SSH login of yours waits for this link.".into())),
         Err(NotApproved::NotOpen) => render(&gw, &a, &token, &found, StatusCode::CONFLICT, Notice::none()).await,
         Err(NotApproved::Refused(why)) => {
