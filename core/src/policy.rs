@@ -9,13 +9,16 @@
 //! it even when nothing forces one, and an exempt user is never asked. Allowed methods are
 //! the global set narrowed by every group that sets its own.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod cache;
+
+use std::sync::Arc;
 
 use crate::factors::{self, Method, MethodSet};
 use crate::groups::Group;
 use crate::users::User;
 use crate::{Db, Error, Result, access, groups};
+
+pub use cache::Cache;
 
 const FORCE_2FA: &str = "force_2fa";
 const FORCE_2FA_ADMINS: &str = "force_2fa_admins";
@@ -305,53 +308,6 @@ pub async fn resolve_at(
         }
     };
     Ok(Resolution::assemble(user, &policy, &groups, enrolled, crate::time::now()))
-}
-
-/// The global policy and each user's groups as of one access revision, so that a busy
-/// page does not read them again on every request. Every change to either moves the
-/// revision ([`set_setting`], the group changes in `groups`), and every request reads the
-/// revision from the database with its session, so a change made on any node applies to
-/// the next request on every node. The user's own row and factors are never cached.
-#[derive(Default)]
-pub struct Cache {
-    inner: Mutex<CacheInner>,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    revision: i64,
-    policy: Option<Arc<Policy>>,
-    groups: HashMap<i64, Arc<Vec<Group>>>,
-}
-
-/// Users whose groups are kept at most; past it the map starts again (a full map costs
-/// only one more query per user).
-const CACHED_USERS: usize = 10_000;
-
-impl Cache {
-    fn get(&self, user_id: i64, revision: i64) -> Option<(Arc<Policy>, Arc<Vec<Group>>)> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.revision != revision {
-            return None;
-        }
-        Some((inner.policy.clone()?, inner.groups.get(&user_id)?.clone()))
-    }
-
-    /// Keeps what was read after `revision` was: newer than or as new as that revision,
-    /// never older. A request that read an older revision than the cache holds keeps
-    /// nothing.
-    fn put(&self, user_id: i64, revision: i64, policy: &Arc<Policy>, groups: &Arc<Vec<Group>>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if revision < inner.revision {
-            return;
-        }
-        if revision > inner.revision || inner.groups.len() >= CACHED_USERS {
-            inner.groups.clear();
-        }
-        inner.revision = revision;
-        inner.policy = Some(policy.clone());
-        inner.groups.insert(user_id, groups.clone());
-    }
 }
 
 impl Resolution {
