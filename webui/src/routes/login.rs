@@ -347,7 +347,7 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         }
     };
     let ctx = v.login_context(&user.name);
-    login::completed(&gw, &ctx, &format!("password and {method}")).await?;
+    login::completed(&gw, &ctx, &user, &format!("password and {method}")).await?;
     // The password was checked when this factor-step session began.
     let proofs = Proofs { password_at: Some(s.created_at), factor_at: Some(gatehouse_core::time::now()) };
     let cookie = session::rotate(&gw, Some(s), user.id, Stage::Full, &v.source, proofs).await?;
