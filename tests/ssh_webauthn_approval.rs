@@ -308,6 +308,10 @@ async fn a_user_locked_while_their_login_waits_is_never_let_in_by_an_approval() 
     let _ = waiting.child.kill();
     let out = waiting.finish(Duration::from_secs(5));
     assert!(!common::ssh::authenticated(&out), "a locked user got in:\n{}", describe(&out));
-    assert!(!a.audit("login.success").contains("alice"), "{}", a.audit("login.success"));
+    // (Her web login at the start of the test is the only one on record.)
+    let ssh_logins =
+        a.audit("login.success").lines().filter(|l| l.contains("user=alice") && l.contains("via ssh")).count();
+    assert_eq!(ssh_logins, 0, "{}", a.audit("login.success"));
+    assert!(a.audit("login.factor").contains("refused at the end"), "{}", a.audit("login.factor"));
     c.close().await.ok();
 }
