@@ -270,3 +270,48 @@ async fn an_answer_for_another_login_a_replayed_answer_and_another_users_link_re
     assert_eq!(audited(&a, "webauthn.approval", "approved"), 1, "{}", a.audit("webauthn"));
     c.close().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_locked_while_their_login_waits_is_never_let_in_by_an_approval() {
+    let driver = start_driver();
+    let backend = backends().into_iter().last().expect("a backend");
+    let (a, b, key) = pair(backend);
+    let c = browser(&driver).await;
+    add_virtual_authenticator(&c).await;
+    login(&c, &a, "alice", PASSWORD).await;
+    wait_path(&c, "/account").await;
+    register_key(&c, &a, "Blue key").await;
+
+    // The key is touched on the approval page, and the answer held back; meanwhile an
+    // administrator locks alice (on the other node).
+    let mut waiting = start_login(&a, &key);
+    let (link, _) = waiting.link_and_code();
+    c.goto(&link).await.expect("goto approval");
+    wait_text(&c, "Approve an SSH login").await;
+    let (ceremony, answer) = captured_answer(&c).await;
+    b.cli_ok(&["user", "lock", "alice"]);
+
+    // The held-back answer arrives after the lock: it approves nothing.
+    c.execute(SEND, vec![serde_json::json!(answer), serde_json::json!(ceremony)]).await.expect("sending");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let page = body(&c).await;
+    assert!(!page.contains("Approved."), "a locked user's browser approved a login:\n{page}");
+    assert_eq!(audited(&a, "webauthn.approval", "approved"), 0, "{}", a.audit("webauthn"));
+
+    // An approval that reached the database just before the lock (the race the gate
+    // cannot see coming) must not let the locked user in either.
+    a.sql("UPDATE webauthn_approvals SET approved_at = expires_at - 10, approved_from = '127.0.0.1'");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while waiting.still_waiting() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = waiting.child.kill();
+    let out = waiting.finish(Duration::from_secs(5));
+    assert!(!common::ssh::authenticated(&out), "a locked user got in:\n{}", describe(&out));
+    // (Her web login at the start of the test is the only one on record.)
+    let ssh_logins =
+        a.audit("login.success").lines().filter(|l| l.contains("user=alice") && l.contains("via ssh")).count();
+    assert_eq!(ssh_logins, 0, "{}", a.audit("login.success"));
+    assert!(a.audit("login.factor").contains("refused at the end"), "{}", a.audit("login.factor"));
+    c.close().await.ok();
+}

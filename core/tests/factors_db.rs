@@ -1,6 +1,7 @@
 //! Second factors against a real database, on SQLite and PostgreSQL: a TOTP code is
 //! accepted once (also when two logins race with it), backup codes are single-use and
-//! regenerating voids the old set, the access keyword. TOTP codes come from `oathtool`.
+//! regenerating voids the old set, the access keyword, a browser approval taken once by 40
+//! racing polls. TOTP codes come from `oathtool`.
 
 mod support;
 
@@ -215,5 +216,57 @@ async fn access_keyword() {
         assert_eq!(verify(&t, &alice, Method::Keyword, "new phrase").await, Verdict::Accepted);
         let bob = user(&t, "bob").await;
         assert_eq!(verify(&t, &bob, Method::Keyword, "new phrase").await, Verdict::Rejected, "another user's keyword");
+    }
+}
+
+#[tokio::test]
+async fn forty_polls_of_one_approved_browser_approval_take_it_once() {
+    use gatehouse_core::factors::webauthn::approval;
+    use gatehouse_core::factors::{Frontend, LoginContext};
+    for backend in backends() {
+        let t = open(backend).await;
+        let alice = user(&t, "alice").await;
+        let login = LoginContext {
+            user_name: "alice".into(),
+            source: "127.0.0.1".into(),
+            frontend: Frontend::Ssh,
+            attempt: "attempt-1".into(),
+        };
+        let opened = approval::open(&t, &alice, &login).await.unwrap();
+        // Approved in the browser; now 40 waits on it (a login polling on every node, a
+        // client replaying its Enter) race to take it.
+        sqlx::query(
+            "UPDATE webauthn_approvals SET approved_at = expires_at - 1, approved_from = '127.0.0.1' WHERE id = $1",
+        )
+        .bind(opened.id)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+        let polls: Vec<_> = (0..40)
+            .map(|_| {
+                let (t, alice, id) = (t.clone(), alice.clone(), opened.id);
+                tokio::spawn(async move {
+                    let mut c = challenge(Method::Webauthn);
+                    c.pending = Some(id.to_string());
+                    factors::factor(Method::Webauthn).expect("webauthn").poll(&t, &alice, &mut c).await.unwrap()
+                })
+            })
+            .collect();
+        let mut verdicts = Vec::new();
+        for p in polls {
+            verdicts.push(p.await.unwrap());
+        }
+        let accepted = verdicts.iter().filter(|v| **v == Verdict::Accepted).count();
+        assert_eq!(accepted, 1, "{backend:?}: one approval let {accepted} logins through: {verdicts:?}");
+        assert!(
+            verdicts.iter().all(|v| matches!(v, Verdict::Accepted | Verdict::Replayed)),
+            "{backend:?}: {verdicts:?}"
+        );
+        // Bob's poll of alice's approval finds nothing.
+        let bob = user(&t, "bob").await;
+        let mut c = challenge(Method::Webauthn);
+        c.pending = Some(opened.id.to_string());
+        let v = factors::factor(Method::Webauthn).unwrap().poll(&t, &bob, &mut c).await.unwrap();
+        assert_eq!(v, Verdict::Rejected, "{backend:?}");
     }
 }

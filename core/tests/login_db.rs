@@ -11,7 +11,7 @@ use gatehouse_core::lockout::{self, Lock};
 use gatehouse_core::login::{self, Primary};
 use gatehouse_core::policy::{self, Requirement};
 use gatehouse_core::users::{self, NewUser, User};
-use gatehouse_core::{Gateway, groups};
+use gatehouse_core::{Error, Gateway, groups};
 use support::{backends, login, open, open_with};
 
 const PASSWORD: &str = "correct horse";
@@ -192,7 +192,7 @@ async fn login_steps_write_audit_rows() {
         let mut challenge = login::challenge(&t, &ctx, &alice, Method::Keyword).await.unwrap().unwrap();
         let v = login::answer(&t, &ctx, &alice, &mut challenge, "open sesame").await.unwrap();
         assert_eq!(v, gatehouse_core::factors::Verdict::Accepted);
-        login::completed(&t, &ctx, "password+keyword").await.unwrap();
+        login::completed(&t, &ctx, &alice, "password+keyword").await.unwrap();
         assert_eq!(users::get(&t.db, "alice").await.unwrap().last_method, Some(Method::Keyword), "{backend:?}");
 
         let ev = events(&t, "alice").await;
@@ -255,5 +255,33 @@ async fn parallel_wrong_answers_never_exceed_the_threshold() {
             matches!(lockout::current(&t.db, "alice", "203.0.113.1").await.unwrap(), Some(Lock::User { .. })),
             "{backend:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_login_whose_account_was_locked_removed_or_replaced_meanwhile_does_not_complete() {
+    for backend in backends() {
+        let t = open(backend).await;
+        let alice = user(&t, "alice").await;
+        let ctx = login("alice", "192.0.2.7");
+        // Every step passed; then an administrator locks her before the login completes.
+        users::set_locked(&t.db, "alice", true).await.unwrap();
+        let locked = login::completed(&t, &ctx, &alice, "password and totp").await;
+        assert!(matches!(locked, Err(Error::Refused(_))), "{backend:?}: {locked:?}");
+        users::set_locked(&t.db, "alice", false).await.unwrap();
+        login::completed(&t, &ctx, &alice, "password and totp").await.unwrap();
+
+        // Removed, then another account made under her name: neither completes her login.
+        users::delete(&t.db, "alice").await.unwrap();
+        let removed = login::completed(&t, &ctx, &alice, "password and totp").await;
+        assert!(matches!(removed, Err(Error::Refused(_))), "{backend:?}: {removed:?}");
+        let _other = user(&t, "alice").await;
+        let replaced = login::completed(&t, &ctx, &alice, "password and totp").await;
+        assert!(matches!(replaced, Err(Error::Refused(_))), "{backend:?}: {replaced:?}");
+        let ev = events(&t, "alice").await;
+        let refused = ev.iter().filter(|e| e.outcome == "failure" && e.detail.contains("refused at the end")).count();
+        assert_eq!(refused, 3, "{backend:?}: {ev:#?}");
+        let done = ev.iter().filter(|e| e.event == "login.success").count();
+        assert_eq!(done, 1, "{backend:?}: {ev:#?}");
     }
 }

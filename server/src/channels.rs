@@ -189,17 +189,17 @@ impl Connection {
         let _ = session.channel_success(channel);
         tokio::spawn(pump(session.handle(), channel, out_rx));
         let gw = self.gw.clone();
-        tokio::spawn(async move {
-            match program {
-                Program::Menu => gatehouse_shell::run_interactive(gw, visitor, term).await,
-                Program::Direct { target, command } => {
-                    gatehouse_shell::run_direct(gw, visitor, target, command, term).await
-                }
-                Program::Subsystem { target, name } => {
-                    gatehouse_shell::run_subsystem(gw, visitor, target, name, term).await
-                }
+        // One task per kind of program, each as large as its own future: an idle menu
+        // does not carry the state of a target session.
+        match program {
+            Program::Menu => tokio::spawn(gatehouse_shell::run_interactive(gw, visitor, term)),
+            Program::Direct { target, command } => {
+                tokio::spawn(gatehouse_shell::run_direct(gw, visitor, target, command, term))
             }
-        });
+            Program::Subsystem { target, name } => {
+                tokio::spawn(gatehouse_shell::run_subsystem(gw, visitor, target, name, term))
+            }
+        };
     }
 
     pub async fn refuse_channel(&mut self, kind: AuditKind, reply: ChannelOpenHandle) {

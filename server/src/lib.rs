@@ -288,7 +288,10 @@ async fn serve_connection(
     revisions.mark_unchanged();
     // `run_stream` returns once the client's version line is read: it is the step a
     // silent connection never finishes.
-    let session = match tokio::time::timeout(version_deadline, russh::server::run_stream(config, socket, conn)).await {
+    // Boxed, like the re-check below: this task lives as long as the connection, and
+    // its size is that of the largest future it awaits.
+    let setup = Box::pin(russh::server::run_stream(config, socket, conn));
+    let session = match tokio::time::timeout(version_deadline, setup).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "connection setup failed");
@@ -326,7 +329,7 @@ async fn serve_connection(
             // needs no re-check (the login itself reads the state after it).
             Ok(()) = revisions.changed() => {
                 let Some(login) = admitted.get() else { continue };
-                if let Some(message) = withdrawn(&gw, login, peer).await {
+                if let Some(message) = Box::pin(withdrawn(&gw, login, peer)).await {
                     let _ = handle.disconnect(russh::Disconnect::ByApplication, message, "en".into()).await;
                     let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
                     return;

@@ -37,7 +37,7 @@ pub async fn run(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> u32 {
         header: String::new(),
         pty: term.term.is_some(),
     };
-    if let Err(status) = reload(gw, visitor, &mut screen).await {
+    if let Err(status) = Box::pin(reload(gw, visitor, &mut screen)).await {
         term.print(&status).await;
         return 1;
     }
@@ -68,7 +68,9 @@ pub async fn run(gw: &Gateway, visitor: &Visitor, term: &mut Terminal) -> u32 {
             for ev in events {
                 submitted |= matches!(ev, Event::Submit(_));
                 term.typeahead = rest.to_vec();
-                let step = on_event(gw, visitor, term, &mut screen, ev).await;
+                // Boxed: what an event may do (open a target, read the database) is
+                // state this task holds only while it runs, not while the menu waits.
+                let step = Box::pin(on_event(gw, visitor, term, &mut screen, ev)).await;
                 if term.typeahead.is_empty() {
                     // A target session took it.
                     rest = &[];

@@ -157,7 +157,8 @@ async fn finish(term: Terminal, status: u32) {
 /// visitor must enroll a second factor first.
 pub async fn run_interactive(gw: Gateway, visitor: Visitor, mut term: Terminal) {
     let status = if visitor.enrollment_only() {
-        enrollment::run(&gw, &visitor, &mut term).await
+        // Boxed: enrollment's state would otherwise size every menu task.
+        Box::pin(enrollment::run(&gw, &visitor, &mut term)).await
     } else {
         interactive::run(&gw, &visitor, &mut term).await
     };

@@ -62,7 +62,7 @@ pub async fn after_primary(
     let p = primary.as_str();
     Ok(match policy::requirement(&gw.db, user).await? {
         Requirement::Required { .. } if trusted_browser => {
-            completed(gw, login, &format!("{p} and trusted browser")).await?;
+            completed(gw, login, user, &format!("{p} and trusted browser")).await?;
             Next::Passed(Passage::TrustedBrowser)
         }
         Requirement::Required { methods } => Next::SecondFactor(methods),
@@ -71,15 +71,15 @@ pub async fn after_primary(
                 event(login, AuditKind::LoginExempt, Outcome::Info).detail("second factor skipped: user is exempt"),
             )
             .await?;
-            completed(gw, login, &format!("{p}, exempt from the second factor")).await?;
+            completed(gw, login, user, &format!("{p}, exempt from the second factor")).await?;
             Next::Passed(Passage::Exempt)
         }
         Requirement::MustEnroll { .. } => {
-            completed(gw, login, &format!("{p}, must enroll a second factor")).await?;
+            completed(gw, login, user, &format!("{p}, must enroll a second factor")).await?;
             Next::Passed(Passage::Enrollment)
         }
         Requirement::NotRequired => {
-            completed(gw, login, &format!("{p}, no second factor required")).await?;
+            completed(gw, login, user, &format!("{p}, no second factor required")).await?;
             Next::Passed(Passage::NotRequired)
         }
         Requirement::EnrollmentClosed => {

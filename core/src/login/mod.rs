@@ -17,7 +17,7 @@ use crate::factors::{self, Challenge, LoginContext, Method, Verdict};
 use crate::lockout::{self, Admission, Attempt, Lock};
 use crate::metrics::{LockSubject, Step, StepOutcome};
 use crate::users::{self, User};
-use crate::{Gateway, Result, audit};
+use crate::{Error, Gateway, Result, audit};
 
 /// The outcome of a primary-credential check.
 #[derive(Debug)]
@@ -311,7 +311,24 @@ async fn settle(
 }
 
 /// Records a completed login (every required step passed) and forgets earlier failures.
-pub async fn completed(gw: &Gateway, login: &LoginContext, how: &str) -> Result<()> {
+///
+/// The account is read again first: one locked, removed or replaced while the login
+/// waited (for a mailed link, a push, a browser approval) is refused here, for every front
+/// end, with [`Error::Refused`].
+pub async fn completed(gw: &Gateway, login: &LoginContext, user: &User, how: &str) -> Result<()> {
+    let why = match users::find(&gw.db, &login.user_name).await? {
+        Some(now) if now.id == user.id && !now.locked => None,
+        Some(now) if now.id == user.id => Some("the account was locked while the login was in progress"),
+        _ => Some("the account was removed while the login was in progress"),
+    };
+    if let Some(why) = why {
+        gw.audit(
+            event(login, AuditKind::LoginFactor, Outcome::Failure)
+                .detail(format!("refused at the end: {why} via {}", login.frontend)),
+        )
+        .await?;
+        return Err(Error::Refused(why.into()));
+    }
     gw.metrics.completed(login.frontend);
     lockout::clear_user(&gw.db, &login.user_name).await?;
     gw.audit(event(login, AuditKind::LoginSuccess, Outcome::Success).detail(format!("{how} via {}", login.frontend)))

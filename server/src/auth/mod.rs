@@ -273,9 +273,17 @@ impl Connection {
     /// proved, which every later channel re-checks.
     async fn finish(&mut self, user: User, primary: &'static str, how: &str, passage: Passage) -> Auth {
         let ctx = self.login_context();
-        if let Err(e) = login::completed(&self.gw, &ctx, how).await {
-            tracing::error!(error = %e, "recording the login failed; refusing");
-            return reject();
+        match login::completed(&self.gw, &ctx, &user, how).await {
+            Ok(()) => {}
+            Err(gatehouse_core::Error::Refused(why)) => {
+                tracing::info!(user = %user.name, peer = %self.peer, why = %why, "login refused at the end");
+                self.state = AuthState::Refused;
+                return reject();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording the login failed; refusing");
+                return reject();
+            }
         }
         self.admit(user, primary, passage, how.to_string())
     }

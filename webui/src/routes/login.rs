@@ -347,7 +347,15 @@ pub async fn factor_submit(State(gw): State<Gateway>, v: Visitor, CsrfForm(f): C
         }
     };
     let ctx = v.login_context(&user.name);
-    login::completed(&gw, &ctx, &format!("password and {method}")).await?;
+    match login::completed(&gw, &ctx, user, &format!("password and {method}")).await {
+        Ok(()) => {}
+        // The account was locked or removed while this login waited: it ends here.
+        Err(gatehouse_core::Error::Refused(_)) => {
+            web_sessions::delete(&gw.db, &s.id_hash).await?;
+            return Err(WebError::Forbidden("This account cannot log in now. Ask an administrator."));
+        }
+        Err(e) => return Err(e.into()),
+    }
     // The password was checked when this factor-step session began.
     let proofs = Proofs { password_at: Some(s.created_at), factor_at: Some(gatehouse_core::time::now()) };
     let cookie = session::rotate(&gw, Some(s), user.id, Stage::Full, &v.source, proofs).await?;
