@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Backend, ClientKey, Gw, Ssh, backends, describe};
 use fantoccini::Client;
 use web_support::chrome::{
-    add_virtual_authenticator, body, browser, click, fill, login, start_driver, wait_path, wait_text,
+    Driver, add_virtual_authenticator, body, browser, click, fill, login, start_driver, wait_path, wait_text,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -42,6 +42,17 @@ async fn register_key(c: &Client, gw: &Gw, name: &str) {
     click(c, "#register-key").await;
     wait_path(c, "/account/security-keys").await;
     wait_text(c, "Your security key is registered").await;
+}
+
+/// A browser with a virtual authenticator, alice signed in on node `a` and her key "Blue
+/// key" registered there.
+async fn alice_with_a_key(driver: &Driver, a: &Gw) -> Client {
+    let c = browser(driver).await;
+    add_virtual_authenticator(&c).await;
+    login(&c, a, "alice", PASSWORD).await;
+    wait_path(&c, "/account").await;
+    register_key(&c, a, "Blue key").await;
+    c
 }
 
 /// An `ssh` login of alice to `gw` that answers the gate's prompt with Enter (wait for the
@@ -209,11 +220,7 @@ async fn an_answer_for_another_login_a_replayed_answer_and_another_users_link_re
     let driver = start_driver();
     let backend = backends().into_iter().last().expect("a backend");
     let (a, b, key) = pair(backend);
-    let c = browser(&driver).await;
-    add_virtual_authenticator(&c).await;
-    login(&c, &a, "alice", PASSWORD).await;
-    wait_path(&c, "/account").await;
-    register_key(&c, &a, "Blue key").await;
+    let c = alice_with_a_key(&driver, &a).await;
 
     // Two logins wait; the answer the key gave on the first one's page is sent to the
     // second one's.
@@ -276,11 +283,7 @@ async fn a_user_locked_while_their_login_waits_is_never_let_in_by_an_approval() 
     let driver = start_driver();
     let backend = backends().into_iter().last().expect("a backend");
     let (a, b, key) = pair(backend);
-    let c = browser(&driver).await;
-    add_virtual_authenticator(&c).await;
-    login(&c, &a, "alice", PASSWORD).await;
-    wait_path(&c, "/account").await;
-    register_key(&c, &a, "Blue key").await;
+    let c = alice_with_a_key(&driver, &a).await;
 
     // The key is touched on the approval page, and the answer held back; meanwhile an
     // administrator locks alice (on the other node).
