@@ -126,12 +126,20 @@ async fn menu_connects_records_and_returns() {
     task.await.unwrap();
     assert_eq!(remote.exit, Some(0));
 
-    let recs = recordings::list(&world.gw.db, 10).await.unwrap();
+    // Finished, the recording is gzipped in the background (the client does not wait for
+    // it); the index then names the compressed file and holds its size.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recs = loop {
+        let recs = recordings::list(&world.gw.db, 10).await.unwrap();
+        if recs.iter().all(|r| r.path.ends_with(".cast.gz")) || std::time::Instant::now() > deadline {
+            break recs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(recs.len(), 1);
     let rec = &recs[0];
     assert_eq!((rec.user_name.as_str(), rec.target_name.as_str()), ("alice", "web1"));
     assert!(rec.ended_at.is_some());
-    // Finished, the recording is gzipped; the index holds the compressed file's size.
     let path = recordings::file_path(&world.gw.config, rec).unwrap();
     assert!(rec.path.ends_with(".cast.gz"), "{}", rec.path);
     let packed = std::fs::read(&path).unwrap();
